@@ -1,0 +1,37 @@
+# walnut: `make test` is the one test command; .ci/run runs lint, test, demo.
+GO ?= go
+PKG := github.com/walnut-pg/walnut
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X $(PKG)/commands.version=$(VERSION) -X $(PKG)/commands.commit=$(COMMIT)
+STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
+
+.PHONY: all build setup test demo lint bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/walnut .
+
+setup:
+	scripts/setup.sh
+
+test: setup
+	$(GO) test -count=1 -timeout 45m ./...
+
+demo: setup build
+	bash scripts/demo.sh
+
+lint:
+	@files="$$(gofmt -l .)"; if [ -n "$$files" ]; then \
+		echo "gofmt -l: these files need gofmt -w:"; echo "$$files"; exit 1; fi
+	$(GO) vet ./...
+	@test -x "$(STATICCHECK)" || { echo "$(STATICCHECK) missing: run scripts/setup.sh"; exit 1; }
+	$(STATICCHECK) ./...
+
+# Performance is measured here, never asserted in timed tests.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,78 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/walnut-pg/walnut/storage"
+)
+
+// identity is walnut.json: which cluster an archive belongs to. It is
+// written by the first wal-push or backup-push and checked by every later
+// one, so a second cluster cannot mix its WAL into the archive.
+type identity struct {
+	Format           int       `json:"format"`
+	SystemIdentifier string    `json:"system_identifier"` // a uint64: a string keeps JSON readers from rounding it
+	PGVersion        int       `json:"pg_version,omitempty"`
+	WALSegmentSize   uint64    `json:"wal_segment_size,omitempty"`
+	Created          time.Time `json:"created"`
+}
+
+const formatVersion = 1
+
+// ErrForeignCluster means the archive belongs to another database cluster.
+var ErrForeignCluster = errors.New("archive belongs to another cluster")
+
+func readIdentity(ctx context.Context, s storage.Store) (*identity, error) {
+	rc, err := s.Get(ctx, identityKey)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var id identity
+	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&id); err != nil {
+		return nil, fmt.Errorf("read %s: %w", identityKey, err)
+	}
+	if id.Format > formatVersion {
+		return nil, fmt.Errorf("%s: archive format %d is newer than this walnut understands (%d); upgrade walnut", identityKey, id.Format, formatVersion)
+	}
+	return &id, nil
+}
+
+// checkIdentity makes sure the archive belongs to sysid, creating
+// walnut.json if the archive is new.
+func checkIdentity(ctx context.Context, s storage.Store, sysid uint64, pgVersion int, segSize uint64) error {
+	id, err := readIdentity(ctx, s)
+	switch {
+	case err == nil:
+		if id.SystemIdentifier != strconv.FormatUint(sysid, 10) {
+			return fmt.Errorf("%w: archive's %s has system identifier %s, this cluster has %d; use another prefix for this cluster",
+				ErrForeignCluster, identityKey, id.SystemIdentifier, sysid)
+		}
+		return nil
+	case errors.Is(err, storage.ErrNotFound):
+		id := identity{
+			Format:           formatVersion,
+			SystemIdentifier: strconv.FormatUint(sysid, 10),
+			PGVersion:        pgVersion,
+			WALSegmentSize:   segSize,
+			Created:          time.Now().UTC(),
+		}
+		b, err := json.MarshalIndent(id, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := s.Put(ctx, identityKey, bytes.NewReader(append(b, '\n')), int64(len(b)+1)); err != nil {
+			return fmt.Errorf("write %s: %w", identityKey, err)
+		}
+		return nil
+	default:
+		return fmt.Errorf("read %s: %w", identityKey, err)
+	}
+}

@@ -1,0 +1,128 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/walnut-pg/walnut/pgcontrol"
+)
+
+// session is the one connection a base backup holds open from start to
+// stop: PostgreSQL ends a non-exclusive backup when its session ends.
+type session struct {
+	conn    *pgx.Conn
+	version int // server_version_num
+}
+
+func connect(ctx context.Context, connString string) (*session, error) {
+	cfg, err := pgx.ParseConfig(connString)
+	if err != nil {
+		return nil, fmt.Errorf("connection settings (PG* variables): %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", oneLine(err))
+	}
+	s := &session{conn: conn}
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&s.version); err != nil {
+		conn.Close(ctx)
+		return nil, fmt.Errorf("query server version: %w", err)
+	}
+	if s.version < 120000 {
+		conn.Close(ctx)
+		return nil, fmt.Errorf("PostgreSQL %d is not supported: walnut needs 12 or later", s.version/10000)
+	}
+	return s, nil
+}
+
+func (s *session) close(ctx context.Context) { s.conn.Close(ctx) }
+
+// serverFacts are what backup-push checks before it starts.
+type serverFacts struct {
+	DataDir        string
+	SystemID       uint64
+	WALSegmentSize uint64
+	InRecovery     bool
+	Tablespaces    []Tablespace
+}
+
+func (s *session) facts(ctx context.Context) (serverFacts, error) {
+	var f serverFacts
+	var sysid string
+	err := s.conn.QueryRow(ctx, `SELECT current_setting('data_directory'),
+		(SELECT system_identifier FROM pg_control_system())::text,
+		(SELECT setting FROM pg_settings WHERE name = 'wal_segment_size')::bigint,
+		pg_is_in_recovery()`).Scan(&f.DataDir, &sysid, &f.WALSegmentSize, &f.InRecovery)
+	if err != nil {
+		return f, fmt.Errorf("query server settings: %w", err)
+	}
+	if _, err := fmt.Sscan(sysid, &f.SystemID); err != nil {
+		return f, fmt.Errorf("system identifier %q: %w", sysid, err)
+	}
+	rows, err := s.conn.Query(ctx, `SELECT oid::text, spcname, pg_tablespace_location(oid)
+		FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global') ORDER BY oid`)
+	if err != nil {
+		return f, fmt.Errorf("query tablespaces: %w", err)
+	}
+	for rows.Next() {
+		var t Tablespace
+		if err := rows.Scan(&t.OID, &t.Name, &t.Location); err != nil {
+			return f, err
+		}
+		f.Tablespaces = append(f.Tablespaces, t)
+	}
+	return f, rows.Err()
+}
+
+// start begins a non-exclusive backup and returns its start LSN and
+// timeline.
+func (s *session) start(ctx context.Context, label string, fast bool) (pgcontrol.LSN, uint32, error) {
+	q := "SELECT pg_backup_start($1, $2)::text"
+	args := []any{label, fast}
+	if s.version < 150000 {
+		q = "SELECT pg_start_backup($1, $2, false)::text"
+	}
+	var lsn string
+	if err := s.conn.QueryRow(ctx, q, args...).Scan(&lsn); err != nil {
+		return 0, 0, fmt.Errorf("start backup: %w", oneLine(err))
+	}
+	start, err := pgcontrol.ParseLSN(lsn)
+	if err != nil {
+		return 0, 0, err
+	}
+	var tli uint32
+	if err := s.conn.QueryRow(ctx, "SELECT timeline_id FROM pg_control_checkpoint()").Scan(&tli); err != nil {
+		return 0, 0, fmt.Errorf("query timeline: %w", err)
+	}
+	return start, tli, nil
+}
+
+// stop ends the backup, waiting until the WAL it needs is archived, and
+// returns the stop LSN and the contents of backup_label and tablespace_map.
+func (s *session) stop(ctx context.Context) (lsn pgcontrol.LSN, label, spcmap string, err error) {
+	q := "SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(true)"
+	if s.version < 150000 {
+		q = "SELECT lsn::text, labelfile, spcmapfile FROM pg_stop_backup(false, true)"
+	}
+	var l string
+	var spc *string
+	if err := s.conn.QueryRow(ctx, q).Scan(&l, &label, &spc); err != nil {
+		return 0, "", "", fmt.Errorf("stop backup: %w", oneLine(err))
+	}
+	if spc != nil {
+		spcmap = *spc
+	}
+	lsn, err = pgcontrol.ParseLSN(l)
+	return lsn, label, spcmap, err
+}
+
+// oneLine keeps multi-line driver errors to the one line walnut promises.
+func oneLine(err error) error {
+	msg := err.Error()
+	if !strings.ContainsAny(msg, "\r\n") {
+		return err
+	}
+	return fmt.Errorf("%s", strings.Join(strings.Fields(msg), " "))
+}

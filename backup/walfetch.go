@@ -1,0 +1,45 @@
+package backup
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/walnut-pg/walnut/storage"
+)
+
+// WALFetchOptions is what wal-fetch needs.
+type WALFetchOptions struct {
+	Store storage.Store
+	Name  string // %f
+	Dest  string // %p, relative to the working directory PostgreSQL gives
+	Log   *slog.Logger
+}
+
+// WALFetch writes the archived file name to Dest, atomically: Dest appears
+// whole and checked or not at all. A name not in the archive gives an error
+// that errors.Is storage.ErrNotFound, and only then.
+func WALFetch(ctx context.Context, o WALFetchOptions) error {
+	obj, err := findWAL(ctx, o.Store, o.Name)
+	if err != nil {
+		return err
+	}
+	rc, err := openDecoded(ctx, o.Store, obj.Key)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", obj.Key, err)
+	}
+	defer rc.Close()
+	return writeFileAtomic(o.Dest, func(w io.Writer) error {
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(w, h), rc); err != nil {
+			return fmt.Errorf("fetch %s: %w", obj.Key, err)
+		}
+		if got := hex.EncodeToString(h.Sum(nil))[:digestLen]; got != obj.Digest {
+			return fmt.Errorf("fetch %s: content digest %s does not match the key's; the object is corrupt", obj.Key, got)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,116 @@
+// Package commands turns command lines into calls of package backup, and
+// errors into output and exit codes. It is the only place, with main, that
+// decides how the process ends.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Set at build time with -ldflags -X.
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+// Main runs walnut with args and the process environment, and returns the
+// exit code.
+func Main(args, environ []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := newApp(environ, stdout, stderr)
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return ExitOK
+	}
+	code := exitCode(err)
+	fmt.Fprintf(stderr, "walnut: %s\n", oneLine(err.Error()))
+	return code
+}
+
+func newApp(environ []string, stdout, stderr io.Writer) *cli.App {
+	g := &globals{environ: environ, stdout: stdout, stderr: stderr}
+	app := &cli.App{
+		Name:                 "walnut",
+		Usage:                "continuous archiving and point-in-time recovery for PostgreSQL",
+		Version:              version,
+		HideVersion:          true,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		Flags:                g.flags(),
+		Before:               g.before,
+		EnableBashCompletion: false,
+		ExitErrHandler:       func(*cli.Context, error) {}, // Main decides the exit code
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError(err)
+		},
+		CustomAppHelpTemplate: cli.AppHelpTemplate + environmentHelp(),
+		Commands: []*cli.Command{
+			walPushCommand(g),
+			walFetchCommand(g),
+			backupPushCommand(g),
+			backupFetchCommand(g),
+			backupListCommand(g),
+			versionCommand(g),
+		},
+	}
+	for _, c := range app.Commands {
+		if c.OnUsageError == nil {
+			c.OnUsageError = app.OnUsageError
+		}
+	}
+	return app
+}
+
+// oneLine keeps an error to the one line walnut promises.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// Exit codes; the README's table documents them.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+	// ExitWALNotFound: wal-fetch's "not in the archive". PostgreSQL reads
+	// any code up to 125 so; this one is distinct so logs tell it apart.
+	ExitWALNotFound = 66
+	// ExitWALFetchFatal: wal-fetch failed during archive recovery for a
+	// reason other than absence. Above 125, so PostgreSQL stops instead of
+	// ending recovery early and promoting at the wrong point.
+	ExitWALFetchFatal = 200
+)
+
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &codedError{code: code, err: err}
+}
+
+func usageError(err error) error { return withCode(ExitUsage, err) }
+
+func exitCode(err error) int {
+	var ce *codedError
+	if errors.As(err, &ce) {
+		return ce.code
+	}
+	return ExitFailure
+}

@@ -1,0 +1,102 @@
+package commands
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/backup"
+	"github.com/walnut-pg/walnut/storage"
+)
+
+func backupFetchCommand(g *globals) *cli.Command {
+	var (
+		rec        backup.RecoveryOptions
+		noRecovery bool
+		inclusive  bool
+		mappings   cli.StringSlice
+	)
+	return &cli.Command{
+		Name:      "backup-fetch",
+		Usage:     "restore a base backup into a new data directory, ready for point-in-time recovery",
+		ArgsUsage: "DEST NAME|LATEST",
+		Description: "Restores every file, checked against the backup's CRC32C manifest, into DEST (new or empty),\n" +
+			"then writes recovery settings to postgresql.auto.conf and recovery.signal (standby.signal\n" +
+			"with --standby) unless --no-recovery. The default restore_command is this walnut's wal-fetch\n" +
+			"with the same --envdir/--env-file/--prefix.\n" +
+			varsHelp("WALNUT_PREFIX", "WALNUT_DOWNLOAD_CONCURRENCY"),
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "restore-command", Usage: "restore_command to write (default: this walnut's wal-fetch %f %p)", Destination: &rec.RestoreCommand},
+			&cli.StringFlag{Name: "recovery-target-time", Usage: "recover up to this `TIMESTAMP` (e.g. '2026-11-26 03:00:00+00')", Destination: &rec.TargetTime},
+			&cli.StringFlag{Name: "recovery-target-lsn", Usage: "recover up to this `LSN`", Destination: &rec.TargetLSN},
+			&cli.StringFlag{Name: "recovery-target-xid", Usage: "recover up to this transaction `ID`", Destination: &rec.TargetXID},
+			&cli.StringFlag{Name: "recovery-target-name", Usage: "recover up to the restore point `NAME` (pg_create_restore_point)", Destination: &rec.TargetName},
+			&cli.StringFlag{Name: "recovery-target-action", Usage: "pause, promote or shutdown once the target is reached (PostgreSQL's default: pause)", Destination: &rec.TargetAction},
+			&cli.StringFlag{Name: "recovery-target-timeline", Usage: "timeline to follow: latest (default), current or an ID", Destination: &rec.TargetTimeline},
+			&cli.BoolFlag{Name: "recovery-target-inclusive", Usage: "stop just after the target (default) or, with =false, just before", Destination: &inclusive},
+			&cli.BoolFlag{Name: "standby", Usage: "start as a standby (standby.signal) instead of recovering once", Destination: &rec.Standby},
+			&cli.BoolFlag{Name: "no-recovery", Usage: "restore the files only; write no recovery settings", Destination: &noRecovery},
+			&cli.StringSliceFlag{Name: "tablespace-mapping", Usage: "restore the tablespace at `OLDDIR=NEWDIR` (repeatable)", Destination: &mappings},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 2 {
+				return usageError(fmt.Errorf("backup-fetch: want DEST and NAME|LATEST, got %d arguments", c.NArg()))
+			}
+			if c.IsSet("recovery-target-inclusive") {
+				rec.Inclusive = &inclusive
+			}
+			tsMap := map[string]string{}
+			for _, m := range mappings.Value() {
+				from, to, ok := strings.Cut(m, "=")
+				if !ok || from == "" || to == "" {
+					return usageError(fmt.Errorf("--tablespace-mapping %q: want OLDDIR=NEWDIR", m))
+				}
+				tsMap[from] = to
+			}
+			opts := backup.BackupFetchOptions{Dest: c.Args().Get(0), Name: c.Args().Get(1), Tablespaces: tsMap, Log: g.log}
+			if !noRecovery {
+				if rec.RestoreCommand == "" {
+					cmd, err := g.walnutCommand()
+					if err != nil {
+						return err
+					}
+					rec.RestoreCommand = cmd + " wal-fetch %f %p"
+				}
+				if err := rec.Validate(); err != nil {
+					return usageError(fmt.Errorf("backup-fetch: %w", err))
+				}
+				opts.Recovery = &rec
+			}
+			conc, err := g.intSetting("WALNUT_DOWNLOAD_CONCURRENCY", 2)
+			if err != nil {
+				return err
+			}
+			opts.Concurrency = int(conc)
+			store, err := g.openStore(c.Context)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			opts.Store = store
+			res, err := backup.BackupFetch(c.Context, opts)
+			if err != nil {
+				if errors.Is(err, storage.ErrNotFound) || errors.Is(err, backup.ErrNoBackups) {
+					return fmt.Errorf("backup-fetch: %w", err)
+				}
+				return fmt.Errorf("backup-fetch: %w (nothing usable was left in %s)", err, c.Args().Get(0))
+			}
+			fmt.Fprintf(g.stdout, "Restored %s (%d files, %d bytes) into %s.\n", res.Backup.Name, res.Files, res.Bytes, res.Dest)
+			switch {
+			case noRecovery:
+				fmt.Fprintf(g.stdout, "No recovery settings written: add restore_command and recovery.signal before starting.\n")
+			case rec.Standby:
+				fmt.Fprintf(g.stdout, "It will start as a standby fetching WAL with: %s\n", rec.RestoreCommand)
+			default:
+				fmt.Fprintf(g.stdout, "It will recover from the archive with: %s\n", rec.RestoreCommand)
+			}
+			fmt.Fprintf(g.stdout, "Start it as the database owner:  pg_ctl -D %s -l %s/recovery.log start\n", shellQuote(res.Dest), shellQuote(res.Dest))
+			return nil
+		},
+	}
+}

@@ -1,0 +1,108 @@
+package commands
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/backup"
+)
+
+// WAL-E's backup-list columns, kept so scripts written for it still parse.
+var walEColumns = []string{"name", "last_modified", "expanded_size_bytes", "wal_segment_backup_start",
+	"wal_segment_offset_backup_start", "wal_segment_backup_stop", "wal_segment_offset_backup_stop"}
+
+func backupListCommand(g *globals) *cli.Command {
+	var asCSV, asJSON, detail bool
+	return &cli.Command{
+		Name:        "backup-list",
+		Usage:       "list base backups, oldest first",
+		Description: "Prints a table (default), CSV with WAL-E's header (--csv) or JSON (--json).\n" + varsHelp("WALNUT_PREFIX"),
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "csv", Usage: "CSV with WAL-E's columns", Destination: &asCSV},
+			&cli.BoolFlag{Name: "json", Usage: "JSON array of the backups' sentinels", Destination: &asJSON},
+			&cli.BoolFlag{Name: "detail", Usage: "add sizes, codec, encryption, PG version, timeline, LSNs and times", Destination: &detail},
+		},
+		Action: func(c *cli.Context) error {
+			if asCSV && asJSON {
+				return usageError(fmt.Errorf("backup-list: --csv and --json exclude each other"))
+			}
+			store, err := g.openStore(c.Context)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			list, err := backup.List(c.Context, store)
+			if err != nil {
+				return fmt.Errorf("backup-list: %w", err)
+			}
+			switch {
+			case asJSON:
+				if list == nil {
+					list = []*backup.Sentinel{}
+				}
+				enc := json.NewEncoder(g.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(list)
+			case asCSV:
+				return writeCSV(g, list, detail)
+			default:
+				return writeTable(g, list, detail)
+			}
+		},
+	}
+}
+
+func listRow(sn *backup.Sentinel, detail bool) []string {
+	row := []string{sn.Name, sn.FinishTime.Format(time.RFC3339), strconv.FormatInt(sn.ExpandedSize, 10),
+		sn.StartSegment, sn.StartOffset, sn.StopSegment, sn.StopOffset}
+	if detail {
+		row = append(row, strconv.FormatInt(sn.StoredSize, 10), sn.Compression, strconv.FormatBool(sn.Encrypted),
+			strconv.Itoa(sn.PGVersion), strconv.FormatUint(uint64(sn.Timeline), 10), sn.StartLSN, sn.FinishLSN,
+			sn.StartTime.Format(time.RFC3339), strconv.FormatBool(sn.Permanent))
+	}
+	return row
+}
+
+var detailColumns = []string{"stored_size_bytes", "compression", "encrypted", "pg_version", "timeline",
+	"start_lsn", "finish_lsn", "start_time", "permanent"}
+
+func header(detail bool) []string {
+	h := append([]string{}, walEColumns...)
+	if detail {
+		h = append(h, detailColumns...)
+	}
+	return h
+}
+
+func writeCSV(g *globals, list []*backup.Sentinel, detail bool) error {
+	w := csv.NewWriter(g.stdout)
+	w.Write(header(detail))
+	for _, sn := range list {
+		w.Write(listRow(sn, detail))
+	}
+	w.Flush()
+	return w.Error()
+}
+
+func writeTable(g *globals, list []*backup.Sentinel, detail bool) error {
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	printRow := func(cols []string) {
+		for i, c := range cols {
+			if i > 0 {
+				fmt.Fprint(tw, "\t")
+			}
+			fmt.Fprint(tw, c)
+		}
+		fmt.Fprintln(tw)
+	}
+	printRow(header(detail))
+	for _, sn := range list {
+		printRow(listRow(sn, detail))
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,60 @@
+package commands
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/backup"
+)
+
+func backupPushCommand(g *globals) *cli.Command {
+	var spread bool
+	return &cli.Command{
+		Name:      "backup-push",
+		Usage:     "take a base backup of the running server whose data directory is PGDATA",
+		ArgsUsage: "PGDATA",
+		Description: "Non-exclusive base backup over one libpq session, streamed as tar partitions; the backup\n" +
+			"is listed only once every part and the WAL it needs are stored.\n" +
+			varsHelp("WALNUT_PREFIX", "WALNUT_COMPRESSION", "WALNUT_UPLOAD_CONCURRENCY", "WALNUT_PARTITION_SIZE", "PG*"),
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "spread-checkpoint", Usage: "let the starting checkpoint spread over checkpoint_completion_target instead of forcing it", Destination: &spread},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageError(fmt.Errorf("backup-push: want one PGDATA, got %d arguments", c.NArg()))
+			}
+			codec, err := g.codec()
+			if err != nil {
+				return err
+			}
+			part, err := g.intSetting("WALNUT_PARTITION_SIZE", backup.DefaultPartitionSize)
+			if err != nil {
+				return err
+			}
+			conc, err := g.intSetting("WALNUT_UPLOAD_CONCURRENCY", 2)
+			if err != nil {
+				return err
+			}
+			store, err := g.openStore(c.Context)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			sn, err := backup.BackupPush(c.Context, backup.BackupPushOptions{
+				Store:          store,
+				Codec:          codec,
+				DataDir:        c.Args().First(),
+				ConnString:     g.env.PGConnString(),
+				FastCheckpoint: !spread,
+				PartitionSize:  part,
+				Concurrency:    int(conc),
+				Log:            g.log,
+			})
+			if err != nil {
+				return fmt.Errorf("backup-push: %w", err)
+			}
+			fmt.Fprintln(g.stdout, sn.Name)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,31 @@
+package commands
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/walnut-pg/walnut/config"
+)
+
+// environmentHelp lists every variable walnut reads, from the one table in
+// package config.
+func environmentHelp() string {
+	var b strings.Builder
+	b.WriteString("\nENVIRONMENT (flag > --envdir/--env-file > process environment):\n")
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	for _, v := range config.Vars {
+		name := v.Name
+		if len(v.Aliases) > 0 {
+			name += " (also " + strings.Join(v.Aliases, ", ") + ")"
+		}
+		fmt.Fprintf(tw, "   %s\t%s\n", name, v.Usage)
+	}
+	tw.Flush()
+	return b.String()
+}
+
+// varsHelp is the part of a command's help that names the variables it reads.
+func varsHelp(names ...string) string {
+	return "Reads " + strings.Join(names, ", ") + " (see walnut help for all variables)."
+}

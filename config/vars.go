@@ -1,0 +1,50 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Var documents one variable walnut reads; the help text is built from
+// this table so the two cannot drift apart.
+type Var struct {
+	Name    string
+	Aliases []string
+	Usage   string
+}
+
+// Vars lists every variable walnut reads, in the order help shows them.
+var Vars = []Var{
+	{Name: "WALNUT_PREFIX", Aliases: []string{"WALE_FILE_PREFIX", "WALE_S3_PREFIX", "WALE_WABS_PREFIX", "WALE_SWIFT_PREFIX", "WALE_GS_PREFIX"}, Usage: "archive location, e.g. file:///var/lib/walnut"},
+	{Name: "WALNUT_COMPRESSION", Usage: "codec[:level] for new objects: zstd (default), lz4, s2, snappy, gzip, none"},
+	{Name: "WALNUT_UPLOAD_CONCURRENCY", Usage: "partitions compressed and uploaded at once by backup-push (default 2)"},
+	{Name: "WALNUT_DOWNLOAD_CONCURRENCY", Usage: "partitions fetched and extracted at once by backup-fetch (default 2)"},
+	{Name: "WALNUT_PARTITION_SIZE", Usage: "uncompressed bytes per backup tar partition (default 1073741824)"},
+	{Name: "WALNUT_LOG_LEVEL", Usage: "debug, info (default), warn or error"},
+	{Name: "PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGPASSFILE, PGSSLMODE, ...", Usage: "libpq variables for backup-push's connection to the server"},
+}
+
+// Prefix returns the archive prefix URL and the variable that set it.
+func (e *Env) Prefix() (prefix, from string, err error) {
+	names := append([]string{Vars[0].Name}, Vars[0].Aliases...)
+	prefix, from = e.First(names...)
+	if prefix == "" {
+		return "", "", fmt.Errorf("no archive prefix: set WALNUT_PREFIX (for example file:///var/lib/walnut) or pass --prefix")
+	}
+	return prefix, from, nil
+}
+
+// Int returns name parsed as a positive integer, or def when unset.
+func (e *Env) Int(name string, def int64) (int64, error) {
+	v, ok := e.Get(name)
+	v = strings.TrimSpace(v)
+	if !ok || v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive integer", name, v)
+	}
+	return n, nil
+}

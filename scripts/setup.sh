@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Make a Debian 12 machine ready for `make test` and `make demo`.
+#
+# Idempotent: every requirement is checked first and only what is missing is
+# installed, so a ready machine gets no apt-get update and no output. Run it
+# as root, or as a user with sudo.
+#
+# To add a requirement (e.g. an object-store server), add one want_* line
+# below: want_apt for a Debian package, want_go for a Go tool, want_custom
+# with an install_* function for anything fetched another way.
+set -euo pipefail
+
+PG_BINDIR=/usr/lib/postgresql/15/bin
+STATICCHECK_VERSION=v0.8.2
+
+apt_queue=()
+go_queue=()
+custom_queue=()
+
+# want_apt PACKAGE CHECK...: install PACKAGE unless CHECK succeeds.
+want_apt() {
+	local pkg=$1
+	shift
+	"$@" >/dev/null 2>&1 || apt_queue+=("$pkg")
+}
+
+# want_go NAME MODULE@VERSION CHECK...: go install MODULE unless CHECK succeeds.
+want_go() {
+	local module=$2
+	shift 2
+	"$@" >/dev/null 2>&1 || go_queue+=("$module")
+}
+
+# want_custom NAME CHECK...: run install_NAME unless CHECK succeeds.
+want_custom() {
+	local name=$1
+	shift
+	"$@" >/dev/null 2>&1 || custom_queue+=("$name")
+}
+
+have() { command -v "$1"; }
+executable() {
+	local f
+	for f; do [[ -x $f ]] || return 1; done
+}
+
+if ! command -v go >/dev/null 2>&1; then
+	echo "setup: go not found: install Go 1.26 or newer (https://go.dev/dl/) and put it on PATH" >&2
+	exit 1
+fi
+GOBIN_DIR=$(go env GOBIN)
+[[ -n $GOBIN_DIR ]] || GOBIN_DIR="$(go env GOPATH)/bin"
+
+staticcheck_current() {
+	"$GOBIN_DIR/staticcheck" -version | grep -qF "(${STATICCHECK_VERSION#v})"
+}
+
+# PostgreSQL 15: pgbench, pg_controldata and pg_waldump come with the server
+# package; psql, pg_basebackup and pg_verifybackup with the client.
+want_apt postgresql-15 executable "$PG_BINDIR/postgres" "$PG_BINDIR/initdb" "$PG_BINDIR/pg_ctl" "$PG_BINDIR/pgbench"
+want_apt postgresql-client-15 executable "$PG_BINDIR/psql" "$PG_BINDIR/pg_basebackup" "$PG_BINDIR/pg_verifybackup"
+# Build tools: make drives everything; go install needs CA certificates.
+want_apt make have make
+want_apt ca-certificates test -s /etc/ssl/certs/ca-certificates.crt
+# Codec and encryption CLIs: tests check walnut's output against them.
+want_apt zstd have zstd
+want_apt gzip have gzip
+want_apt lz4 have lz4
+want_apt gnupg have gpg
+# Go tools.
+want_go staticcheck "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" staticcheck_current
+# Object-store servers: add want_apt/want_go/want_custom lines here.
+
+# Root privileges, only when something has to be installed.
+as_root() {
+	if [[ $EUID -eq 0 ]]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo "$@"
+	else
+		echo "setup: need root (or sudo) to run: $*" >&2
+		exit 1
+	fi
+}
+
+if ((${#apt_queue[@]})); then
+	echo "setup: installing ${apt_queue[*]} (apt)"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_queue[@]}" >/dev/null
+fi
+
+# The server package creates the postgres user; tests running as root switch
+# to it because PostgreSQL refuses to run as root.
+if ! id -u postgres >/dev/null 2>&1; then
+	echo "setup: creating system user postgres"
+	as_root useradd --system --user-group --home-dir /var/lib/postgresql --shell /bin/bash postgres
+fi
+
+if ((${#go_queue[@]})); then
+	echo "setup: installing ${go_queue[*]} (go install)"
+	for module in "${go_queue[@]}"; do
+		GOBIN=$GOBIN_DIR go install "$module"
+	done
+fi
+
+for name in "${custom_queue[@]}"; do
+	echo "setup: installing $name"
+	"install_$name"
+done

@@ -1,0 +1,93 @@
+// Package all opens a storage.Store from a prefix URL; it is the one place
+// that knows every backend.
+package all
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/walnut-pg/walnut/storage"
+	"github.com/walnut-pg/walnut/storage/local"
+	"github.com/walnut-pg/walnut/storage/mem"
+)
+
+// Open returns the store for prefix, such as file:///var/lib/walnut or
+// s3://bucket/path. getenv supplies the backends' settings and credentials
+// (AWS_*, AZURE_STORAGE_*, ...); no backend built so far needs any.
+func Open(ctx context.Context, prefix string, getenv func(string) string) (storage.Store, error) {
+	u, err := url.Parse(prefix)
+	if err != nil {
+		// url.Error repeats the whole prefix, secrets included.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, fmt.Errorf("storage prefix %q is not a URL: %w", Redact(prefix), err)
+	}
+	switch u.Scheme {
+	case "file":
+		root, err := fileRoot(u)
+		if err != nil {
+			return nil, fmt.Errorf("storage prefix %q: %w", Redact(prefix), err)
+		}
+		s, err := local.New(root)
+		if err != nil {
+			return nil, err
+		}
+		p := storage.DefaultRetryPolicy()
+		p.Logger = slog.Default()
+		return storage.WithRetry(s, p), nil
+	case "mem":
+		return mem.New(), nil
+	case "s3", "azure", "wabs", "swift", "gs":
+		return nil, fmt.Errorf("storage scheme %q is not built yet (see issue: object stores); use file://", u.Scheme)
+	case "":
+		return nil, fmt.Errorf("storage prefix %q has no scheme: want file:///absolute/path, s3://, azure:// (wabs://), swift:// or gs://", Redact(prefix))
+	}
+	return nil, fmt.Errorf("unknown storage scheme %q in prefix %q: want file://, s3://, azure:// (wabs://), swift:// or gs://", u.Scheme, Redact(prefix))
+}
+
+// fileRoot returns the directory a file URL names. Only the local host
+// makes sense, and "file://var/lib/x", a common slip, would otherwise
+// quietly mean host "var".
+func fileRoot(u *url.URL) (string, error) {
+	switch {
+	case u.Opaque != "":
+		return "", fmt.Errorf("file URL needs an absolute path: file:///%s", strings.TrimPrefix(u.Opaque, "/"))
+	case u.Host != "" && u.Host != "localhost":
+		return "", fmt.Errorf("file URL names host %q; a directory needs an absolute path after three slashes, such as file:///%s%s", u.Host, u.Host, u.Path)
+	case u.User != nil:
+		return "", errors.New("file URL cannot carry a user name")
+	case u.RawQuery != "" || u.Fragment != "":
+		return "", errors.New(`file URL cannot have a query or fragment; percent-encode "?" and "#" in the path`)
+	case u.Path == "" || !strings.HasPrefix(u.Path, "/"):
+		return "", errors.New("file URL needs an absolute path: file:///absolute/path")
+	}
+	return u.Path, nil
+}
+
+// Redact returns prefix fit for logs and error messages: no user
+// information, and no query values, which often carry SAS tokens or keys.
+func Redact(prefix string) string {
+	u, err := url.Parse(prefix)
+	if err != nil {
+		if i := strings.Index(prefix, "://"); i >= 0 {
+			return prefix[:i+3] + "(unparsable, redacted)"
+		}
+		return "(unparsable, redacted)"
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{"REDACTED"}
+		}
+		u.RawQuery = q.Encode()
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.String()
+}

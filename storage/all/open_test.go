@@ -1,0 +1,133 @@
+package all
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/walnut-pg/walnut/storage"
+)
+
+func noEnv(string) string { return "" }
+
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		prefix  string
+		wantErr string // "" means Open must succeed
+	}{
+		{"file://" + dir, ""},
+		{"file://localhost" + dir, ""},
+		{"FILE://" + dir + "/new/sub", ""},
+		{"file://" + dir + "/with%20space", ""},
+		{"mem://", ""},
+		{"mem://anything", ""},
+		{"file://relative/path", `names host "relative"; a directory needs an absolute path after three slashes, such as file:///relative/path`},
+		{"file:relative/path", "file URL needs an absolute path: file:///relative/path"},
+		{"file://", "needs an absolute path"},
+		{"file://user:hunter2@localhost/x", "cannot carry a user name"},
+		{"file:///x?y=1", "query or fragment"},
+		{"file:///x#frag", "query or fragment"},
+		{"s3://bucket/path", `storage scheme "s3" is not built yet (see issue: object stores); use file://`},
+		{"S3://bucket/path", `storage scheme "s3" is not built yet`},
+		{"azure://container/path", `storage scheme "azure" is not built yet`},
+		{"wabs://container/path", `storage scheme "wabs" is not built yet`},
+		{"swift://container/path", `storage scheme "swift" is not built yet`},
+		{"gs://bucket/path", `storage scheme "gs" is not built yet`},
+		{"ftp://host/x", `unknown storage scheme "ftp" in prefix "ftp://host/x": want file://, s3://, azure:// (wabs://), swift:// or gs://`},
+		{"gcs://bucket", `unknown storage scheme "gcs"`},
+		{"/var/lib/walnut", `storage prefix "/var/lib/walnut" has no scheme`},
+		{"", "has no scheme"},
+		{"s3://bucket/%zz", "is not a URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.prefix, func(t *testing.T) {
+			s, err := Open(t.Context(), tt.prefix, noEnv)
+			if tt.wantErr != "" {
+				if err == nil {
+					s.Close()
+					t.Fatalf("Open succeeded, want error containing %q", tt.wantErr)
+				}
+				if !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("err = %q, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer s.Close()
+			if err := s.Put(t.Context(), "walnut.json", strings.NewReader("{}"), 2); err != nil {
+				t.Fatalf("Put: %v", err)
+			}
+			if _, err := s.Stat(t.Context(), "walnut.json"); err != nil {
+				t.Errorf("Stat: %v", err)
+			}
+			if _, err := s.Stat(t.Context(), "missing"); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("Stat of a missing key: %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
+
+func TestOpenFileWritesWhereTheURLSays(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(t.Context(), "file://"+dir+"/my%20archive", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Put(t.Context(), "wal/x", strings.NewReader("x"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "my archive", "wal", "x")); err != nil {
+		t.Errorf("object not at the decoded path: %v", err)
+	}
+}
+
+func TestOpenMemIsFresh(t *testing.T) {
+	a, _ := Open(t.Context(), "mem://", noEnv)
+	if err := a.Put(t.Context(), "k", strings.NewReader("v"), 1); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Open(t.Context(), "mem://", noEnv)
+	if _, err := b.Stat(t.Context(), "k"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("second mem store sees the first's object: %v", err)
+	}
+}
+
+func TestSecretsStayOutOfErrors(t *testing.T) {
+	for _, prefix := range []string{
+		"s3://AKIAXXX:hunter2@bucket/path?sig=hunter2",
+		"ftp://me:hunter2@host/x",
+		"file://me:hunter2@localhost/x",
+		"s3://me:hunter2@bucket/%zz",
+		"azure://container/path?sv=2020&sig=hunter2",
+	} {
+		_, err := Open(t.Context(), prefix, noEnv)
+		if err == nil {
+			t.Errorf("Open(%q) succeeded", prefix)
+		} else if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("Open(%q) error leaks the secret: %v", prefix, err)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"file:///var/lib/walnut", "file:///var/lib/walnut"},
+		{"s3://bucket/path", "s3://bucket/path"},
+		{"s3://AKIA:secret@bucket/path", "s3://bucket/path"},
+		{"azure://container/path?sv=2020&sig=abc", "azure://container/path?sig=REDACTED&sv=REDACTED"},
+		{"swift://c/p#token", "swift://c/p"},
+		{"s3://u:secret@bucket/%zz", "s3://(unparsable, redacted)"},
+		{"::secret", "(unparsable, redacted)"},
+	}
+	for _, tt := range tests {
+		if got := Redact(tt.in); got != tt.want {
+			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,247 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+)
+
+// RetryPolicy says how hard WithRetry tries before giving up.
+type RetryPolicy struct {
+	// MaxAttempts bounds the attempts per call, the first one included;
+	// values below 1 mean 1.
+	MaxAttempts int
+	// InitialInterval and MaxInterval bound the jittered exponential wait
+	// between attempts.
+	InitialInterval, MaxInterval time.Duration
+	// AttemptTimeout bounds one attempt of Stat, List (the whole listing),
+	// Delete, and Get until it returns the reader; zero means no bound. Put
+	// has none: a large upload may rightly take hours.
+	AttemptTimeout time.Duration
+	// Logger receives one Warn record per retry; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultRetryPolicy is the policy walnut wraps every backend in. Its total
+// wait (about 10s over 5 attempts) rides out a brief network or throttling
+// blip while archive_command still answers PostgreSQL promptly.
+func DefaultRetryPolicy() RetryPolicy {
+	return RetryPolicy{
+		MaxAttempts:     5,
+		InitialInterval: 100 * time.Millisecond,
+		MaxInterval:     5 * time.Second,
+		AttemptTimeout:  60 * time.Second,
+	}
+}
+
+// WithRetry wraps s so that failed calls are tried again according to p.
+// What is retried is decided by retryable alone.
+func WithRetry(s Store, p RetryPolicy) Store {
+	if p.MaxAttempts < 1 {
+		p.MaxAttempts = 1
+	}
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &retryStore{s: s, p: p}
+}
+
+// retryable is the whole retry decision. ctx is the caller's context, not
+// the attempt's: an attempt that hit AttemptTimeout is worth another try,
+// a caller that gave up is not.
+func retryable(ctx context.Context, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, ErrNotFound), IsPermanent(err):
+		return false
+	case ctx.Err() != nil:
+		return false
+	}
+	return true
+}
+
+type retryStore struct {
+	s Store
+	p RetryPolicy
+}
+
+// retry runs attempt until it succeeds, fails for good, or the attempts run
+// out. attempt wraps in noRetry the failures that must not be retried
+// whatever their kind (an error from a List callback, a source that cannot
+// be rewound).
+func retry[T any](ctx context.Context, r *retryStore, op, key string, attempt func() (T, error)) (T, error) {
+	var last error
+	n := 0
+	operation := func() (T, error) {
+		n++
+		v, err := attempt()
+		if p, ok := err.(*backoff.PermanentError); ok {
+			last = p.Err
+			return v, err
+		}
+		last = err
+		if !retryable(ctx, err) {
+			return v, backoff.Permanent(err)
+		}
+		return v, err
+	}
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     r.p.InitialInterval,
+		RandomizationFactor: backoff.DefaultRandomizationFactor,
+		Multiplier:          backoff.DefaultMultiplier,
+		MaxInterval:         r.p.MaxInterval,
+	}
+	notify := func(err error, wait time.Duration) {
+		r.p.Logger.Warn("storage call failed; retrying",
+			"op", op, "key", key, "attempt", n, "max_attempts", r.p.MaxAttempts,
+			"wait", wait, "error", err)
+	}
+	v, err := backoff.Retry(ctx, operation,
+		backoff.WithBackOff(b),
+		backoff.WithMaxTries(uint(r.p.MaxAttempts)),
+		backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(notify))
+	if err != nil && last != nil && err != last {
+		// The caller gave up while we waited to retry: backoff hands back
+		// only the context's error, and the failure that made us wait is
+		// what the operator needs to see.
+		err = fmt.Errorf("%s %s: %w (last attempt: %w)", op, key, err, last)
+	}
+	return v, err
+}
+
+// noRetry makes attempt's failure final.
+func noRetry(err error) error { return backoff.Permanent(err) }
+
+func (r *retryStore) timeout() time.Duration { return r.p.AttemptTimeout }
+
+// attemptContext bounds one attempt by AttemptTimeout.
+func (r *retryStore) attemptContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if r.timeout() <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, r.timeout())
+}
+
+func (r *retryStore) Put(ctx context.Context, key string, src io.Reader, size int64) error {
+	seeker, ok := src.(io.Seeker)
+	var start int64
+	if ok {
+		var err error
+		// A pipe or terminal behind an *os.File is a Seeker that cannot seek.
+		start, err = seeker.Seek(0, io.SeekCurrent)
+		ok = err == nil
+	}
+	if !ok {
+		// The bytes a failed attempt consumed are gone: one attempt only.
+		return r.s.Put(ctx, key, src, size)
+	}
+	first := true
+	_, err := retry(ctx, r, "put", key, func() (struct{}, error) {
+		if !first {
+			if _, err := seeker.Seek(start, io.SeekStart); err != nil {
+				return struct{}{}, noRetry(fmt.Errorf("put %s: rewind source for retry: %w", key, err))
+			}
+		}
+		first = false
+		return struct{}{}, r.s.Put(ctx, key, src, size)
+	})
+	return err
+}
+
+func (r *retryStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	return retry(ctx, r, "get", key, func() (io.ReadCloser, error) {
+		return r.getOnce(ctx, key)
+	})
+}
+
+// getOnce bounds Get only until it returns the body: the body lives on
+// under a context that is cancelled when it is closed, however long the
+// caller takes to read it.
+func (r *retryStore) getOnce(ctx context.Context, key string) (io.ReadCloser, error) {
+	actx, cancel := context.WithCancelCause(ctx)
+	var timer *time.Timer
+	if d := r.timeout(); d > 0 {
+		timer = time.AfterFunc(d, func() {
+			cancel(fmt.Errorf("attempt timed out after %s: %w", d, context.DeadlineExceeded))
+		})
+	}
+	body, err := r.s.Get(actx, key)
+	if timer != nil && !timer.Stop() && err == nil {
+		// The timer fired as Get returned: the body's context is dead.
+		body.Close()
+		err = fmt.Errorf("get %s: the attempt timed out as it returned", key)
+	}
+	if err != nil {
+		if ctx.Err() == nil && actx.Err() != nil {
+			// The backend saw only "canceled"; say it was our timeout.
+			err = fmt.Errorf("%w (%w)", err, context.Cause(actx))
+		}
+		cancel(nil)
+		return nil, err
+	}
+	return &cancelOnClose{ReadCloser: body, cancel: cancel}, nil
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel(nil)
+	return err
+}
+
+func (r *retryStore) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	return retry(ctx, r, "stat", key, func() (ObjectInfo, error) {
+		actx, cancel := r.attemptContext(ctx)
+		defer cancel()
+		return r.s.Stat(actx, key)
+	})
+}
+
+// List resumes a retried listing after the last key already handed to fn,
+// so fn never sees a key twice.
+func (r *retryStore) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
+	var lastKey string
+	delivered := false
+	_, err := retry(ctx, r, "list", prefix, func() (struct{}, error) {
+		actx, cancel := r.attemptContext(ctx)
+		defer cancel()
+		var fnErr error
+		err := r.s.List(actx, prefix, func(info ObjectInfo) error {
+			if delivered && info.Key <= lastKey {
+				return nil
+			}
+			if fnErr = fn(info); fnErr != nil {
+				return fnErr
+			}
+			lastKey, delivered = info.Key, true
+			return nil
+		})
+		if fnErr != nil {
+			err = noRetry(err)
+		}
+		return struct{}{}, err
+	})
+	return err
+}
+
+func (r *retryStore) Delete(ctx context.Context, key string) error {
+	_, err := retry(ctx, r, "delete", key, func() (struct{}, error) {
+		actx, cancel := r.attemptContext(ctx)
+		defer cancel()
+		return struct{}{}, r.s.Delete(actx, key)
+	})
+	return err
+}
+
+func (r *retryStore) Close() error { return r.s.Close() }

@@ -1,0 +1,383 @@
+package tarball
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Extractor writes tar entries under os.Root destinations, so no entry name
+// or symlink can make it write outside them, whatever the archive holds.
+// Destinations are expected to be fresh: an entry whose path exists fails.
+// One Extractor may run Extract on several partitions at once.
+type Extractor struct {
+	// Root is the default destination.
+	Root *os.Root
+	// Mounts sends entries under a name prefix such as "pg_tblspc/16384/"
+	// to another root, prefix stripped; the longest matching prefix wins.
+	// A directory entry naming the prefix itself stands for that root.
+	Mounts map[string]*os.Root
+	// Expect, when non-nil, is the manifest: every entry must be listed
+	// with the same type (and, for files, size and CRC32C; for symlinks,
+	// target), else Extract fails with ErrCorrupt naming the path.
+	Expect map[string]File
+	// Fsync makes each file durable as it completes, and each directory
+	// once the archive moves past it (and again at the end if revisited).
+	Fsync bool
+}
+
+type mount struct {
+	prefix string // cleaned, no trailing slash
+	root   *os.Root
+}
+
+// dirKey names a directory in one destination root.
+type dirKey struct {
+	root *os.Root
+	dir  string
+}
+
+type pendingDir struct {
+	dirKey
+	mode  fs.FileMode
+	mtime time.Time
+}
+
+// extraction is the state of one Extract call.
+type extraction struct {
+	x       *Extractor
+	mounts  []mount // longest prefix first
+	buf     []byte
+	dirs    []pendingDir        // modes and mtimes to set once entries are in
+	unsync  map[dirKey]struct{} // directories with entries not yet fsynced
+	current dirKey              // the directory the archive is in now
+}
+
+// Extract writes the entries of the tar stream r and returns them, with the
+// CRC32C of each file computed while writing. On error it returns the
+// entries written so far; a file that failed is removed. It reads r to its
+// end, so a decompressor below gets to verify its own checksum.
+func (x *Extractor) Extract(r io.Reader) ([]File, error) {
+	if x.Root == nil {
+		return nil, errors.New("extract: no destination root")
+	}
+	e := &extraction{x: x, unsync: map[dirKey]struct{}{}}
+	for prefix, root := range x.Mounts {
+		clean, err := cleanName(prefix)
+		if err != nil || clean == "." || root == nil {
+			return nil, fmt.Errorf("extract: bad mount %q: %v", prefix, err)
+		}
+		e.mounts = append(e.mounts, mount{prefix: clean, root: root})
+	}
+	slices.SortFunc(e.mounts, func(a, b mount) int { return len(b.prefix) - len(a.prefix) })
+
+	bp := getBuf()
+	defer putBuf(bp)
+	e.buf = *bp
+
+	cr := &countingReader{r: r}
+	tr := tar.NewReader(cr)
+	var files []File
+	var entryEnd int64
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			// archive/tar also reports EOF for a stream cut between
+			// entries; only the two zero blocks of the trailer mean the
+			// writer finished. Codecs without an end marker (s2, snappy,
+			// none) rely on this.
+			if cr.n < entryEnd+2*512 {
+				return files, fmt.Errorf("extract: archive truncated after %d bytes: no end-of-archive marker", cr.n)
+			}
+			break
+		}
+		if err != nil {
+			return files, fmt.Errorf("extract: read tar after %d bytes: %w", cr.n, err)
+		}
+		dataStart := cr.n
+		f, err := e.entry(hdr, tr)
+		if err != nil {
+			return files, err
+		}
+		files = append(files, f)
+		entryEnd = dataStart
+		if hdr.Typeflag == tar.TypeReg {
+			entryEnd += (hdr.Size + 511) &^ 511
+		}
+	}
+	if err := e.finish(); err != nil {
+		return files, err
+	}
+	if _, err := io.CopyBuffer(io.Discard, onlyReader{cr}, e.buf); err != nil {
+		return files, fmt.Errorf("extract: read past end of archive: %w", err)
+	}
+	return files, nil
+}
+
+// route picks the destination root of a cleaned entry name.
+func (e *extraction) route(name string) (*os.Root, string) {
+	for _, m := range e.mounts {
+		if name == m.prefix {
+			return m.root, "."
+		}
+		if rest, ok := strings.CutPrefix(name, m.prefix+"/"); ok {
+			return m.root, rest
+		}
+	}
+	return e.x.Root, name
+}
+
+func (e *extraction) entry(hdr *tar.Header, tr io.Reader) (File, error) {
+	name, err := cleanName(hdr.Name)
+	if err != nil {
+		return File{}, fmt.Errorf("extract %q: %w", hdr.Name, err)
+	}
+	f := File{Path: name, Mode: fs.FileMode(hdr.Mode).Perm(), ModTime: hdr.ModTime}
+	switch hdr.Typeflag {
+	case tar.TypeReg:
+		f.Type, f.Size = TypeFile, hdr.Size
+	case tar.TypeDir:
+		f.Type = TypeDir
+	case tar.TypeSymlink:
+		f.Type, f.Link = TypeSymlink, hdr.Linkname
+	case tar.TypeLink:
+		return File{}, fmt.Errorf("extract %q: %w: hard links are not allowed", name, ErrUnsafe)
+	default:
+		return File{}, fmt.Errorf("extract %q: %w: entry type %q is not a file, directory or symlink", name, ErrUnsafe, hdr.Typeflag)
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return File{}, fmt.Errorf("extract %q: %w: sparse files are not allowed", name, ErrUnsafe)
+		}
+	}
+
+	var want File
+	if e.x.Expect != nil {
+		var ok bool
+		if want, ok = e.x.Expect[name]; !ok {
+			return File{}, fmt.Errorf("extract %q: %w: entry is not in the manifest", name, ErrCorrupt)
+		}
+		switch {
+		case want.Type != f.Type:
+			return File{}, fmt.Errorf("extract %q: %w: archive has a %s, manifest a %s", name, ErrCorrupt, f.Type, want.Type)
+		case f.Type == TypeFile && want.Size != f.Size:
+			return File{}, fmt.Errorf("extract %q: %w: archive has %d bytes, manifest %d", name, ErrCorrupt, f.Size, want.Size)
+		case f.Type == TypeSymlink && want.Link != f.Link:
+			return File{}, fmt.Errorf("extract %q: %w: symlink points to %q, manifest says %q", name, ErrCorrupt, f.Link, want.Link)
+		}
+	}
+
+	root, rel := e.route(name)
+	if rel == "." && f.Type != TypeDir {
+		return File{}, fmt.Errorf("extract %q: %w: a %s cannot replace a destination root", name, ErrUnsafe, f.Type)
+	}
+	if rel != "." {
+		if err := e.enter(root, rel); err != nil {
+			return File{}, fmt.Errorf("extract %q: %w", name, rootErr(err))
+		}
+	}
+
+	switch f.Type {
+	case TypeDir:
+		err = e.dir(root, rel, f)
+	case TypeSymlink:
+		err = e.symlink(root, rel, f)
+	case TypeFile:
+		f.CRC32C, err = e.file(root, rel, f, tr)
+		if err == nil && e.x.Expect != nil && f.CRC32C != want.CRC32C {
+			err = fmt.Errorf("%w: CRC32C %08x, manifest %08x", ErrCorrupt, f.CRC32C, want.CRC32C)
+			if rerr := root.Remove(rel); rerr != nil {
+				err = fmt.Errorf("%w; removing it: %v", err, rerr)
+			}
+		}
+	}
+	if err != nil {
+		return File{}, fmt.Errorf("extract %q: %w", name, rootErr(err))
+	}
+	return f, nil
+}
+
+// enter makes sure the parent of rel exists and, with Fsync, syncs the
+// directory the archive just left: tars written by Writer hold a
+// directory's entries together, so leaving it usually means it is done.
+func (e *extraction) enter(root *os.Root, rel string) error {
+	parent := path.Dir(rel)
+	if parent != "." {
+		if err := root.MkdirAll(parent, 0o700); err != nil {
+			return err
+		}
+	}
+	if !e.x.Fsync {
+		return nil
+	}
+	here := dirKey{root, parent}
+	if here != e.current && e.current.root != nil {
+		if _, ok := e.unsync[e.current]; ok {
+			if err := syncDir(e.current); err != nil {
+				return err
+			}
+			delete(e.unsync, e.current)
+		}
+	}
+	e.current = here
+	// MkdirAll may have created ancestors: their parents changed too.
+	for d := parent; ; d = path.Dir(d) {
+		e.unsync[dirKey{root, d}] = struct{}{}
+		if d == "." {
+			break
+		}
+	}
+	return nil
+}
+
+func (e *extraction) dir(root *os.Root, rel string, f File) error {
+	if rel != "." {
+		if err := root.MkdirAll(rel, 0o700); err != nil {
+			return err
+		}
+	}
+	// A mode without owner rwx would stop us (or a concurrent partition)
+	// from filling the directory, so such modes wait for the end.
+	if f.Mode&0o700 == 0o700 {
+		if err := root.Chmod(rel, f.Mode); err != nil {
+			return err
+		}
+	}
+	e.dirs = append(e.dirs, pendingDir{dirKey{root, rel}, f.Mode, f.ModTime})
+	return nil
+}
+
+func (e *extraction) symlink(root *os.Root, rel string, f File) error {
+	// os.Root refuses to follow a symlink out of the root, but would still
+	// create one; a restored data directory must not hold links that point
+	// elsewhere once it is used without os.Root.
+	if f.Link == "" || strings.HasPrefix(f.Link, "/") {
+		return fmt.Errorf("%w: symlink target %q is absolute or empty", ErrUnsafe, f.Link)
+	}
+	if t := path.Join(path.Dir(rel), f.Link); t == ".." || strings.HasPrefix(t, "../") {
+		return fmt.Errorf("%w: symlink target %q leaves the destination", ErrUnsafe, f.Link)
+	}
+	return root.Symlink(f.Link, rel)
+}
+
+// file writes one regular file, created exclusively so it can never follow
+// or overwrite anything already there, and returns its CRC32C. Any failure
+// removes what was written.
+func (e *extraction) file(root *os.Root, rel string, f File, r io.Reader) (crc uint32, err error) {
+	out, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if out != nil {
+			out.Close()
+		}
+		if err != nil {
+			if rerr := root.Remove(rel); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				err = fmt.Errorf("%w; removing partial file: %v", err, rerr)
+			}
+		}
+	}()
+	for remaining := f.Size; remaining > 0; {
+		chunk := e.buf[:min(int64(len(e.buf)), remaining)]
+		n, rerr := io.ReadFull(r, chunk)
+		if rerr != nil {
+			if rerr == io.EOF {
+				rerr = io.ErrUnexpectedEOF
+			}
+			return 0, fmt.Errorf("read archive: %w", rerr)
+		}
+		crc = crc32.Update(crc, castagnoli, chunk[:n])
+		if _, err := out.Write(chunk[:n]); err != nil {
+			return 0, err
+		}
+		remaining -= int64(n)
+	}
+	if err := out.Chmod(f.Mode); err != nil {
+		return 0, err
+	}
+	if e.x.Fsync {
+		if err := out.Sync(); err != nil {
+			return 0, err
+		}
+	}
+	cerr := out.Close()
+	out = nil
+	if cerr != nil {
+		return 0, cerr
+	}
+	if err := root.Chtimes(rel, f.ModTime, f.ModTime); err != nil {
+		return 0, err
+	}
+	return crc, nil
+}
+
+// finish sets directory modes and mtimes now that their entries are in
+// (deepest first, so a parent whose mode denies search is set only after
+// its children no longer need reaching), then syncs every directory still unsynced. A directory's own
+// mode and mtime are not worth another fsync each: what must be durable is
+// that its entries exist.
+func (e *extraction) finish() error {
+	slices.SortStableFunc(e.dirs, func(a, b pendingDir) int {
+		return strings.Count(b.dir, "/") - strings.Count(a.dir, "/")
+	})
+	for _, d := range e.dirs {
+		if d.mode&0o700 != 0o700 {
+			if err := d.root.Chmod(d.dir, d.mode); err != nil {
+				return fmt.Errorf("extract: chmod %q: %w", d.dir, err)
+			}
+		}
+		if err := d.root.Chtimes(d.dir, d.mtime, d.mtime); err != nil {
+			return fmt.Errorf("extract: set mtime of %q: %w", d.dir, err)
+		}
+	}
+	for k := range e.unsync {
+		if err := syncDir(k); err != nil {
+			return fmt.Errorf("extract: %w", err)
+		}
+	}
+	return nil
+}
+
+func syncDir(k dirKey) error {
+	d, err := k.root.Open(k.dir)
+	if err != nil {
+		return fmt.Errorf("fsync directory %q: %w", k.dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync directory %q: %w", k.dir, err)
+	}
+	return nil
+}
+
+// rootErr explains os.Root's refusal, whose own text ("path escapes from
+// parent") does not say that a symlink in the archive is the cause.
+func rootErr(err error) error {
+	if err != nil && !errors.Is(err, ErrUnsafe) && strings.Contains(err.Error(), "escapes from parent") {
+		return fmt.Errorf("%w: path leads outside the destination through a symlink: %v", ErrUnsafe, err)
+	}
+	return err
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// onlyReader hides io.WriterTo so CopyBuffer uses our buffer.
+type onlyReader struct{ io.Reader }
