@@ -178,25 +178,16 @@ func extractObject(ctx context.Context, s storage.Store, key string, root *os.Ro
 		return fmt.Errorf("fetch %s: %w", key, err)
 	}
 	defer rc.Close()
-	files := map[string]tarball.File{}
-	for p, f := range expect {
-		if f.Type == tarball.TypeFile {
-			files[p] = f
-		}
+	if expect == nil {
+		expect = map[string]tarball.File{} // nil would mean "check nothing"
 	}
-	x := &tarball.Extractor{Root: root, Mounts: mounts, Expect: files, Fsync: true}
+	x := &tarball.Extractor{Root: root, Mounts: mounts, Expect: expect, Fsync: true}
 	got, err := x.Extract(ctxReader{ctx: ctx, r: rc})
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", key, err)
 	}
-	seen := 0
-	for _, f := range got {
-		if f.Type == tarball.TypeFile {
-			seen++
-		}
-	}
-	if seen != len(files) {
-		return fmt.Errorf("restore %s: %d of the %d files the manifest lists are missing; the object is incomplete", key, len(files)-seen, len(files))
+	if len(got) != len(expect) {
+		return fmt.Errorf("restore %s: %d of the %d entries the manifest lists are missing; the object is incomplete", key, len(expect)-len(got), len(expect))
 	}
 	return nil
 }

@@ -27,9 +27,10 @@ type RetryPolicy struct {
 	Logger *slog.Logger
 }
 
-// DefaultRetryPolicy is the policy walnut wraps every backend in. Its total
-// wait (about 10s over 5 attempts) rides out a brief network or throttling
-// blip while archive_command still answers PostgreSQL promptly.
+// DefaultRetryPolicy is the policy walnut wraps every backend in. Its waits
+// (about 0.1, 0.2, 0.4 and 0.8s, jittered by half) ride out a brief network
+// or throttling blip while archive_command still answers PostgreSQL
+// promptly; PostgreSQL itself retries a failed archive_command later.
 func DefaultRetryPolicy() RetryPolicy {
 	return RetryPolicy{
 		MaxAttempts:     5,
@@ -94,7 +95,7 @@ func retry[T any](ctx context.Context, r *retryStore, op, key string, attempt fu
 	b := &backoff.ExponentialBackOff{
 		InitialInterval:     r.p.InitialInterval,
 		RandomizationFactor: backoff.DefaultRandomizationFactor,
-		Multiplier:          backoff.DefaultMultiplier,
+		Multiplier:          2,
 		MaxInterval:         r.p.MaxInterval,
 	}
 	notify := func(err error, wait time.Duration) {
@@ -107,7 +108,7 @@ func retry[T any](ctx context.Context, r *retryStore, op, key string, attempt fu
 		backoff.WithMaxTries(uint(r.p.MaxAttempts)),
 		backoff.WithMaxElapsedTime(0),
 		backoff.WithNotify(notify))
-	if err != nil && last != nil && err != last {
+	if err != nil && last != nil && ctx.Err() != nil && !errors.Is(err, last) {
 		// The caller gave up while we waited to retry: backoff hands back
 		// only the context's error, and the failure that made us wait is
 		// what the operator needs to see.

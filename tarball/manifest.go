@@ -68,14 +68,14 @@ func cleanName(name string) (string, error) {
 	case name == "":
 		return "", fmt.Errorf("%w: empty name", ErrUnsafe)
 	case strings.HasPrefix(name, "/"):
-		return "", fmt.Errorf("%w: %q is absolute", ErrUnsafe, name)
+		return "", fmt.Errorf("%w: absolute path", ErrUnsafe)
 	case strings.ContainsRune(name, 0):
-		return "", fmt.Errorf("%w: %q contains a NUL byte", ErrUnsafe, name)
+		return "", fmt.Errorf("%w: NUL byte in name", ErrUnsafe)
 	}
 	trimmed := strings.TrimRight(name, "/")
 	for seg := range strings.SplitSeq(trimmed, "/") {
 		if seg == ".." {
-			return "", fmt.Errorf("%w: %q has a \"..\" segment", ErrUnsafe, name)
+			return "", fmt.Errorf("%w: \"..\" in path", ErrUnsafe)
 		}
 	}
 	return path.Clean(trimmed), nil

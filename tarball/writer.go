@@ -49,7 +49,7 @@ func (w *Writer) AddSymlink(name, target string, mtime time.Time) (File, error) 
 		return File{}, err
 	}
 	if target == "" {
-		return File{}, fmt.Errorf("tar add %s: empty symlink target", name)
+		return File{}, fmt.Errorf("tar add %q: empty symlink target", name)
 	}
 	f.Link = target
 	if err := w.header(&tar.Header{Typeflag: tar.TypeSymlink, Name: f.Path, Linkname: target}, f); err != nil {
@@ -69,7 +69,7 @@ func (w *Writer) AddFile(name string, r io.Reader, size int64, mode fs.FileMode,
 		return File{}, false, err
 	}
 	if size < 0 {
-		return File{}, false, fmt.Errorf("tar add %s: negative size %d", name, size)
+		return File{}, false, fmt.Errorf("tar add %q: negative size %d", name, size)
 	}
 	f.Size = size
 	if err := w.header(&tar.Header{Typeflag: tar.TypeReg, Name: f.Path, Size: size}, f); err != nil {
@@ -88,12 +88,12 @@ func (w *Writer) AddFile(name string, r io.Reader, size int64, mode fs.FileMode,
 			shrunk, rerr = true, nil
 		}
 		if rerr != nil {
-			w.err = fmt.Errorf("tar add %s: read: %w", name, rerr)
+			w.err = fmt.Errorf("tar add %q: read: %w", name, rerr)
 			return File{}, false, w.err
 		}
 		crc = crc32.Update(crc, castagnoli, chunk[:n])
 		if _, werr := w.tw.Write(chunk[:n]); werr != nil {
-			w.err = fmt.Errorf("tar add %s: %w", name, werr)
+			w.err = fmt.Errorf("tar add %q: %w", name, werr)
 			return File{}, false, w.err
 		}
 		remaining -= int64(n)
@@ -104,7 +104,7 @@ func (w *Writer) AddFile(name string, r io.Reader, size int64, mode fs.FileMode,
 			chunk := buf[:min(int64(len(buf)), remaining)]
 			crc = crc32.Update(crc, castagnoli, chunk)
 			if _, werr := w.tw.Write(chunk); werr != nil {
-				w.err = fmt.Errorf("tar add %s: pad: %w", name, werr)
+				w.err = fmt.Errorf("tar add %q: pad: %w", name, werr)
 				return File{}, false, w.err
 			}
 			remaining -= int64(len(chunk))
@@ -133,10 +133,10 @@ func (w *Writer) begin(name string, typ Type, mode fs.FileMode, mtime time.Time)
 	}
 	clean, err := cleanName(name)
 	if err != nil {
-		return File{}, fmt.Errorf("tar add %s: %w", name, err)
+		return File{}, fmt.Errorf("tar add %q: %w", name, err)
 	}
 	if clean == "." {
-		return File{}, fmt.Errorf("tar add %s: %w: names the archive root", name, ErrUnsafe)
+		return File{}, fmt.Errorf("tar add %q: %w: names the archive root", name, ErrUnsafe)
 	}
 	// tar stores whole seconds unless forced into PAX; truncating here keeps
 	// the manifest equal to what a restore will set.
@@ -147,7 +147,7 @@ func (w *Writer) header(h *tar.Header, f File) error {
 	h.Mode = int64(f.Mode)
 	h.ModTime = f.ModTime
 	if err := w.tw.WriteHeader(h); err != nil {
-		w.err = fmt.Errorf("tar add %s: %w", f.Path, err)
+		w.err = fmt.Errorf("tar add %q: %w", f.Path, err)
 		return w.err
 	}
 	return nil

@@ -3,6 +3,7 @@ package testpg
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -18,9 +19,10 @@ import (
 
 // Options shape a cluster started by New or Start.
 type Options struct {
-	// Conf adds postgresql.conf settings (New only), e.g.
-	// "archive_command": "walnut wal-push %p". Values are quoted for the
-	// file unless they already start with a single quote.
+	// Conf adds server settings, e.g. "archive_command": "walnut wal-push
+	// %p". New appends them to postgresql.conf, quoted unless they already
+	// start with a single quote. Start passes them on the command line
+	// (-c), unquoted, leaving the restored postgresql.conf as it is.
 	Conf map[string]string
 	// Env is extra environment for the server process; archive_command and
 	// restore_command inherit it.
@@ -128,7 +130,7 @@ func StartErr(t testing.TB, dataDir string, opts Options) (*Cluster, error) {
 		LogFile:   filepath.Join(dataDir, "server.log"),
 		env:       append([]string(nil), opts.Env...),
 	}
-	c.portOpts = fmt.Sprintf("-p %d -k %s -c listen_addresses=''", c.Port, sock)
+	c.portOpts = startOpts(c.Port, sock, opts.Conf)
 	if err := ChownToServer(dataDir); err != nil {
 		t.Fatalf("start %s: %v", dataDir, err)
 	}
@@ -301,12 +303,7 @@ func (c *Cluster) writeConf(extra map[string]string) error {
 	for _, kv := range settings {
 		fmt.Fprintf(&b, "%s = %s\n", kv[0], confValue(kv[1]))
 	}
-	keys := make([]string, 0, len(extra))
-	for k := range extra {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
 		fmt.Fprintf(&b, "%s = %s\n", k, confValue(extra[k]))
 	}
 	path := filepath.Join(c.DataDir, "postgresql.conf")
@@ -322,6 +319,19 @@ func (c *Cluster) writeConf(extra map[string]string) error {
 		return fmt.Errorf("close %s: %w", path, err)
 	}
 	return nil
+}
+
+// startOpts builds pg_ctl's -o string, which pg_ctl hands to /bin/sh.
+func startOpts(port int, socketDir string, conf map[string]string) string {
+	opts := []string{"-p", strconv.Itoa(port), "-k", shellQuote(socketDir), "-c", shellQuote("listen_addresses=")}
+	for _, k := range slices.Sorted(maps.Keys(conf)) {
+		opts = append(opts, "-c", shellQuote(k+"="+conf[k]))
+	}
+	return strings.Join(opts, " ")
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // confValue quotes v for postgresql.conf, where any value may be a quoted

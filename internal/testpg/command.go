@@ -89,7 +89,13 @@ func Command(ctx context.Context, env []string, name string, args ...string) *ex
 }
 
 func withDefaults(env []string) []string {
-	full := append([]string(nil), env...)
+	// env(1) would take an entry without "=" for the command to run.
+	var full []string
+	for _, kv := range env {
+		if strings.Contains(kv, "=") {
+			full = append(full, kv)
+		}
+	}
 	if lookupEnv(env, "PATH") == "" {
 		path := os.Getenv("PATH")
 		if path == "" {

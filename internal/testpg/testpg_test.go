@@ -52,7 +52,7 @@ func TestConfValue(t *testing.T) {
 func TestCommandEnvironmentAndUser(t *testing.T) {
 	Require(t, "postgres", CheckServerUser())
 	dir := SharedTempDir(t)
-	cmd := Command(t.Context(), []string{"WALNUT_X=1 2", "PATH=/usr/bin:/bin"}, "env")
+	cmd := Command(t.Context(), []string{"WALNUT_X=1 2", "PATH=/usr/bin:/bin", "not-a-variable"}, "env")
 	cmd.Dir = dir
 	out, err := run(cmd)
 	if err != nil {
@@ -138,7 +138,7 @@ func TestNewStopStart(t *testing.T) {
 		t.Fatal("query succeeded against a stopped server")
 	}
 
-	r := Start(t, c.DataDir, Options{})
+	r := Start(t, c.DataDir, Options{Conf: map[string]string{"application_name": "restarted 'x' $HOME"}})
 	r.WaitReady(t, time.Minute)
 	if r.Port == c.Port && r.SocketDir == c.SocketDir {
 		t.Errorf("restart reused port %d and socket dir %s", r.Port, r.SocketDir)
@@ -148,6 +148,9 @@ func TestNewStopStart(t *testing.T) {
 	}
 	if got := r.QueryString(t, "SHOW port"); got != strconv.Itoa(r.Port) {
 		t.Errorf("SHOW port = %s, want %d", got, r.Port)
+	}
+	if got := r.QueryString(t, "SHOW application_name"); got != "restarted 'x' $HOME" {
+		t.Errorf("SHOW application_name after Start = %q, want the Options.Conf value verbatim", got)
 	}
 	after, err := os.ReadFile(conf)
 	if err != nil {

@@ -1,0 +1,31 @@
+package commands
+
+import (
+	"io"
+	"slices"
+	"testing"
+)
+
+func TestInterspersedFlags(t *testing.T) {
+	app := newApp(nil, io.Discard, io.Discard)
+	cases := []struct{ in, want []string }{
+		{
+			[]string{"walnut", "--envdir", "/e", "backup-fetch", "/d", "LATEST", "--recovery-target-name", "x", "--standby"},
+			[]string{"walnut", "--envdir", "/e", "backup-fetch", "--recovery-target-name", "x", "--standby", "/d", "LATEST"},
+		},
+		{
+			[]string{"walnut", "backup-fetch", "/d", "--recovery-target-time=2026-01-01", "LATEST"},
+			[]string{"walnut", "backup-fetch", "--recovery-target-time=2026-01-01", "/d", "LATEST"},
+		},
+		{
+			[]string{"walnut", "wal-fetch", "--", "-odd", "dest"},
+			[]string{"walnut", "wal-fetch", "--", "-odd", "dest"},
+		},
+		{[]string{"walnut", "version"}, []string{"walnut", "version"}},
+	}
+	for _, c := range cases {
+		if got := interspersed(app, c.in); !slices.Equal(got, c.want) {
+			t.Errorf("interspersed(%q)\n got %q\nwant %q", c.in, got, c.want)
+		}
+	}
+}
