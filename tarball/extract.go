@@ -72,8 +72,11 @@ func (x *Extractor) Extract(r io.Reader) ([]File, error) {
 	e := &extraction{x: x, unsync: map[dirKey]struct{}{}}
 	for prefix, root := range x.Mounts {
 		clean, err := cleanName(prefix)
-		if err != nil || clean == "." || root == nil {
-			return nil, fmt.Errorf("extract: bad mount %q: %v", prefix, err)
+		if err == nil && (clean == "." || root == nil) {
+			err = errors.New("needs a non-empty prefix and a root")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("extract: mount %q: %w", prefix, err)
 		}
 		e.mounts = append(e.mounts, mount{prefix: clean, root: root})
 	}
@@ -198,6 +201,9 @@ func (e *extraction) entry(hdr *tar.Header, tr io.Reader) (File, error) {
 				err = fmt.Errorf("%w; removing it: %v", err, rerr)
 			}
 		}
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return File{}, fmt.Errorf("extract %q: already exists (extraction needs a fresh destination): %w", name, err)
 	}
 	if err != nil {
 		return File{}, fmt.Errorf("extract %q: %w", name, rootErr(err))

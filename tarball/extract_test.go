@@ -481,3 +481,47 @@ func TestCleanName(t *testing.T) {
 		}
 	}
 }
+
+// Restore extracts partitions in parallel with one Extractor; partitions
+// share directories.
+func TestConcurrentPartitions(t *testing.T) {
+	var archives [4][]byte
+	manifest := map[string]File{}
+	for p := range archives {
+		var buf bytes.Buffer
+		w := NewWriter(&buf)
+		d, err := w.AddDir("base/1", 0o700, mtime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		manifest[d.Path] = d
+		for i := range 20 {
+			name := "base/1/" + string(rune('a'+p)) + string(rune('a'+i))
+			f, _, err := w.AddFile(name, strings.NewReader(name), int64(len(name)), 0o600, mtime)
+			if err != nil {
+				t.Fatal(err)
+			}
+			manifest[f.Path] = f
+		}
+		w.Close()
+		archives[p] = buf.Bytes()
+	}
+	_, dest, root := newDest(t)
+	x := &Extractor{Root: root, Expect: manifest, Fsync: true}
+	errs := make(chan error, len(archives))
+	for _, a := range archives {
+		go func() {
+			_, err := x.Extract(bytes.NewReader(a))
+			errs <- err
+		}()
+	}
+	for range archives {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	ents, err := os.ReadDir(filepath.Join(dest, "base/1"))
+	if err != nil || len(ents) != 80 {
+		t.Fatalf("base/1 holds %d entries (%v), want 80", len(ents), err)
+	}
+}

@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/walnut-pg/walnut/internal/testpg"
+)
+
+// The issue's main story: archive, load, back up while pgbench writes,
+// write more, create a restore point, drop a table, restore to the restore
+// point, and find the table as it was.
+func TestPITRToRestorePoint(t *testing.T) {
+	a := newArchive(t)
+	src := archivingCluster(t, a, nil)
+	src.Pgbench(t, "-i", "-s", "5", "-q")
+
+	// backup-push while pgbench writes.
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	load := src.Command(ctx, nil, filepath.Join(src.BinDir, "pgbench"), "-n", "-c", "2", "-T", "30", "postgres")
+	if err := load.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	name := strings.TrimSpace(mustRun(t, "", env(a, src, "WALNUT_PARTITION_SIZE=8388608"), "backup-push", src.DataDir).Stdout)
+	cancel()
+	load.Wait()
+	if !strings.HasPrefix(name, "base_00000001") {
+		t.Fatalf("backup name %q", name)
+	}
+
+	src.Pgbench(t, "-n", "-c", "2", "-t", "300", "postgres")
+	want := src.QueryString(t, "SELECT count(*) || '/' || sum(abalance) FROM pgbench_accounts")
+	src.Exec(t, "SELECT pg_create_restore_point('before_drop')")
+	src.Exec(t, "DROP TABLE pgbench_accounts")
+	switchAndWaitArchived(t, src)
+
+	dest := filepath.Join(a.Dir, "restored")
+	r := mustRun(t, "", env(a, nil), "backup-fetch", dest, "LATEST",
+		"--recovery-target-name", "before_drop", "--recovery-target-action", "promote")
+	if !strings.Contains(r.Stdout, name) || !strings.Contains(r.Stdout, "pg_ctl -D") {
+		t.Errorf("backup-fetch output does not name the backup and how to start it:\n%s", r.Stdout)
+	}
+	restored := testpg.Start(t, dest, restoreOpts(a))
+	restored.WaitReady(t, 5*time.Minute)
+	got := restored.QueryString(t, "SELECT count(*) || '/' || sum(abalance) FROM pgbench_accounts")
+	if got != want {
+		t.Fatalf("restored pgbench_accounts %s, want %s as at the restore point", got, want)
+	}
+	// Promotion starts timeline 2, whose history file the restored server
+	// archives through walnut into the same archive.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if m, _ := filepath.Glob(filepath.Join(a.Path, "wal", "00000002.history-*")); len(m) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("00000002.history not archived after promotion\n%s", restored.LogTail(30))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Restore to the end of the archive: data equals the source, tablespaces
+// included, from a backup split into many partitions.
+func TestRestoreToEndOfArchiveWithTablespace(t *testing.T) {
+	a := newArchive(t)
+	src := archivingCluster(t, a, nil)
+	tsDir := filepath.Join(a.Dir, "ts1")
+	if err := os.Mkdir(tsDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := testpg.ChownToServer(tsDir); err != nil {
+		t.Fatal(err)
+	}
+	src.Exec(t, "CREATE TABLESPACE ts1 LOCATION '"+tsDir+"'")
+	src.Pgbench(t, "-i", "-s", "3", "-q")
+	src.Exec(t, "CREATE TABLE in_ts TABLESPACE ts1 AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 50000) g")
+	src.Exec(t, "CREATE UNLOGGED TABLE scratch AS SELECT g FROM generate_series(1, 1000) g")
+
+	mustRun(t, "", env(a, src, "WALNUT_PARTITION_SIZE=4194304", "WALNUT_UPLOAD_CONCURRENCY=3", "WALNUT_COMPRESSION=lz4"), "backup-push", src.DataDir)
+	src.Pgbench(t, "-n", "-c", "2", "-t", "200", "postgres")
+	src.Exec(t, "INSERT INTO in_ts SELECT g, 'after' FROM generate_series(50001, 50100) g")
+	want := src.QueryString(t, tableDigest)
+	wantTS := src.QueryString(t, "SELECT count(*) || '/' || md5(string_agg(v, ',' ORDER BY id)) FROM in_ts")
+	switchAndWaitArchived(t, src)
+
+	list := mustRun(t, "", env(a, nil), "backup-list", "--json").Stdout
+	if !strings.Contains(list, `"compression": "lz4"`) {
+		t.Errorf("backup-list --json does not show the lz4 backup:\n%s", list)
+	}
+	dest := filepath.Join(a.Dir, "restored")
+	newTS := filepath.Join(a.Dir, "ts1-restored")
+	mustRun(t, "", env(a, nil, "WALNUT_DOWNLOAD_CONCURRENCY=3"), "backup-fetch", dest, "LATEST", "--tablespace-mapping", tsDir+"="+newTS)
+	restored := testpg.Start(t, dest, restoreOpts(a))
+	restored.WaitReady(t, 5*time.Minute)
+	if got := restored.QueryString(t, tableDigest); got != want {
+		t.Fatalf("restored pgbench data digest %s, want %s", got, want)
+	}
+	if got := restored.QueryString(t, "SELECT count(*) || '/' || md5(string_agg(v, ',' ORDER BY id)) FROM in_ts"); got != wantTS {
+		t.Fatalf("restored tablespace table %s, want %s", got, wantTS)
+	}
+	if loc := restored.QueryString(t, "SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = 'ts1'"); loc != newTS {
+		t.Fatalf("tablespace restored at %s, want %s", loc, newTS)
+	}
+	if n := restored.QueryString(t, "SELECT count(*)::text FROM scratch"); n != "0" {
+		t.Fatalf("unlogged table has %s rows after restore, want 0 (reset from its init fork)", n)
+	}
+}
