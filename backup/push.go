@@ -217,7 +217,9 @@ func (p *packer) run(ctx context.Context, dataDir string, tablespaces []Tablespa
 	items := make(chan walkItem, 64)
 	g.Go(func() error {
 		defer close(items)
-		w := &walker{versionDir: versionDir, emit: func(it walkItem) error {
+		w := &walker{versionDir: versionDir, skippedLink: func(name string) {
+			p.log.Warn("symlinked directory stored empty; restore its contents yourself", "path", name)
+		}, emit: func(it walkItem) error {
 			select {
 			case items <- it:
 				return nil
@@ -289,8 +291,6 @@ func (p *packer) add(tw *tarball.Writer, it walkItem) (*tarball.File, error) {
 	switch mode := it.Info.Mode(); {
 	case mode.IsDir():
 		f, err = tw.AddDir(it.Name, mode.Perm(), it.Info.ModTime())
-	case mode&fs.ModeSymlink != 0:
-		f, err = tw.AddSymlink(it.Name, it.Link, it.Info.ModTime())
 	default:
 		in, oerr := os.Open(it.Path)
 		if errors.Is(oerr, fs.ErrNotExist) {

@@ -40,7 +40,6 @@ type walkItem struct {
 	Name string // name in the tar, "/"-separated
 	Path string // where it is on disk
 	Info fs.FileInfo
-	Link string // symlink target
 }
 
 // walker walks a data directory and its tablespaces, calling emit in a
@@ -49,6 +48,8 @@ type walkItem struct {
 type walker struct {
 	emit       func(walkItem) error
 	versionDir string // "PG_15_": the part of a tablespace that is this cluster's
+	// skippedLink hears of symlinked directories stored empty.
+	skippedLink func(name string)
 }
 
 func (w *walker) walkCluster(ctx context.Context, dataDir string, tablespaces []Tablespace) error {
@@ -129,8 +130,23 @@ func (w *walker) walkDir(ctx context.Context, dir, name string, top bool) error 
 				}
 				continue
 			}
-			if item.Link, err = os.Readlink(full); err != nil {
+			// Another symlink (a config file kept in /etc, a log directory):
+			// restore extracts no absolute links, so store what it points
+			// to: a file's contents, or an empty directory, as for pg_wal.
+			target, err := os.Stat(full)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
 				return err
+			}
+			item.Info = target
+			if target.IsDir() {
+				if w.skippedLink != nil {
+					w.skippedLink(rel)
+				}
+			} else if !target.Mode().IsRegular() {
+				continue
 			}
 			if err := w.emit(item); err != nil {
 				return err
