@@ -15,11 +15,10 @@ func environmentHelp() string {
 	b.WriteString("\nENVIRONMENT (flag > --envdir/--env-file > process environment):\n")
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	for _, v := range config.Vars {
-		name := v.Name
+		fmt.Fprintf(tw, "   %s\t%s\n", v.Name, v.Usage)
 		if len(v.Aliases) > 0 {
-			name += " (also " + strings.Join(v.Aliases, ", ") + ")"
+			fmt.Fprintf(tw, "   \t(WAL-E names accepted: %s)\n", strings.Join(v.Aliases, ", "))
 		}
-		fmt.Fprintf(tw, "   %s\t%s\n", name, v.Usage)
 	}
 	tw.Flush()
 	return b.String()

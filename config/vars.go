@@ -22,7 +22,7 @@ var Vars = []Var{
 	{Name: "WALNUT_DOWNLOAD_CONCURRENCY", Usage: "partitions fetched and extracted at once by backup-fetch (default 2)"},
 	{Name: "WALNUT_PARTITION_SIZE", Usage: "uncompressed bytes per backup tar partition (default 1073741824)"},
 	{Name: "WALNUT_LOG_LEVEL", Usage: "debug, info (default), warn or error"},
-	{Name: "PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGPASSFILE, PGSSLMODE, ...", Usage: "libpq variables for backup-push's connection to the server"},
+	{Name: "PGHOST, PGPORT, PGUSER, ...", Usage: "libpq variables (also PGDATABASE, PGPASSWORD, PGPASSFILE, PGSSLMODE) for backup-push's session"},
 }
 
 // Prefix returns the archive prefix URL and the variable that set it.
