@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -146,6 +147,11 @@ func BackupFetch(ctx context.Context, o BackupFetchOptions) (res *BackupFetchRes
 	}
 	if err := extractObject(ctx, o.Store, sn.ControlKey, root, mounts, byPart[controlPartition]); err != nil {
 		return nil, err
+	}
+	if sn.PGManifestKey != "" {
+		if err := restorePGManifest(ctx, o.Store, sn.PGManifestKey, root); err != nil {
+			return nil, err
+		}
 	}
 	if len(o.Tablespaces) > 0 {
 		if err := rewriteTablespaceMap(root, m.Tablespaces, res.Tablespaces); err != nil {
@@ -305,4 +311,27 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// restorePGManifest puts backup_manifest in the data directory, where
+// pg_verifybackup looks for it; the server ignores it.
+func restorePGManifest(ctx context.Context, s storage.Store, key string, root *os.Root) error {
+	rc, err := openDecoded(ctx, s, key)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", key, err)
+	}
+	defer rc.Close()
+	f, err := root.OpenFile(pgManifestName, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		return fmt.Errorf("fetch %s: %w", key, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

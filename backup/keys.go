@@ -69,6 +69,10 @@ func controlKey(name string, c compression.Codec) string {
 	return backupPrefix(name) + controlName + c.Extension()
 }
 
+func pgManifestKey(name string, c compression.Codec) string {
+	return backupPrefix(name) + pgManifestName + c.Extension()
+}
+
 func manifestKey(name string, c compression.Codec) string {
 	return backupPrefix(name) + manifestName + c.Extension()
 }

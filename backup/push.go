@@ -135,6 +135,15 @@ func BackupPush(ctx context.Context, o BackupPushOptions) (*Sentinel, error) {
 		cleanup()
 		return nil, err
 	}
+	sn.PGManifestKey = pgManifestKey(sn.Name, o.Codec)
+	pgStored, err := putStream(ctx, o.Store, sn.PGManifestKey, o.Codec, func(w io.Writer) error {
+		return writePGManifest(w, m.Files, tli, sn.StartLSN, sn.FinishLSN)
+	})
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	stored += pgStored
 	sn.Partitions = int(p.next.Load())
 	sn.Files = len(m.Files)
 	sn.ExpandedSize = p.expanded.Load()

@@ -44,6 +44,7 @@ type Sentinel struct {
 	DataDir          string    `json:"data_dir"`
 	ManifestKey      string    `json:"manifest_key"`
 	ControlKey       string    `json:"control_key"`
+	PGManifestKey    string    `json:"pg_manifest_key,omitempty"`
 }
 
 // Tablespace is one user tablespace of a backed-up cluster.

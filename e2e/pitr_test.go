@@ -46,6 +46,7 @@ func TestPITRToRestorePoint(t *testing.T) {
 	if !strings.Contains(r.Stdout, name) || !strings.Contains(r.Stdout, "pg_ctl -D") {
 		t.Errorf("backup-fetch output does not name the backup and how to start it:\n%s", r.Stdout)
 	}
+	verifyBackup(t, dest)
 	restored := testpg.Start(t, dest, restoreOpts(a))
 	restored.WaitReady(t, 5*time.Minute)
 	got := restored.QueryString(t, "SELECT count(*) || '/' || sum(abalance) FROM pgbench_accounts")
@@ -97,6 +98,8 @@ func TestRestoreToEndOfArchiveWithTablespace(t *testing.T) {
 	dest := filepath.Join(a.Dir, "restored")
 	newTS := filepath.Join(a.Dir, "ts1-restored")
 	mustRun(t, "", env(a, nil, "WALNUT_DOWNLOAD_CONCURRENCY=3"), "backup-fetch", dest, "LATEST", "--tablespace-mapping", tsDir+"="+newTS)
+	// tablespace_map was rewritten for the new location.
+	verifyBackup(t, dest, "--ignore=tablespace_map")
 	restored := testpg.Start(t, dest, restoreOpts(a))
 	restored.WaitReady(t, 5*time.Minute)
 	if got := restored.QueryString(t, tableDigest); got != want {
@@ -110,5 +113,24 @@ func TestRestoreToEndOfArchiveWithTablespace(t *testing.T) {
 	}
 	if n := restored.QueryString(t, "SELECT count(*)::text FROM scratch"); n != "0" {
 		t.Fatalf("unlogged table has %s rows after restore, want 0 (reset from its init fork)", n)
+	}
+}
+
+// verifyBackup checks a restored, not yet started data directory with
+// PostgreSQL's own pg_verifybackup against the backup_manifest walnut
+// restored: every file present, none extra, sizes and CRC32C equal.
+func verifyBackup(t *testing.T, dataDir string, args ...string) {
+	t.Helper()
+	bin, err := testpg.BinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testpg.ChownToServer(dataDir); err != nil {
+		t.Fatal(err)
+	}
+	args = append([]string{"--no-parse-wal"}, append(args, dataDir)...)
+	out, err := testpg.Command(t.Context(), nil, filepath.Join(bin, "pg_verifybackup"), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pg_verifybackup %s: %v\n%s", dataDir, err, out)
 	}
 }

@@ -1,0 +1,195 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"hash/crc32"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/walnut-pg/walnut/backup"
+	"github.com/walnut-pg/walnut/internal/testpg"
+	"github.com/walnut-pg/walnut/tarball"
+)
+
+// hostileEntry is one tar entry of a forged backup.
+type hostileEntry struct {
+	name, link string // link set: a symlink
+	body       string
+}
+
+// forgeBackup writes a backup named evil into a's directory by hand: a
+// sentinel, a manifest that lists every entry exactly as the tar holds it
+// (so only path safety can refuse them), and one uncompressed partition.
+func forgeBackup(t *testing.T, a *archive, entries []hostileEntry) {
+	t.Helper()
+	dir := filepath.Join(a.Path, "backups", "evil")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var tarBuf bytes.Buffer
+	tw := tar.NewWriter(&tarBuf)
+	m := backup.Manifest{Format: 1, Name: "evil"}
+	mtime := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, e := range entries {
+		hdr := &tar.Header{Name: e.name, Mode: 0o600, ModTime: mtime, Format: tar.FormatPAX}
+		f := tarball.File{Path: e.name, Mode: 0o600, ModTime: mtime, Partition: 1}
+		if e.link != "" {
+			hdr.Typeflag, hdr.Linkname, hdr.Mode = tar.TypeSymlink, e.link, 0o777
+			f.Type, f.Link, f.Mode = tarball.TypeSymlink, e.link, 0o777
+		} else {
+			hdr.Typeflag, hdr.Size = tar.TypeReg, int64(len(e.body))
+			f.Type, f.Size = tarball.TypeFile, int64(len(e.body))
+			f.CRC32C = crc32.Checksum([]byte(e.body), crc32.MakeTable(crc32.Castagnoli))
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(e.body)); err != nil {
+			t.Fatal(err)
+		}
+		m.Files = append(m.Files, f)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var empty bytes.Buffer
+	if err := tar.NewWriter(&empty).Close(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	sn := backup.Sentinel{
+		Format: 1, Name: "evil", StartTime: now, FinishTime: now,
+		StartLSN: "0/2000028", FinishLSN: "0/2000100", Timeline: 1,
+		StartSegment: "000000010000000000000002", StartOffset: "00000028",
+		StopSegment: "000000010000000000000002", StopOffset: "00000100",
+		SystemIdentifier: "7000000000000000001", PGVersion: 150000, WALSegmentSize: 16 << 20,
+		Compression: "none", Partitions: 1, Files: len(entries),
+		ManifestKey: "backups/evil/files.json", ControlKey: "backups/evil/pg_control.tar",
+	}
+	mj, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sj, err := json.Marshal(sn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, b := range map[string][]byte{
+		filepath.Join(dir, "part_0001.tar"):           tarBuf.Bytes(),
+		filepath.Join(dir, "pg_control.tar"):          empty.Bytes(),
+		filepath.Join(dir, "files.json"):              mj,
+		filepath.Join(a.Path, "backups", "evil.json"): sj,
+	} {
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := testpg.ChownToServer(a.Path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// Entries that point outside the restore target are refused by path, not
+// by the manifest, and nothing lands outside it.
+func TestBackupFetchHostileEntries(t *testing.T) {
+	cases := []struct {
+		name    string
+		entries func(dest string) []hostileEntry
+		mention string // what the error must name
+		targets func(dest string) []string
+	}{
+		{
+			name:    "dotdot",
+			entries: func(string) []hostileEntry { return []hostileEntry{{name: "../../evil-dotdot", body: "pwned\n"}} },
+			mention: "../../evil-dotdot",
+			targets: func(dest string) []string { return []string{filepath.Join(dest, "../../evil-dotdot")} },
+		},
+		{
+			name: "absolute",
+			entries: func(dest string) []hostileEntry {
+				return []hostileEntry{{name: filepath.Join(filepath.Dir(dest), "evil-absolute"), body: "pwned\n"}}
+			},
+			mention: "evil-absolute",
+			targets: func(dest string) []string { return []string{filepath.Join(filepath.Dir(dest), "evil-absolute")} },
+		},
+		{
+			name:    "inner-dotdot",
+			entries: func(string) []hostileEntry { return []hostileEntry{{name: "a/../../evil-inner", body: "pwned\n"}} },
+			mention: "a/../../evil-inner",
+			targets: func(dest string) []string { return []string{filepath.Join(filepath.Dir(dest), "evil-inner")} },
+		},
+		{
+			name: "symlink-absolute",
+			entries: func(dest string) []hostileEntry {
+				return []hostileEntry{{name: "evil", link: filepath.Dir(dest)}, {name: "evil/evil-symlink", body: "pwned\n"}}
+			},
+			mention: `"evil`,
+			targets: func(dest string) []string { return []string{filepath.Join(filepath.Dir(dest), "evil-symlink")} },
+		},
+		{
+			name: "symlink-relative",
+			entries: func(string) []hostileEntry {
+				return []hostileEntry{{name: "evil", link: ".."}, {name: "evil/evil-symlink", body: "pwned\n"}}
+			},
+			mention: `"evil`,
+			targets: func(dest string) []string { return []string{filepath.Join(filepath.Dir(dest), "evil-symlink")} },
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newArchive(t)
+			parent := filepath.Join(a.Dir, "restore")
+			if err := os.Mkdir(parent, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := testpg.ChownToServer(parent); err != nil {
+				t.Fatal(err)
+			}
+			dest := filepath.Join(parent, "dest")
+			forgeBackup(t, a, tc.entries(dest))
+			beforeParent, beforeTop := dirNames(t, parent), dirNames(t, a.Dir)
+
+			r := run(t, "", env(a, nil), "backup-fetch", dest, "evil", "--no-recovery")
+			if r.Code == 0 {
+				t.Fatalf("backup-fetch of a hostile backup succeeded: %s", r)
+			}
+			if !strings.Contains(r.Stderr, tc.mention) {
+				t.Errorf("backup-fetch error does not name the entry %s:\n%s", tc.mention, r)
+			}
+			for _, p := range tc.targets(dest) {
+				if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("hostile entry wrote %s (err %v)", p, err)
+				}
+			}
+			afterParent := slices.DeleteFunc(dirNames(t, parent), func(n string) bool { return n == "dest" })
+			if !slices.Equal(afterParent, beforeParent) {
+				t.Errorf("%s: before %v, after %v (besides dest)", parent, beforeParent, afterParent)
+			}
+			if afterTop := dirNames(t, a.Dir); !slices.Equal(afterTop, beforeTop) {
+				t.Errorf("%s: before %v, after %v", a.Dir, beforeTop, afterTop)
+			}
+			assertEmptyOrAbsent(t, dest)
+		})
+	}
+}
