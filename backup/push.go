@@ -31,8 +31,14 @@ type BackupPushOptions struct {
 	FastCheckpoint bool
 	PartitionSize  int64 // uncompressed bytes per partition
 	Concurrency    int   // partitions compressed and uploaded at once
+	// ArchiveTimeout bounds the wait for the WAL the backup needs to reach
+	// the archive; without it the backup is not restorable.
+	ArchiveTimeout time.Duration
 	Log            *slog.Logger
 }
+
+// DefaultArchiveTimeout is how long backup-push waits for its WAL.
+const DefaultArchiveTimeout = 10 * time.Minute
 
 // DefaultPartitionSize keeps partitions big enough that per-object costs
 // vanish and small enough that a failed upload loses little.
@@ -48,6 +54,9 @@ func BackupPush(ctx context.Context, o BackupPushOptions) (*Sentinel, error) {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 2
+	}
+	if o.ArchiveTimeout <= 0 {
+		o.ArchiveTimeout = DefaultArchiveTimeout
 	}
 	log := o.Log
 	dataDir, err := checkDataDir(o.DataDir)
@@ -65,6 +74,9 @@ func BackupPush(ctx context.Context, o BackupPushOptions) (*Sentinel, error) {
 	}
 	if err := sameDir(dataDir, facts.DataDir); err != nil {
 		return nil, err
+	}
+	if facts.ArchiveMode == "off" {
+		return nil, errors.New("archive_mode is off: a base backup cannot be restored without the WAL archive; set archive_mode = on and archive_command = 'walnut wal-push %p'")
 	}
 	if err := checkIdentity(ctx, o.Store, facts.SystemID, sess.version/10000, facts.WALSegmentSize); err != nil {
 		return nil, err
@@ -124,6 +136,10 @@ func BackupPush(ctx context.Context, o BackupPushOptions) (*Sentinel, error) {
 	sn.StopSegment = pgcontrol.WALFileName(tli, stopSeg, seg)
 	sn.StopOffset = fmt.Sprintf("%08X", uint64(stopLSN)-stopSeg*seg)
 
+	if err := waitArchived(ctx, o.Store, tli, pgcontrol.SegmentNumber(startLSN, seg), stopSeg, seg, o.ArchiveTimeout, log); err != nil {
+		cleanup()
+		return nil, err
+	}
 	if err := p.putControl(ctx, dataDir, labelFile, spcmap); err != nil {
 		cleanup()
 		return nil, err
@@ -369,5 +385,36 @@ func (p *packer) putControl(ctx context.Context, dataDir, label, spcmap string) 
 	}
 	p.stored.Add(stored)
 	p.files = append(p.files, entries...)
+	return nil
+}
+
+// waitArchived waits until every WAL segment from first to last is in the
+// archive: only then can the backup be restored, so only then may its
+// sentinel exist. Checking the archive itself, rather than trusting that
+// archive_command succeeded, also catches an archive_command that stores
+// somewhere else.
+func waitArchived(ctx context.Context, s storage.Store, tli uint32, first, last, segSize uint64, timeout time.Duration, log *slog.Logger) error {
+	deadline := time.Now().Add(timeout)
+	delay := 100 * time.Millisecond
+	for seg := first; seg <= last; {
+		name := pgcontrol.WALFileName(tli, seg, segSize)
+		_, err := findWAL(ctx, s, name)
+		switch {
+		case err == nil:
+			seg++
+			continue
+		case !errors.Is(err, storage.ErrNotFound):
+			return err
+		case time.Now().After(deadline):
+			return fmt.Errorf("WAL segment %s, which the backup needs, did not reach the archive within %s: check archive_command and pg_stat_archiver", name, timeout)
+		}
+		log.Debug("waiting for WAL to be archived", "segment", name)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
 	return nil
 }

@@ -45,6 +45,7 @@ type serverFacts struct {
 	SystemID       uint64
 	WALSegmentSize uint64
 	InRecovery     bool
+	ArchiveMode    string
 	Tablespaces    []Tablespace
 }
 
@@ -54,7 +55,7 @@ func (s *session) facts(ctx context.Context) (serverFacts, error) {
 	err := s.conn.QueryRow(ctx, `SELECT current_setting('data_directory'),
 		(SELECT system_identifier FROM pg_control_system())::text,
 		(SELECT setting FROM pg_settings WHERE name = 'wal_segment_size')::bigint,
-		pg_is_in_recovery()`).Scan(&f.DataDir, &sysid, &f.WALSegmentSize, &f.InRecovery)
+		pg_is_in_recovery(), current_setting('archive_mode')`).Scan(&f.DataDir, &sysid, &f.WALSegmentSize, &f.InRecovery, &f.ArchiveMode)
 	if err != nil {
 		return f, fmt.Errorf("query server settings: %w", err)
 	}
@@ -99,12 +100,14 @@ func (s *session) start(ctx context.Context, label string, fast bool) (pgcontrol
 	return start, tli, nil
 }
 
-// stop ends the backup, waiting until the WAL it needs is archived, and
-// returns the stop LSN and the contents of backup_label and tablespace_map.
+// stop ends the backup and returns the stop LSN and the contents of
+// backup_label and tablespace_map. It does not let PostgreSQL wait for the
+// archiver, which waits forever when archiving fails: walnut checks its own
+// archive instead, with a timeout (waitArchived).
 func (s *session) stop(ctx context.Context) (lsn pgcontrol.LSN, label, spcmap string, err error) {
-	q := "SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(true)"
+	q := "SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(false)"
 	if s.version < 150000 {
-		q = "SELECT lsn::text, labelfile, spcmapfile FROM pg_stop_backup(false, true)"
+		q = "SELECT lsn::text, labelfile, spcmapfile FROM pg_stop_backup(false, false)"
 	}
 	var l string
 	var spc *string

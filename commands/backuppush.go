@@ -2,13 +2,17 @@ package commands
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"github.com/walnut-pg/walnut/backup"
 )
 
 func backupPushCommand(g *globals) *cli.Command {
-	var spread bool
+	var (
+		spread         bool
+		archiveTimeout time.Duration
+	)
 	return &cli.Command{
 		Name:      "backup-push",
 		Usage:     "take a base backup of the running server whose data directory is PGDATA",
@@ -17,6 +21,7 @@ func backupPushCommand(g *globals) *cli.Command {
 			"is listed only once every part and the WAL it needs are stored.\n" +
 			varsHelp("WALNUT_PREFIX", "WALNUT_COMPRESSION", "WALNUT_UPLOAD_CONCURRENCY", "WALNUT_PARTITION_SIZE", "PG*"),
 		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "archive-timeout", Value: backup.DefaultArchiveTimeout, Usage: "how long to wait for the WAL the backup needs to reach the archive before failing", Destination: &archiveTimeout},
 			&cli.BoolFlag{Name: "spread-checkpoint", Usage: "let the starting checkpoint spread over checkpoint_completion_target instead of forcing it", Destination: &spread},
 		},
 		Action: func(c *cli.Context) error {
@@ -48,6 +53,7 @@ func backupPushCommand(g *globals) *cli.Command {
 				FastCheckpoint: !spread,
 				PartitionSize:  part,
 				Concurrency:    int(conc),
+				ArchiveTimeout: archiveTimeout,
 				Log:            g.log,
 			})
 			if err != nil {

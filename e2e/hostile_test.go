@@ -155,6 +155,25 @@ func TestBackupFetchHostileEntries(t *testing.T) {
 			mention: `"evil`,
 			targets: func(dest string) []string { return []string{filepath.Join(filepath.Dir(dest), "evil-symlink")} },
 		},
+		{
+			// Each link alone stays inside; b only escapes through a.
+			name: "symlink-chain",
+			entries: func(string) []hostileEntry {
+				return []hostileEntry{{name: "a", link: "."}, {name: "b", link: "a/.."}, {name: "b/evil-chain", body: "pwned\n"}}
+			},
+			mention: `"b`,
+			targets: func(dest string) []string { return []string{filepath.Join(filepath.Dir(dest), "evil-chain")} },
+		},
+		{
+			// A link that resolves outside is refused even if walnut writes
+			// nothing through it: the server would, on ALTER SYSTEM.
+			name: "symlink-chain-only",
+			entries: func(string) []hostileEntry {
+				return []hostileEntry{{name: "a", link: "."}, {name: "postgresql.auto.conf", link: "a/../evil-conf"}}
+			},
+			mention: `"postgresql.auto.conf"`,
+			targets: func(string) []string { return nil },
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -174,8 +193,8 @@ func TestBackupFetchHostileEntries(t *testing.T) {
 			if r.Code == 0 {
 				t.Fatalf("backup-fetch of a hostile backup succeeded: %s", r)
 			}
-			if !strings.Contains(r.Stderr, tc.mention) {
-				t.Errorf("backup-fetch error does not name the entry %s:\n%s", tc.mention, r)
+			if !strings.Contains(r.Stderr, tc.mention) || !strings.Contains(r.Stderr, "unsafe") {
+				t.Errorf("backup-fetch error does not name the unsafe entry %s:\n%s", tc.mention, r)
 			}
 			for _, p := range tc.targets(dest) {
 				if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
