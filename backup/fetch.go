@@ -188,7 +188,7 @@ func extractObject(ctx context.Context, s storage.Store, key string, root *os.Ro
 		expect = map[string]tarball.File{} // nil would mean "check nothing"
 	}
 	x := &tarball.Extractor{Root: root, Mounts: mounts, Expect: expect, Fsync: true}
-	got, err := x.Extract(ctxReader{ctx: ctx, r: rc})
+	got, err := x.Extract(storage.ContextReader(ctx, rc))
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", key, err)
 	}
@@ -299,18 +299,6 @@ func mapValues(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   interface{ Read([]byte) (int, error) }
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // restorePGManifest puts backup_manifest in the data directory, where

@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -64,12 +63,8 @@ func checkIdentity(ctx context.Context, s storage.Store, sysid uint64, pgVersion
 			WALSegmentSize:   segSize,
 			Created:          time.Now().UTC(),
 		}
-		b, err := json.MarshalIndent(id, "", "  ")
-		if err != nil {
+		if _, err := putJSON(ctx, s, identityKey, id); err != nil {
 			return err
-		}
-		if err := s.Put(ctx, identityKey, bytes.NewReader(append(b, '\n')), int64(len(b)+1)); err != nil {
-			return fmt.Errorf("write %s: %w", identityKey, err)
 		}
 		return nil
 	default:

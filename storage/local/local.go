@@ -78,7 +78,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 	if err := f.Chmod(fileMode); err != nil {
 		return writeError(key, err)
 	}
-	n, err := io.Copy(f, ctxReader{ctx: ctx, r: r})
+	n, err := io.Copy(f, storage.ContextReader(ctx, r))
 	if err != nil {
 		return writeError(key, err)
 	}
@@ -246,16 +246,3 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 }
 
 func (s *Store) Close() error { return nil }
-
-// ctxReader stops a copy as soon as ctx is done, even when r never blocks.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}

@@ -40,7 +40,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	if key == "" {
 		return storage.Permanent(errors.New("put: empty key"))
 	}
-	data, err := io.ReadAll(ctxReader{ctx: ctx, r: r})
+	data, err := io.ReadAll(storage.ContextReader(ctx, r))
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
@@ -122,16 +122,3 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 }
 
 func (s *Store) Close() error { return nil }
-
-// ctxReader stops a copy as soon as ctx is done, even when r never blocks.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
