@@ -3,6 +3,7 @@ package commands
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -94,6 +95,9 @@ func backupFetchCommand(g *globals) *cli.Command {
 				fmt.Fprintf(g.stdout, "It will start as a standby fetching WAL with: %s\n", rec.RestoreCommand)
 			default:
 				fmt.Fprintf(g.stdout, "It will recover from the archive with: %s\n", rec.RestoreCommand)
+			}
+			if os.Geteuid() == 0 {
+				fmt.Fprintf(g.stdout, "Restored as root: first give it to the server's user, e.g. chown -R postgres:postgres %s\n", shellQuote(res.Dest))
 			}
 			fmt.Fprintf(g.stdout, "Start it as the database owner:  pg_ctl -D %s -l %s/recovery.log start\n", shellQuote(res.Dest), shellQuote(res.Dest))
 			return nil
