@@ -54,6 +54,9 @@ func BackupFetch(ctx context.Context, o BackupFetchOptions) (res *BackupFetchRes
 	if err != nil {
 		return nil, err
 	}
+	if err := checkComplete(m); err != nil {
+		return nil, fmt.Errorf("backup %s: %w", sn.Name, err)
+	}
 	res = &BackupFetchResult{Backup: sn, Tablespaces: map[string]string{}}
 	if res.Dest, err = filepath.Abs(o.Dest); err != nil {
 		return nil, err
@@ -322,4 +325,21 @@ func restorePGManifest(ctx context.Context, s storage.Store, key string, root *o
 		return err
 	}
 	return f.Close()
+}
+
+// checkComplete refuses a manifest without what every base backup has:
+// such a "backup" would restore into a directory that cannot start.
+func checkComplete(m *Manifest) error {
+	need := map[string]bool{controlFile: false, "backup_label": false, "PG_VERSION": false}
+	for _, f := range m.Files {
+		if _, ok := need[f.Path]; ok && f.Type == tarball.TypeFile {
+			need[f.Path] = true
+		}
+	}
+	for _, p := range []string{controlFile, "backup_label", "PG_VERSION"} {
+		if !need[p] {
+			return fmt.Errorf("manifest lists no %s: not a complete base backup", p)
+		}
+	}
+	return nil
 }

@@ -34,36 +34,12 @@ func forgeBackup(t *testing.T, a *archive, entries []hostileEntry) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	var tarBuf bytes.Buffer
-	tw := tar.NewWriter(&tarBuf)
 	m := backup.Manifest{Format: 1, Name: "evil"}
 	mtime := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for _, e := range entries {
-		hdr := &tar.Header{Name: e.name, Mode: 0o600, ModTime: mtime, Format: tar.FormatPAX}
-		f := tarball.File{Path: e.name, Mode: 0o600, ModTime: mtime, Partition: 1}
-		if e.link != "" {
-			hdr.Typeflag, hdr.Linkname, hdr.Mode = tar.TypeSymlink, e.link, 0o777
-			f.Type, f.Link, f.Mode = tarball.TypeSymlink, e.link, 0o777
-		} else {
-			hdr.Typeflag, hdr.Size = tar.TypeReg, int64(len(e.body))
-			f.Type, f.Size = tarball.TypeFile, int64(len(e.body))
-			f.CRC32C = crc32.Checksum([]byte(e.body), crc32.MakeTable(crc32.Castagnoli))
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(e.body)); err != nil {
-			t.Fatal(err)
-		}
-		m.Files = append(m.Files, f)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	var empty bytes.Buffer
-	if err := tar.NewWriter(&empty).Close(); err != nil {
-		t.Fatal(err)
-	}
+	// What every base backup has, so the completeness check passes and
+	// path safety alone must refuse the hostile entries.
+	part := writeForgedTar(t, &m, 1, mtime, append([]hostileEntry{{name: "PG_VERSION", body: "15\n"}}, entries...))
+	control := writeForgedTar(t, &m, 0, mtime, []hostileEntry{{name: "backup_label", body: "START WAL LOCATION: 0/2000028\n"}, {name: "global/pg_control", body: "fake"}})
 	now := time.Now().UTC()
 	sn := backup.Sentinel{
 		Format: 1, Name: "evil", StartTime: now, FinishTime: now,
@@ -83,8 +59,8 @@ func forgeBackup(t *testing.T, a *archive, entries []hostileEntry) {
 		t.Fatal(err)
 	}
 	for p, b := range map[string][]byte{
-		filepath.Join(dir, "part_0001.tar"):           tarBuf.Bytes(),
-		filepath.Join(dir, "pg_control.tar"):          empty.Bytes(),
+		filepath.Join(dir, "part_0001.tar"):           part,
+		filepath.Join(dir, "pg_control.tar"):          control,
 		filepath.Join(dir, "files.json"):              mj,
 		filepath.Join(a.Path, "backups", "evil.json"): sj,
 	} {
@@ -95,6 +71,37 @@ func forgeBackup(t *testing.T, a *archive, entries []hostileEntry) {
 	if err := testpg.ChownToServer(a.Path); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// writeForgedTar returns a tar of entries and lists them in m under
+// partition n, exactly as the tar holds them.
+func writeForgedTar(t *testing.T, m *backup.Manifest, n int, mtime time.Time, entries []hostileEntry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		hdr := &tar.Header{Name: e.name, Mode: 0o600, ModTime: mtime, Format: tar.FormatPAX}
+		f := tarball.File{Path: e.name, Mode: 0o600, ModTime: mtime, Partition: n}
+		if e.link != "" {
+			hdr.Typeflag, hdr.Linkname, hdr.Mode = tar.TypeSymlink, e.link, 0o777
+			f.Type, f.Link, f.Mode = tarball.TypeSymlink, e.link, 0o777
+		} else {
+			hdr.Typeflag, hdr.Size = tar.TypeReg, int64(len(e.body))
+			f.Type, f.Size = tarball.TypeFile, int64(len(e.body))
+			f.CRC32C = crc32.Checksum([]byte(e.body), crc32.MakeTable(crc32.Castagnoli))
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(e.body)); err != nil {
+			t.Fatal(err)
+		}
+		m.Files = append(m.Files, f)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func dirNames(t *testing.T, dir string) []string {

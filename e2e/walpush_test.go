@@ -157,7 +157,8 @@ func TestForeignClusterRefused(t *testing.T) {
 	switchAndWaitArchived(t, ca)
 	idBefore := readFile(t, filepath.Join(a.Path, "walnut.json"))
 
-	cb := testpg.New(t, testpg.Options{})
+	// B archives, as backup-push requires, but into its own archive.
+	cb := archivingCluster(t, newArchive(t), nil)
 	seg := completeSegment(t, cb)
 	name := filepath.Base(seg)
 	segBytes := readFile(t, seg)

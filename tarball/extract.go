@@ -268,8 +268,13 @@ func (e *extraction) symlink(root *os.Root, rel string, f File) error {
 	if f.Link == "" || strings.HasPrefix(f.Link, "/") {
 		return fmt.Errorf("%w: symlink target %q is absolute or empty", ErrUnsafe, f.Link)
 	}
-	if t := path.Join(path.Dir(rel), f.Link); t == ".." || strings.HasPrefix(t, "../") {
-		return fmt.Errorf("%w: symlink target %q leaves the destination", ErrUnsafe, f.Link)
+	// Any ".." is refused, not only one that climbs out on paper: through
+	// links already extracted ("a" -> "."), "a/../x" resolves elsewhere
+	// than it reads.
+	for _, seg := range strings.Split(f.Link, "/") {
+		if seg == ".." {
+			return fmt.Errorf("%w: symlink target %q contains \"..\"", ErrUnsafe, f.Link)
+		}
 	}
 	return root.Symlink(f.Link, rel)
 }
