@@ -68,6 +68,9 @@ func BackupFetch(ctx context.Context, o BackupFetchOptions) (res *BackupFetchRes
 			for _, d := range made {
 				removeContents(d)
 			}
+			if len(made) > 0 {
+				err = fmt.Errorf("%w; the partial restore was removed", err)
+			}
 		}
 	}()
 	if err := prepareEmptyDir(res.Dest, 0o700, &made); err != nil {

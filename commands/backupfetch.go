@@ -1,14 +1,12 @@
 package commands
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 	"github.com/walnut-pg/walnut/backup"
-	"github.com/walnut-pg/walnut/storage"
 )
 
 func backupFetchCommand(g *globals) *cli.Command {
@@ -82,10 +80,7 @@ func backupFetchCommand(g *globals) *cli.Command {
 			opts.Store = store
 			res, err := backup.BackupFetch(c.Context, opts)
 			if err != nil {
-				if errors.Is(err, storage.ErrNotFound) || errors.Is(err, backup.ErrNoBackups) {
-					return fmt.Errorf("backup-fetch: %w", err)
-				}
-				return fmt.Errorf("backup-fetch: %w (nothing usable was left in %s)", err, c.Args().Get(0))
+				return fmt.Errorf("backup-fetch: %w", err)
 			}
 			fmt.Fprintf(g.stdout, "Restored %s (%d files, %d bytes) into %s.\n", res.Backup.Name, res.Files, res.Bytes, res.Dest)
 			switch {

@@ -33,9 +33,11 @@ type RetryPolicy struct {
 // promptly; PostgreSQL itself retries a failed archive_command later.
 func DefaultRetryPolicy() RetryPolicy {
 	return RetryPolicy{
-		MaxAttempts:     5,
-		InitialInterval: 100 * time.Millisecond,
-		MaxInterval:     5 * time.Second,
+		// About 15 seconds of waiting in all: a wal-fetch that gives up
+		// during archive recovery stops the server, so ride out blips.
+		MaxAttempts:     7,
+		InitialInterval: 250 * time.Millisecond,
+		MaxInterval:     8 * time.Second,
 		AttemptTimeout:  60 * time.Second,
 	}
 }
