@@ -26,7 +26,7 @@ func walFetchCommand(g *globals) *cli.Command {
 			case err == nil:
 				return nil
 			case errors.Is(err, storage.ErrNotFound):
-				return withCode(ExitWALNotFound, err)
+				return withCode(ExitWALNotFound, fmt.Errorf("wal-fetch: %s is not in the archive", c.Args().Get(0)))
 			case inStandbyMode():
 				return withCode(ExitFailure, err)
 			default:
