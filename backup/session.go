@@ -25,6 +25,12 @@ func connect(ctx context.Context, connString string) (*session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", oneLine(err))
 	}
+	// A statement_timeout set for the role would cut a spread checkpoint
+	// in pg_backup_start, or the stop, halfway through the backup.
+	if _, err := conn.Exec(ctx, "SET statement_timeout = 0"); err != nil {
+		conn.Close(ctx)
+		return nil, fmt.Errorf("prepare session: %w", err)
+	}
 	s := &session{conn: conn}
 	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&s.version); err != nil {
 		conn.Close(ctx)

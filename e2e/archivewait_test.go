@@ -42,3 +42,17 @@ func TestBackupPushRefusesWithoutArchiving(t *testing.T) {
 		t.Fatalf("backup-push without archiving: %s", r)
 	}
 }
+
+// A statement_timeout on the backup role must not cut the backup's
+// checkpoint or stop: walnut's session turns it off.
+func TestBackupPushIgnoresRoleStatementTimeout(t *testing.T) {
+	a := newArchive(t)
+	src := archivingCluster(t, a, nil)
+	src.Exec(t, "CREATE ROLE backup SUPERUSER LOGIN")
+	src.Exec(t, "ALTER ROLE backup SET statement_timeout = '1ms'")
+	src.Exec(t, "CREATE TABLE t AS SELECT g FROM generate_series(1, 100000) g")
+	r := mustRun(t, "", env(a, src, "PGUSER=backup"), "backup-push", src.DataDir)
+	if names := backupNames(t, a); len(names) != 1 || names[0] != strings.TrimSpace(r.Stdout) {
+		t.Fatalf("listed %v after backup %s", names, r.Stdout)
+	}
+}
