@@ -113,8 +113,16 @@ func (s *Store) createTemp(dir string) (*os.File, error) {
 			return nil, err
 		}
 		f, err := os.CreateTemp(dir, tempPrefix+"*")
-		if err == nil || !errors.Is(err, fs.ErrNotExist) || i == 2 {
-			return f, err
+		if err == nil {
+			if err := inheritOwner(f.Name(), dir); err != nil {
+				f.Close()
+				os.Remove(f.Name())
+				return nil, err
+			}
+			return f, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) || i == 2 {
+			return nil, err
 		}
 	}
 }
@@ -142,7 +150,29 @@ func mkdirSynced(dir string) error {
 	if err := os.Mkdir(dir, dirMode); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
+	if err := inheritOwner(dir, parent); err != nil {
+		return err
+	}
 	return syncDir(parent)
+}
+
+// inheritOwner gives path the owner of dir when walnut runs as root. An
+// archive is written by archive_command as the postgres user; a backup-push
+// run as root must not leave directories or objects (walnut.json first of
+// all) that user can no longer read or write into, or archiving stops.
+func inheritOwner(path, dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 {
+		return nil
+	}
+	return os.Lchown(path, int(st.Uid), int(st.Gid))
 }
 
 func syncDir(dir string) error {
