@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,5 +133,49 @@ func verifyBackup(t *testing.T, dataDir string, args ...string) {
 	out, err := testpg.Command(t.Context(), nil, filepath.Join(bin, "pg_verifybackup"), args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("pg_verifybackup %s: %v\n%s", dataDir, err, out)
+	}
+}
+
+// Segment names and LSN math follow the cluster's WAL segment size, not
+// the 16 MiB default: a cluster made with --wal-segsize=64 restores too.
+func TestRestoreWith64MiBSegments(t *testing.T) {
+	a := newArchive(t)
+	src := testpg.New(t, testpg.Options{
+		Conf:       map[string]string{"archive_mode": "on", "archive_command": walnutBin + " wal-push %p"},
+		Env:        []string{"WALNUT_PREFIX=" + a.Prefix},
+		InitdbArgs: []string{"--wal-segsize=64"},
+	})
+	src.Pgbench(t, "-i", "-s", "2", "-q")
+	name := strings.TrimSpace(mustRun(t, "", env(a, src), "backup-push", src.DataDir).Stdout)
+	src.Pgbench(t, "-n", "-t", "200", "postgres")
+	want := src.QueryString(t, tableDigest)
+	switchAndWaitArchived(t, src)
+
+	var sn struct {
+		WALSegmentSize uint64 `json:"wal_segment_size"`
+		StartSegment   string `json:"wal_segment_backup_start"`
+		StartLSN       string `json:"start_lsn"`
+	}
+	b, err := os.ReadFile(filepath.Join(a.Path, "backups", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &sn); err != nil {
+		t.Fatal(err)
+	}
+	// PostgreSQL's own name for the segment holding the start LSN.
+	wantSeg := src.QueryString(t, "SELECT pg_walfile_name('"+sn.StartLSN+"')")
+	if sn.WALSegmentSize != 64<<20 || sn.StartSegment != wantSeg || !strings.Contains(name, wantSeg) {
+		t.Fatalf("sentinel: segment size %d, start segment %s (name %s)", sn.WALSegmentSize, sn.StartSegment, name)
+	}
+	dest := filepath.Join(a.Dir, "restored")
+	mustRun(t, "", env(a, nil), "backup-fetch", dest, "LATEST")
+	verifyBackup(t, dest)
+	opts := restoreOpts(a)
+	opts.Conf = map[string]string{"archive_mode": "off"}
+	restored := testpg.Start(t, dest, opts)
+	restored.WaitReady(t, 5*time.Minute)
+	if got := restored.QueryString(t, tableDigest); got != want {
+		t.Fatalf("restored digest %s, want %s", got, want)
 	}
 }
