@@ -48,7 +48,7 @@ const DefaultPartitionSize = 1 << 30
 // data directory is DataDir and stores it under backups/<name>/. The
 // sentinel is written last, so a backup interrupted at any point is never
 // listed.
-func BackupPush(ctx context.Context, o BackupPushOptions) (*Sentinel, error) {
+func BackupPush(ctx context.Context, o BackupPushOptions) (_ *Sentinel, err error) {
 	if o.PartitionSize <= 0 {
 		o.PartitionSize = DefaultPartitionSize
 	}
@@ -112,23 +112,23 @@ func BackupPush(ctx context.Context, o BackupPushOptions) (*Sentinel, error) {
 		return nil, fmt.Errorf("backup %s already exists", sn.Name)
 	}
 
+	defer func() {
+		if err != nil {
+			// Without a sentinel the parts are invisible; removing them
+			// now saves a later delete garbage the work.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			deletePrefix(dctx, o.Store, backupPrefix(sn.Name), log)
+		}
+	}()
 	p := &packer{store: o.Store, codec: o.Codec, name: sn.Name, limit: o.PartitionSize, log: log}
-	cleanup := func() {
-		// Without a sentinel the parts are invisible; removing them now
-		// saves a later delete garbage the work.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		deletePrefix(dctx, o.Store, backupPrefix(sn.Name), log)
-	}
 	versionDir := fmt.Sprintf("PG_%d_", sess.version/10000)
 	if err := p.run(ctx, dataDir, facts.Tablespaces, versionDir, o.Concurrency); err != nil {
-		cleanup()
 		return nil, err
 	}
 
 	stopLSN, labelFile, spcmap, err := sess.stop(ctx)
 	if err != nil {
-		cleanup()
 		return nil, err
 	}
 	sn.FinishLSN = stopLSN.String()
@@ -137,18 +137,15 @@ func BackupPush(ctx context.Context, o BackupPushOptions) (*Sentinel, error) {
 	sn.StopOffset = fmt.Sprintf("%08X", uint64(stopLSN)-stopSeg*seg)
 
 	if err := waitArchived(ctx, o.Store, tli, pgcontrol.SegmentNumber(startLSN, seg), stopSeg, seg, o.ArchiveTimeout, log); err != nil {
-		cleanup()
 		return nil, err
 	}
 	if err := p.putControl(ctx, dataDir, labelFile, spcmap); err != nil {
-		cleanup()
 		return nil, err
 	}
 	m := &Manifest{Format: formatVersion, Name: sn.Name, Tablespaces: facts.Tablespaces, Files: p.files}
 	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
 	stored, err := putManifest(ctx, o.Store, sn.ManifestKey, o.Codec, m)
 	if err != nil {
-		cleanup()
 		return nil, err
 	}
 	sn.PGManifestKey = pgManifestKey(sn.Name, o.Codec)
@@ -156,7 +153,6 @@ func BackupPush(ctx context.Context, o BackupPushOptions) (*Sentinel, error) {
 		return writePGManifest(w, m.Files, tli, sn.StartLSN, sn.FinishLSN)
 	})
 	if err != nil {
-		cleanup()
 		return nil, err
 	}
 	stored += pgStored
@@ -166,7 +162,6 @@ func BackupPush(ctx context.Context, o BackupPushOptions) (*Sentinel, error) {
 	sn.StoredSize = p.stored.Load() + stored
 	sn.FinishTime = time.Now().UTC()
 	if _, err := putJSON(ctx, o.Store, sentinelKey(sn.Name), sn); err != nil {
-		cleanup()
 		return nil, err
 	}
 	log.Info("backup finished", "name", sn.Name, "finish_lsn", sn.FinishLSN, "files", sn.Files,
