@@ -26,6 +26,10 @@ var (
 		"postmaster.pid": true, "postmaster.opts": true, "backup_label": true,
 		"tablespace_map": true, "backup_manifest": true, "current_logfiles": true,
 		"postgresql.auto.conf.tmp": true,
+		// backup-fetch writes the signal file the restore asks for; one
+		// carried over from a standby would silently turn a point-in-time
+		// recovery into a standby that never finishes.
+		"standby.signal": true, "recovery.signal": true,
 	}
 	// Temporary relations: t<backend>_<relfilenode>[_fork][.segment].
 	tempRelation = regexp.MustCompile(`^t[0-9]+_[0-9]+(_[a-z]+)?(\.[0-9]+)?$`)

@@ -20,7 +20,7 @@ func TestWalkerExclusions(t *testing.T) {
 		"base/5/t3_16400", "base/5/pgsql_tmp/pgsql_tmp1.0", "base/5/pg_internal.init",
 		"pg_wal/000000010000000000000001", "pg_wal/archive_status/000000010000000000000001.done",
 		"pg_stat_tmp/global.stat", "pg_replslot/s/state", "pg_subtrans/0000", "pg_xact/0000",
-		"log/postgresql.log",
+		"log/postgresql.log", "standby.signal", "recovery.signal",
 	}
 	for _, f := range files {
 		p := filepath.Join(data, f)
