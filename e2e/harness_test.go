@@ -154,3 +154,17 @@ const tableDigest = `SELECT md5(string_agg(x, ',' ORDER BY x)) FROM (
 func restoreOpts(a *archive) testpg.Options {
 	return testpg.Options{Env: []string{"WALNUT_PREFIX=" + a.Prefix}}
 }
+
+// startRestored starts a data directory restored by backup-fetch and waits
+// until recovery has finished and it is promoted. It does not archive: a
+// promoted restore adds a timeline to the archive, which a later restore
+// in the same test would follow (recovery_target_timeline 'latest') past
+// its own target.
+func startRestored(t *testing.T, a *archive, dest string) *testpg.Cluster {
+	t.Helper()
+	opts := restoreOpts(a)
+	opts.Conf = map[string]string{"archive_mode": "off"}
+	c := testpg.Start(t, dest, opts)
+	c.WaitReady(t, 5*time.Minute)
+	return c
+}

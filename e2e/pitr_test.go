@@ -171,10 +171,7 @@ func TestRestoreWith64MiBSegments(t *testing.T) {
 	dest := filepath.Join(a.Dir, "restored")
 	mustRun(t, "", env(a, nil), "backup-fetch", dest, "LATEST")
 	verifyBackup(t, dest)
-	opts := restoreOpts(a)
-	opts.Conf = map[string]string{"archive_mode": "off"}
-	restored := testpg.Start(t, dest, opts)
-	restored.WaitReady(t, 5*time.Minute)
+	restored := startRestored(t, a, dest)
 	if got := restored.QueryString(t, tableDigest); got != want {
 		t.Fatalf("restored digest %s, want %s", got, want)
 	}

@@ -49,10 +49,7 @@ func TestBackupFromStandby(t *testing.T) {
 		t.Fatal("the standby's standby.signal was restored: the restore would never finish recovery")
 	}
 	verifyBackup(t, dest)
-	opts := restoreOpts(a)
-	opts.Conf = map[string]string{"archive_mode": "off"}
-	restored := testpg.Start(t, dest, opts)
-	restored.WaitReady(t, 5*time.Minute)
+	restored := startRestored(t, a, dest)
 	if got := restored.QueryString(t, tableDigest); got != want {
 		t.Fatalf("restored from the standby's backup: digest %s, want %s", got, want)
 	}

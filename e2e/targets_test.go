@@ -57,13 +57,7 @@ func TestPITRTargets(t *testing.T) {
 		t.Run(strings.TrimPrefix(c.flag, "--"), func(t *testing.T) {
 			dest := filepath.Join(a.Dir, strings.TrimPrefix(c.flag, "--"))
 			mustRun(t, "", env(a, nil), "backup-fetch", dest, "LATEST", c.flag, c.value, "--recovery-target-action", "promote")
-			// Not archiving: a promoted restore would add a timeline to the
-			// archive, and the next restore would follow it (target
-			// timeline "latest") past its own target.
-			opts := restoreOpts(a)
-			opts.Conf = map[string]string{"archive_mode": "off"}
-			restored := testpg.Start(t, dest, opts)
-			restored.WaitReady(t, 5*time.Minute)
+			restored := startRestored(t, a, dest)
 			if got := restored.QueryString(t, "SELECT count(*)::text FROM events"); got != c.want {
 				t.Fatalf("%s %s: %s rows restored, want %s", c.flag, c.value, got, c.want)
 			}
