@@ -3,7 +3,6 @@ package backup
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/walnut-pg/walnut/pgcontrol"
@@ -23,7 +22,7 @@ func connect(ctx context.Context, connString string) (*session, error) {
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to PostgreSQL: %w", oneLine(err))
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
 	// A statement_timeout set for the role would cut a spread checkpoint
 	// in pg_backup_start, or the stop, halfway through the backup.
@@ -93,7 +92,7 @@ func (s *session) start(ctx context.Context, label string, fast bool) (pgcontrol
 	}
 	var lsn string
 	if err := s.conn.QueryRow(ctx, q, args...).Scan(&lsn); err != nil {
-		return 0, 0, fmt.Errorf("start backup: %w", oneLine(err))
+		return 0, 0, fmt.Errorf("start backup: %w", err)
 	}
 	start, err := pgcontrol.ParseLSN(lsn)
 	if err != nil {
@@ -118,20 +117,11 @@ func (s *session) stop(ctx context.Context) (lsn pgcontrol.LSN, label, spcmap st
 	var l string
 	var spc *string
 	if err := s.conn.QueryRow(ctx, q).Scan(&l, &label, &spc); err != nil {
-		return 0, "", "", fmt.Errorf("stop backup: %w", oneLine(err))
+		return 0, "", "", fmt.Errorf("stop backup: %w", err)
 	}
 	if spc != nil {
 		spcmap = *spc
 	}
 	lsn, err = pgcontrol.ParseLSN(l)
 	return lsn, label, spcmap, err
-}
-
-// oneLine keeps multi-line driver errors to the one line walnut promises.
-func oneLine(err error) error {
-	msg := err.Error()
-	if !strings.ContainsAny(msg, "\r\n") {
-		return err
-	}
-	return fmt.Errorf("%s", strings.Join(strings.Fields(msg), " "))
 }
