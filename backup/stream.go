@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync/atomic"
 
 	"github.com/walnut-pg/walnut/compression"
@@ -78,9 +79,7 @@ func openDecoded(ctx context.Context, s storage.Store, key string) (io.ReadClose
 	return &decodedReader{ReadCloser: dr, body: rc}, nil
 }
 
-func isEncryptedKey(key string) bool {
-	return len(key) > len(encryptedExt) && key[len(key)-len(encryptedExt):] == encryptedExt
-}
+func isEncryptedKey(key string) bool { return strings.HasSuffix(key, encryptedExt) }
 
 type decodedReader struct {
 	io.ReadCloser
