@@ -54,6 +54,12 @@ func newApp(environ []string, stdout, stderr io.Writer) *cli.App {
 			return usageError(err)
 		},
 		CustomAppHelpTemplate: cli.AppHelpTemplate + environmentHelp(),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageError(fmt.Errorf("unknown command %q: see walnut help", c.Args().First()))
+			}
+			return cli.ShowAppHelp(c)
+		},
 		Commands: []*cli.Command{
 			walPushCommand(g),
 			walFetchCommand(g),

@@ -3,6 +3,7 @@ package commands
 import (
 	"io"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -27,5 +28,13 @@ func TestInterspersedFlags(t *testing.T) {
 		if got := interspersed(app, c.in); !slices.Equal(got, c.want) {
 			t.Errorf("interspersed(%q)\n got %q\nwant %q", c.in, got, c.want)
 		}
+	}
+}
+
+func TestUnknownCommandIsAUsageError(t *testing.T) {
+	var stderr strings.Builder
+	code := Main([]string{"walnut", "delete", "retain", "7"}, nil, io.Discard, &stderr)
+	if code != ExitUsage || strings.TrimSpace(stderr.String()) != `walnut: unknown command "delete": see walnut help` {
+		t.Fatalf("exit %d, stderr %q", code, stderr.String())
 	}
 }
