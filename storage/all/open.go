@@ -13,6 +13,7 @@ import (
 	"github.com/walnut-pg/walnut/storage"
 	"github.com/walnut-pg/walnut/storage/local"
 	"github.com/walnut-pg/walnut/storage/mem"
+	"github.com/walnut-pg/walnut/storage/s3"
 )
 
 // Open returns the store for prefix, such as file:///var/lib/walnut or
@@ -43,7 +44,15 @@ func Open(ctx context.Context, prefix string, getenv func(string) string) (stora
 		return storage.WithRetry(s, p), nil
 	case "mem":
 		return mem.New(), nil
-	case "s3", "azure", "wabs", "swift", "gs":
+	case "s3":
+		s, err := s3.Open(ctx, u, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("storage prefix %q: %w", Redact(prefix), err)
+		}
+		p := storage.DefaultRetryPolicy()
+		p.Logger = slog.Default()
+		return storage.WithRetry(s, p), nil
+	case "azure", "wabs", "swift", "gs":
 		return nil, fmt.Errorf("storage scheme %q is not built yet (see issue: object stores); use file://", u.Scheme)
 	case "":
 		return nil, fmt.Errorf("storage prefix %q has no scheme: want file:///absolute/path, s3://, azure:// (wabs://), swift:// or gs://", Redact(prefix))
