@@ -16,7 +16,7 @@ import (
 var (
 	credentialCodes = codes("AccessDenied", "AllAccessDisabled", "AccountProblem", "InvalidAccessKeyId",
 		"SignatureDoesNotMatch", "InvalidSecurity", "NotSignedUp", "InvalidToken", "ExpiredToken",
-		"ExpiredTokenException", "TokenRefreshRequired", "InvalidClientTokenId", "MissingSecurityHeader",
+		"ExpiredTokenException", "InvalidTokenId", "TokenRefreshRequired", "InvalidClientTokenId", "MissingSecurityHeader",
 		"AuthorizationQueryParametersError", "RequestTimeTooSkewed", "XMinioInvalidAccessKeyID")
 	regionCodes = codes("AuthorizationHeaderMalformed", "PermanentRedirect", "InvalidRegion",
 		"IllegalLocationConstraintException", "Redirect", "TemporaryRedirect")
@@ -76,7 +76,7 @@ func (s *Store) classify(where string, err error) error {
 	if msg := strings.TrimSpace(resp.Message); msg != "" && !strings.EqualFold(msg, code) {
 		detail += ": " + strings.TrimSuffix(msg, ".")
 	}
-	encryption := encryptionCodes[code] || strings.HasPrefix(code, "KMS.") || (s.cfg.sse != nil && code == "NotImplemented")
+	encryption := encryptionCodes[code] || strings.Contains(strings.ToUpper(code), "KMS") || (s.cfg.sse != nil && code == "NotImplemented")
 	permanent := func(what, check string) error {
 		return storage.Permanent(fmt.Errorf("%s: %s: %s (%s): check %s", where, bucket, what, detail, check))
 	}
@@ -93,7 +93,7 @@ func (s *Store) classify(where string, err error) error {
 		return permanent("access key not recognised", s.credentialHint(envAccessKey))
 	case code == "SignatureDoesNotMatch":
 		return permanent("request signature rejected", s.credentialHint(envSecretKey))
-	case code == "ExpiredToken" || code == "ExpiredTokenException" || code == "InvalidToken" || code == "TokenRefreshRequired":
+	case code == "ExpiredToken" || code == "ExpiredTokenException" || code == "InvalidToken" || code == "InvalidTokenId" || code == "TokenRefreshRequired":
 		return permanent("session token rejected", s.credentialHint(envSessionToken))
 	case code == "RequestTimeTooSkewed":
 		return permanent("clock too far from the server's", "this host's clock (NTP)")
