@@ -1,7 +1,6 @@
 package s3
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -57,9 +56,6 @@ func (s *Store) translateError(op, key string, err error) error {
 }
 
 func (s *Store) classify(where string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s: %w", where, err)
-	}
 	var resp minio.ErrorResponse
 	if !errors.As(err, &resp) {
 		// A url.Error repeats the request URL, query and all; the cause
@@ -93,6 +89,11 @@ func (s *Store) classify(where string, err error) error {
 		return permanent("access key not recognised", s.credentialHint(envAccessKey))
 	case code == "SignatureDoesNotMatch":
 		return permanent("request signature rejected", s.credentialHint(envSecretKey))
+	case (code == "ExpiredToken" || code == "ExpiredTokenException" || code == "TokenRefreshRequired") && !s.creds.static:
+		// Credentials from a role expire and are fetched anew: make the
+		// next attempt fetch them.
+		s.creds.provider.Expire()
+		return fmt.Errorf("%s: %s: credentials expired (%s); fetching new ones", where, bucket, detail)
 	case code == "ExpiredToken" || code == "ExpiredTokenException" || code == "InvalidToken" || code == "InvalidTokenId" || code == "TokenRefreshRequired":
 		return permanent("session token rejected", s.credentialHint(envSessionToken))
 	case code == "RequestTimeTooSkewed":

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -18,6 +19,12 @@ import (
 // abortTimeout bounds the clean-up of a failed multipart upload, which
 // runs after the caller's context may be gone.
 const abortTimeout = 30 * time.Second
+
+// stepAttempts bounds the tries of each request of an upload whose bytes
+// Put holds in memory (a single PUT's body, one part). storage.WithRetry
+// retries a Put whole only when it can rewind the source; for a stream
+// such as a backup partition, these are the only retries there are.
+const stepAttempts = 3
 
 // Put reads at most one part into memory. An object that fits is stored
 // with one PUT; a larger one, or one of unknown size that turns out
@@ -42,19 +49,56 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	}
 	buf := make([]byte, bufSize)
 	src := storage.ContextReader(ctx, r)
+	attempts := stepAttempts
+	if sk, ok := r.(io.Seeker); ok {
+		if _, err := sk.Seek(0, io.SeekCurrent); err == nil {
+			// storage.WithRetry retries the whole Put; retrying here too
+			// would multiply the time spent on a dead server.
+			attempts = 1
+		}
+	}
+	u := &upload{s: s, ctx: ctx, key: key, name: name, attempts: attempts}
 	n, err := io.ReadFull(src, buf)
 	switch {
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
 		if size >= 0 && int64(n) != size {
 			return fmt.Errorf("put %s: read %d bytes, want %d", key, n, size)
 		}
-		return s.putSingle(ctx, key, name, buf[:n])
+		return u.single(buf[:n])
 	case err != nil:
 		return fmt.Errorf("put %s: read source: %w", key, err)
 	case size >= 0 && size < s.cfg.partSize:
 		return fmt.Errorf("put %s: source is longer than the %d bytes announced", key, size)
 	}
-	return s.putMultipart(ctx, key, name, buf, src, size)
+	return u.multipart(buf, src, size)
+}
+
+// upload is one Put's requests.
+type upload struct {
+	s        *Store
+	ctx      context.Context
+	key      string
+	name     string
+	attempts int
+}
+
+// retry runs step until it succeeds, fails for good, or the attempts are
+// spent, waiting about 0.5s, then 1s, between tries. step returns
+// translated errors.
+func (u *upload) retry(step func(attempt int) error) error {
+	wait := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := step(attempt)
+		if err == nil || attempt >= u.attempts || storage.IsPermanent(err) || u.ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-u.ctx.Done():
+			return err
+		case <-time.After(wait/2 + rand.N(wait)):
+		}
+		wait *= 2
+	}
 }
 
 func (s *Store) putOptions() minio.PutObjectOptions {
@@ -74,27 +118,36 @@ func contentMD5(b []byte) string {
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
-func (s *Store) putSingle(ctx context.Context, key, name string, data []byte) error {
-	_, err := s.core.PutObject(ctx, s.cfg.bucket, name, bytes.NewReader(data), int64(len(data)), contentMD5(data), "", s.putOptions())
-	if err != nil {
-		return s.translateError("put", key, err)
-	}
-	s.bucketSeen.Store(true)
-	return nil
+func (u *upload) single(data []byte) error {
+	s, md5 := u.s, contentMD5(data)
+	return u.retry(func(int) error {
+		_, err := s.core.PutObject(u.ctx, s.cfg.bucket, u.name, bytes.NewReader(data), int64(len(data)), md5, "", s.putOptions())
+		if err != nil {
+			return s.translateError("put", u.key, err)
+		}
+		s.bucketSeen.Store(true)
+		return nil
+	})
 }
 
-// putMultipart uploads first, which is one full part, and then the rest
-// of src, part by part through the same buffer.
-func (s *Store) putMultipart(ctx context.Context, key, name string, buf []byte, src io.Reader, size int64) (err error) {
+// multipart uploads buf, which is one full part, and then the rest of
+// src, part by part through the same buffer.
+func (u *upload) multipart(buf []byte, src io.Reader, size int64) (err error) {
+	s, ctx, key := u.s, u.ctx, u.key
 	opts := s.putOptions()
-	uploadID, err := s.core.NewMultipartUpload(ctx, s.cfg.bucket, name, opts)
-	if err != nil {
+	var uploadID string
+	err = u.retry(func(int) error {
+		var err error
+		uploadID, err = s.core.NewMultipartUpload(ctx, s.cfg.bucket, u.name, opts)
 		return s.translateError("put", key, err)
+	})
+	if err != nil {
+		return err
 	}
 	s.bucketSeen.Store(true)
 	defer func() {
 		if err != nil {
-			err = s.abort(ctx, key, name, uploadID, err)
+			err = s.abort(ctx, key, u.name, uploadID, err)
 		}
 	}()
 	var (
@@ -107,12 +160,21 @@ func (s *Store) putMultipart(ctx context.Context, key, name string, buf []byte, 
 			return storage.Permanent(fmt.Errorf("put %s: object exceeds %d parts of %d bytes: raise %s", key, maxParts, s.cfg.partSize, envPartSize))
 		}
 		part := buf[:n]
-		p, err := s.core.PutObjectPart(ctx, s.cfg.bucket, name, uploadID, num, bytes.NewReader(part), int64(n),
-			minio.PutObjectPartOptions{Md5Base64: contentMD5(part), DisableContentSha256: true})
+		md5 := contentMD5(part)
+		var etag string
+		err := u.retry(func(int) error {
+			p, err := s.core.PutObjectPart(ctx, s.cfg.bucket, u.name, uploadID, num, bytes.NewReader(part), int64(len(part)),
+				minio.PutObjectPartOptions{Md5Base64: md5, DisableContentSha256: true})
+			if err != nil {
+				return s.translateError("put", key, fmt.Errorf("part %d: %w", num, err))
+			}
+			etag = p.ETag
+			return nil
+		})
 		if err != nil {
-			return s.translateError("put", key, fmt.Errorf("part %d: %w", num, err))
+			return err
 		}
-		parts = append(parts, minio.CompletePart{PartNumber: num, ETag: p.ETag})
+		parts = append(parts, minio.CompletePart{PartNumber: num, ETag: etag})
 		total += int64(n)
 		if n < len(buf) {
 			break // the short read before was the end
@@ -134,10 +196,19 @@ func (s *Store) putMultipart(ctx context.Context, key, name string, buf []byte, 
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	if _, err := s.core.CompleteMultipartUpload(ctx, s.cfg.bucket, name, uploadID, parts, opts); err != nil {
+	return u.retry(func(attempt int) error {
+		_, err := s.core.CompleteMultipartUpload(ctx, s.cfg.bucket, u.name, uploadID, parts, opts)
+		var resp minio.ErrorResponse
+		if attempt > 1 && errors.As(err, &resp) && resp.Code == "NoSuchUpload" {
+			// An earlier try completed the upload and its answer was
+			// lost: the object is there if it has our size.
+			info, serr := s.client.StatObject(ctx, s.cfg.bucket, u.name, minio.StatObjectOptions{})
+			if serr == nil && info.Size == total {
+				return nil
+			}
+		}
 		return s.translateError("put", key, err)
-	}
-	return nil
+	})
 }
 
 // abort removes the parts of a failed upload. Its own failure is added to

@@ -17,11 +17,13 @@ import (
 	"github.com/walnut-pg/walnut/storage"
 )
 
-// sdkAttempts bounds minio-go's own tries of one HTTP request (it waits at
-// most a second between them). They matter for the parts of a streamed
-// upload, which storage.WithRetry cannot retry without the whole source;
-// everything else is also retried by storage.WithRetry, so they are few.
-const sdkAttempts = 3
+// minio-go would try each request up to ten times on its own. walnut
+// wraps every store in storage.WithRetry, and two layers of retries
+// multiply: against a dead server every call would take ten times as
+// long. So minio-go tries once, storage.WithRetry retries whole calls,
+// and Put retries the parts of a multipart upload itself (put.go), since
+// those are what storage.WithRetry cannot retry without the whole source.
+const sdkAttempts = 1
 
 // Store keeps objects in one bucket under a key prefix.
 type Store struct {

@@ -35,9 +35,11 @@ func newTransport(c config) (*http.Transport, error) {
 		MaxIdleConnsPerHost: 32,
 		// Idle connections go before their stall deadline would break
 		// them under a new request.
-		IdleConnTimeout:       c.stallTimeout / 2,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: c.stallTimeout,
+		IdleConnTimeout:     c.stallTimeout / 2,
+		TLSHandshakeTimeout: 10 * time.Second,
+		// A backstop only: the stall deadline, pushed by the last byte
+		// of the request, fires first and names its setting.
+		ResponseHeaderTimeout: 2 * c.stallTimeout,
 		ExpectContinueTimeout: time.Second,
 		// Objects are stored compressed; never let Go undo a
 		// Content-Encoding a proxy or server adds.
