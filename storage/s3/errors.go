@@ -122,7 +122,7 @@ func (s *Store) credentialHint(vars string) string {
 	if s.creds.static {
 		return vars
 	}
-	return "the credentials: no AWS_ACCESS_KEY_ID is set, so they come from AWS_PROFILE/the shared credentials file, web identity (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN) or the instance role"
+	return vars + " (not set, so the credentials came from AWS_PROFILE and the shared credentials file, AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, or the instance role, if from anywhere)"
 }
 
 func (s *Store) endpointName() string {
