@@ -92,10 +92,13 @@ func (u *upload) retry(step func(attempt int) error) error {
 		if err == nil || attempt >= u.attempts || storage.IsPermanent(err) || u.ctx.Err() != nil {
 			return err
 		}
+		d := wait/2 + rand.N(wait)
+		u.s.log.Warn("s3 upload request failed; retrying",
+			"key", u.key, "attempt", attempt, "max_attempts", u.attempts, "wait", d, "error", err)
 		select {
 		case <-u.ctx.Done():
 			return err
-		case <-time.After(wait/2 + rand.N(wait)):
+		case <-time.After(d):
 		}
 		wait *= 2
 	}

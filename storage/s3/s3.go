@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,6 +33,7 @@ type Store struct {
 	client *minio.Client
 	core   minio.Core
 	tr     *http.Transport
+	log    *slog.Logger
 	// bucketSeen is set once the bucket answered, so a not-found Stat need
 	// not ask again whether the bucket exists.
 	bucketSeen atomic.Bool
@@ -41,7 +43,8 @@ var _ storage.Store = (*Store)(nil)
 
 // Open returns the store for u, s3://bucket/path, with settings and
 // credentials from getenv. It makes no request: a wrong bucket or key is
-// reported by the first call, naming what to check.
+// reported by the first call, naming what to check. Retries within an
+// upload are logged to slog.Default(), as storage.WithRetry's are.
 func Open(ctx context.Context, u *url.URL, getenv func(string) string) (storage.Store, error) {
 	return open(u, getenv)
 }
@@ -71,7 +74,7 @@ func open(u *url.URL, getenv func(string) string) (*Store, error) {
 		return nil, fmt.Errorf("s3 endpoint %s: %w", cfg.endpoint, err)
 	}
 	client.SetAppInfo("walnut", "1")
-	return &Store{cfg: cfg, creds: cr, client: client, core: minio.Core{Client: client}, tr: tr}, nil
+	return &Store{cfg: cfg, creds: cr, client: client, core: minio.Core{Client: client}, tr: tr, log: slog.Default()}, nil
 }
 
 // object returns the full object name of key, refusing keys that S3
