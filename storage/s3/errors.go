@@ -1,6 +1,8 @@
 package s3
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -64,7 +66,11 @@ func (s *Store) classify(where string, err error) error {
 		if errors.As(err, &uerr) {
 			err = fmt.Errorf("%s %s: %w", uerr.Op, s.endpointName(), uerr.Err)
 		}
-		return fmt.Errorf("%s: s3 bucket %q: %w", where, s.cfg.bucket, err)
+		err = fmt.Errorf("%s: s3 bucket %q: %w", where, s.cfg.bucket, err)
+		if check := s.tlsCheck(err); check != "" {
+			return storage.Permanent(fmt.Errorf("%w: check %s", err, check))
+		}
+		return err
 	}
 	code := resp.Code
 	bucket := fmt.Sprintf("s3 bucket %q", s.cfg.bucket)
@@ -156,3 +162,28 @@ type scrubbedError struct {
 
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
+
+// tlsCheck names what to check when err is a TLS setup failure, which no
+// retry fixes, or returns "".
+func (s *Store) tlsCheck(err error) string {
+	var (
+		unknownCA x509.UnknownAuthorityError
+		invalid   x509.CertificateInvalidError
+		hostname  x509.HostnameError
+		record    tls.RecordHeaderError
+		verify    *tls.CertificateVerificationError
+	)
+	endpoint := s.cfg.endpointFrom
+	if endpoint == "" {
+		endpoint = "the endpoint"
+	}
+	switch {
+	case errors.As(err, &unknownCA), errors.As(err, &invalid), errors.As(err, &verify):
+		return envCAFile + " (a PEM file with the CA that signed the server's certificate)"
+	case errors.As(err, &hostname):
+		return endpoint + ": the host name must match the server's certificate"
+	case errors.As(err, &record), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return endpoint + ": the server speaks plain http"
+	}
+	return ""
+}

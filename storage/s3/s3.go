@@ -74,6 +74,10 @@ func open(u *url.URL, getenv func(string) string) (*Store, error) {
 		return nil, fmt.Errorf("s3 endpoint %s: %w", cfg.endpoint, err)
 	}
 	client.SetAppInfo("walnut", "1")
+	// minio-go would send AWS traffic to the dual-stack endpoints; the
+	// plain regional ones are what the AWS CLI and WAL-E use, and what
+	// VPC endpoint setups expect.
+	client.SetS3EnableDualstack(false)
 	return &Store{cfg: cfg, creds: cr, client: client, core: minio.Core{Client: client}, tr: tr, log: slog.Default()}, nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/url"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -384,5 +386,64 @@ func TestUnknownSizeMemoryBounded(t *testing.T) {
 	}
 	if !bytes.Equal(h.Sum(nil), want) {
 		t.Error("object reads back different")
+	}
+}
+
+// Without keys in the environment the standard chain is used, and its
+// settings come from getenv (an envdir), not only the process
+// environment.
+func TestSharedCredentialsFile(t *testing.T) {
+	m := startMinIO(t)
+	file := filepath.Join(t.TempDir(), "credentials")
+	creds := fmt.Sprintf("[default]\naws_access_key_id = nobody\naws_secret_access_key = nothing\n\n[walnut]\naws_access_key_id = %s\naws_secret_access_key = %s\n", m.User, m.Password)
+	if err := os.WriteFile(file, []byte(creds), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := func(extra ...string) func(string) string {
+		return m.Getenv("", append([]string{"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_SHARED_CREDENTIALS_FILE=" + file}, extra...)...)
+	}
+	s, _ := openStore(t, env("AWS_PROFILE=walnut"))
+	if err := s.Put(t.Context(), "k", strings.NewReader("v"), 1); err != nil {
+		t.Fatalf("Put with the walnut profile: %v", err)
+	}
+	s, _ = openStore(t, env())
+	err := s.Put(t.Context(), "k", strings.NewReader("v"), 1)
+	if err == nil || !storage.IsPermanent(err) || !strings.Contains(err.Error(), "AWS_ACCESS_KEY_ID") || !strings.Contains(err.Error(), "AWS_PROFILE") {
+		t.Errorf("Put with the default profile's unknown key = %v, want a Permanent error pointing at the keys and AWS_PROFILE", err)
+	}
+	if strings.Contains(err.Error(), m.Password) {
+		t.Errorf("error shows the secret: %v", err)
+	}
+}
+
+// An https endpoint with its own CA works once WALNUT_S3_CA_CERT_FILE
+// names the CA, and fails at once, saying so, while it does not.
+func TestTLSWithCustomCA(t *testing.T) {
+	m := testserver.MinIOTLS(t)
+	m.CreateBucket(t, bucket)
+	for _, env := range [][]string{nil, {"AWS_ENDPOINT_URL=", "WALE_S3_ENDPOINT=https+path://" + m.Addr}} {
+		s, _ := openStore(t, m.Getenv("", env...))
+		if err := s.Put(t.Context(), "k", strings.NewReader("v"), 1); err != nil {
+			t.Fatalf("Put over https with %v: %v", env, err)
+		}
+		rc, err := s.Get(t.Context(), "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || string(b) != "v" {
+			t.Fatalf("Get over https = %q, %v", b, err)
+		}
+	}
+	s, _ := openStore(t, m.Getenv("", "WALNUT_S3_CA_CERT_FILE="))
+	err := s.Put(t.Context(), "k", strings.NewReader("v"), 1)
+	if err == nil || !storage.IsPermanent(err) || !strings.Contains(err.Error(), "check WALNUT_S3_CA_CERT_FILE") {
+		t.Errorf("Put to a server whose CA is not trusted = %v, want a Permanent error naming WALNUT_S3_CA_CERT_FILE", err)
+	}
+	u, _ := url.Parse("s3://" + bucket + "/x")
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	if _, err := s3.Open(t.Context(), u, m.Getenv("", "WALNUT_S3_CA_CERT_FILE="+missing)); err == nil || !strings.Contains(err.Error(), "WALNUT_S3_CA_CERT_FILE") {
+		t.Errorf("Open with a missing CA file = %v, want an error naming WALNUT_S3_CA_CERT_FILE", err)
 	}
 }
