@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bytes"
 	"errors"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -10,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
 
 	"github.com/walnut-pg/walnut/internal/testpg"
 	"github.com/walnut-pg/walnut/internal/testserver"
@@ -258,6 +262,40 @@ func TestS3StalledBackupPushExits(t *testing.T) {
 	if sentinels := sentinelKeys(t, f); len(sentinels) != 0 {
 		t.Errorf("sentinels after a stalled backup-push: %q", sentinels)
 	}
+	f.assertWholeParts(t)
+}
+
+// assertWholeParts reads every tar partition in the archive to its end:
+// whatever a failed push left behind must still be whole objects, never
+// a truncated upload. The pushes under test store partitions
+// uncompressed, so each must be a complete tar stream.
+func (f *s3Faults) assertWholeParts(t *testing.T) {
+	t.Helper()
+	prefix := strings.TrimPrefix(f.a.Prefix, "s3://"+s3Bucket+"/") + "/"
+	n := 0
+	for _, key := range s3Keys(t, f.m, f.a, "backups/") {
+		if !strings.HasSuffix(key, ".tar") {
+			continue
+		}
+		obj, err := f.m.Client(t).GetObject(t.Context(), s3Bucket, prefix+key, minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(obj)
+		for {
+			_, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Errorf("%s is not a whole tar stream: %v", key, err)
+				break
+			}
+		}
+		obj.Close()
+		n++
+	}
+	t.Logf("%d partitions in the archive, all whole", n)
 }
 
 func sentinelKeys(t *testing.T, f *s3Faults) []string {
@@ -304,6 +342,7 @@ func TestS3BackupPushUnderResets(t *testing.T) {
 	if !met {
 		t.Fatal("no backup-push met a reset: the faults were not injected")
 	}
+	f.assertWholeParts(t)
 	if len(good) == 0 {
 		// Every push failed; the invariant held. Show one that works now.
 		r := mustRun(t, "", f.env(src, "WALNUT_COMPRESSION=none", "WALNUT_PARTITION_SIZE=16777216"), "backup-push", src.DataDir)
