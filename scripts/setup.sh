@@ -56,6 +56,10 @@ GOBIN_DIR=$(go env GOBIN)
 # internal/testserver looks in $CACHE_DIR/bin.
 CACHE_DIR=${WALNUT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/walnut}
 
+azurite_current() {
+	[[ $("$CACHE_DIR/bin/azurite-blob" --version 2>/dev/null) == "$AZURITE_VERSION" ]]
+}
+
 staticcheck_current() {
 	"$GOBIN_DIR/staticcheck" -version | grep -qF "(${STATICCHECK_VERSION#v})"
 }
@@ -92,10 +96,6 @@ want_apt swift-object executable /usr/bin/swift-object-server
 # from GNU time.
 want_apt pgbackrest have pgbackrest
 want_apt time executable /usr/bin/time
-
-azurite_current() {
-	[[ $("$CACHE_DIR/bin/azurite-blob" --version 2>/dev/null) == "$AZURITE_VERSION" ]]
-}
 
 install_azurite() {
 	mkdir -p "$CACHE_DIR/azurite" "$CACHE_DIR/bin"
