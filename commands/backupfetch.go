@@ -61,6 +61,10 @@ func backupFetchCommand(g *globals) *cli.Command {
 						return err
 					}
 					rec.RestoreCommand = cmd + " wal-fetch %f %p"
+					if names := g.env.OnlyInEnviron(restoreCommandPrefixes()...); len(names) > 0 {
+						g.log.Warn("restore_command will not see settings that are only in this shell's environment: PostgreSQL starts it with its own; put them in an envdir and pass --envdir, or give --restore-command",
+							"variables", strings.Join(names, ","))
+					}
 				}
 				if err := rec.Validate(); err != nil {
 					return usageError(fmt.Errorf("backup-fetch: %w", err))
@@ -98,4 +102,12 @@ func backupFetchCommand(g *globals) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// restoreCommandPrefixes name the variables wal-fetch may need to reach the
+// archive and decrypt it: the stores' credentials and settings and the
+// private key. The prefix itself travels as --prefix.
+func restoreCommandPrefixes() []string {
+	return []string{"AWS_", "AZURE_", "WABS_", "SWIFT_", "OS_", "GOOGLE_", "STORAGE_EMULATOR_HOST", "WALE_S3_ENDPOINT",
+		"WALNUT_S3_", "WALNUT_AZURE_", "WALNUT_SWIFT_", "WALNUT_GCS_", "WALNUT_PGP_", "WALG_PGP_"}
 }
