@@ -98,6 +98,7 @@ type executor struct {
 }
 
 func (x *executor) run(ctx context.Context, plan *Plan) error {
+	spared := false
 	for i := range plan.Backups {
 		b := &plan.Backups[i]
 		skip, err := x.deleteBackup(ctx, b)
@@ -106,6 +107,7 @@ func (x *executor) run(ctx context.Context, plan *Plan) error {
 		}
 		if skip != "" {
 			plan.Notes = append(plan.Notes, skip)
+			spared = true
 			continue
 		}
 		b.Deleted = true
@@ -123,6 +125,11 @@ func (x *executor) run(ctx context.Context, plan *Plan) error {
 		}
 		u.Deleted = true
 		x.log.Info("deleted unfinished backup", "name", u.Name, "objects", u.Objects, "bytes", u.Bytes)
+	}
+	if spared {
+		// The plan's WAL ranges may hold what the spared backup needs.
+		plan.Notes = append(plan.Notes, "no WAL deleted: run delete again to plan it anew")
+		return nil
 	}
 	for i := range plan.WAL {
 		w := &plan.WAL[i]
