@@ -220,7 +220,7 @@ func writeDeleteText(w io.Writer, plan *backup.Plan, confirm bool, grace time.Du
 		n.unfinished, gone, n.uObj, humanBytes(n.uBytes), len(plan.Kept.Unfinished), grace)
 	fmt.Fprintf(&b, "WAL: %d objects %s (%s), %d kept", n.wal, gone, humanBytes(n.wBytes), plan.Kept.WALObjects)
 	if plan.Kept.WALFrom != "" {
-		fmt.Fprintf(&b, ", all from the position of %s on, on every timeline", plan.Kept.WALFrom)
+		fmt.Fprintf(&b, " (all from %s on, any timeline)", plan.Kept.WALFrom)
 	}
 	b.WriteString("\n")
 	if plan.Mode == backup.DeleteEverything {
