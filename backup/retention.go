@@ -202,7 +202,7 @@ type segRange struct {
 // younger than the grace period may be a running backup-push: its parts
 // and the WAL from its start segment on are kept.
 func planDelete(p Policy, inv *inventory, now time.Time) (*Plan, error) {
-	plan := &Plan{Mode: p.Mode}
+	plan := &Plan{Mode: p.Mode, Kept: Kept{Backups: []string{}, Permanent: []string{}, Unfinished: []string{}}}
 	byName := map[string]*backupObjects{}
 	get := func(name string) *backupObjects {
 		b := byName[name]
@@ -362,10 +362,7 @@ func splitRetained(p Policy, all []*Sentinel, plan *Plan) (retained, candidates 
 		r = max(0, len(all)-p.Retain)
 	case DeleteBefore:
 		if p.Name == "LATEST" {
-			if len(all) == 0 {
-				return nil, nil, ErrNoBackups
-			}
-			r = len(all) - 1
+			r = max(0, len(all)-1)
 			break
 		}
 		r = -1
