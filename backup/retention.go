@@ -244,7 +244,7 @@ func planDelete(p Policy, inv *inventory, now time.Time) (*Plan, error) {
 	}
 
 	segSize, err := archiveSegmentSize(sentinels)
-	if err != nil {
+	if err != nil && p.Mode != DeleteEverything { // everything needs no positions
 		return nil, err
 	}
 	var permanent []segRange
@@ -305,7 +305,7 @@ func planDelete(p Policy, inv *inventory, now time.Time) (*Plan, error) {
 	for _, name := range names {
 		b := byName[name]
 		if committed[name] || b.sentinel != nil {
-			continue // a committed backup, or one committed since the sentinels were read
+			continue // committed, or its sentinel went between listing and reading: the next run sees it
 		}
 		u := UnfinishedBackup{Name: name, LastModified: b.newest(), InterruptedDelete: b.tombstone != nil}
 		for _, o := range b.parts {

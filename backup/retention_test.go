@@ -430,6 +430,9 @@ func TestPlanRefusesMixedSegmentSizes(t *testing.T) {
 	if _, err := planDelete(Policy{Mode: DeleteGarbage, Grace: DefaultGrace}, &a.inv, t0); err == nil {
 		t.Fatal("backups with different WAL segment sizes accepted")
 	}
+	if p, err := planDelete(Policy{Mode: DeleteEverything}, &a.inv, t0); err != nil || len(p.Backups) != 2 {
+		t.Fatalf("everything with mixed segment sizes: %v", err)
+	}
 }
 
 // Many random archives, checked against a plain statement of the rules:
