@@ -25,7 +25,7 @@ func deleteCommand(g *globals) *cli.Command {
 		Description: "retain N         keep the newest N backups (by finish time) and the WAL from the oldest one's start on\n" +
 			"before NAME      keep NAME (or LATEST) and every backup that finished after it\n" +
 			"before --time T  keep the oldest backup finished at or after T and every newer one\n" +
-			"garbage          only what no backup needs: WAL older than the oldest backup, unfinished backups\n" +
+			"garbage          only what no backup needs: WAL older than the oldest backup, abandoned unfinished backups\n" +
 			"everything       every backup, all WAL and walnut.json: the prefix can start a new archive\n" +
 			"Permanent backups (backup-mark) and the WAL from their start to their stop segment are kept by\n" +
 			"all but everything. Backups without a sentinel (failed or killed backup-push) go once their\n" +
