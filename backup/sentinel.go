@@ -131,6 +131,12 @@ func listSentinels(ctx context.Context, s storage.Store) ([]*Sentinel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", backupsDir, err)
 	}
+	return readSentinels(ctx, s, names)
+}
+
+// readSentinels reads the named backups' sentinels, oldest first by
+// finish time; one deleted since it was listed is left out.
+func readSentinels(ctx context.Context, s storage.Store, names []string) ([]*Sentinel, error) {
 	out := make([]*Sentinel, 0, len(names))
 	for _, n := range names {
 		sn, err := readSentinel(ctx, s, n)
@@ -142,13 +148,17 @@ func listSentinels(ctx context.Context, s storage.Store) ([]*Sentinel, error) {
 		}
 		out = append(out, sn)
 	}
+	sortByFinish(out)
+	return out, nil
+}
+
+func sortByFinish(out []*Sentinel) {
 	sort.SliceStable(out, func(i, j int) bool {
 		if !out[i].FinishTime.Equal(out[j].FinishTime) {
 			return out[i].FinishTime.Before(out[j].FinishTime)
 		}
 		return out[i].Name < out[j].Name
 	})
-	return out, nil
 }
 
 // resolveBackup finds a backup by name, or the newest for "LATEST".

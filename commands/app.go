@@ -66,6 +66,8 @@ func newApp(environ []string, stdout, stderr io.Writer) *cli.App {
 			backupPushCommand(g),
 			backupFetchCommand(g),
 			backupListCommand(g),
+			backupMarkCommand(g),
+			deleteCommand(g),
 			versionCommand(g),
 		},
 	}

@@ -33,8 +33,8 @@ func TestInterspersedFlags(t *testing.T) {
 
 func TestUnknownCommandIsAUsageError(t *testing.T) {
 	var stderr strings.Builder
-	code := Main([]string{"walnut", "delete", "retain", "7"}, nil, io.Discard, &stderr)
-	if code != ExitUsage || strings.TrimSpace(stderr.String()) != `walnut: unknown command "delete": see walnut help` {
+	code := Main([]string{"walnut", "frobnicate", "7"}, nil, io.Discard, &stderr)
+	if code != ExitUsage || strings.TrimSpace(stderr.String()) != `walnut: unknown command "frobnicate": see walnut help` {
 		t.Fatalf("exit %d, stderr %q", code, stderr.String())
 	}
 }
