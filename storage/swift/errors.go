@@ -50,6 +50,8 @@ func (s *Store) translate(ctx context.Context, op, key string, err error) error 
 	}
 	code := status(err)
 	switch {
+	case errors.Is(err, swift.TimeoutError):
+		return s.errorf(err, "%s %s: swift stopped answering; the request timed out", op, key)
 	case errors.Is(err, swift.ContainerNotFound):
 		return s.containerMissing(op, key, err)
 	case code == 403:
@@ -92,6 +94,8 @@ func (s *Store) authError(ctx context.Context, err error) error {
 	}
 	var se *swift.Error
 	switch code := status(err); {
+	case errors.Is(err, swift.TimeoutError):
+		return s.errorf(err, "swift authentication at %s: no answer within %s", where, s.conn.ConnectTimeout)
 	case code == 400 || code == 401 || code == 403:
 		return storage.Permanent(s.errorf(err, "swift authentication at %s failed for user %q (%d): check %s and %s",
 			where, s.user(), code, s.cfg.userVar, s.cfg.passwordVar))
