@@ -25,8 +25,8 @@ func (e *opError) Unwrap() error { return e.err }
 func (s *Store) errorf(err error, format string, args ...any) error {
 	msg := oneLine(fmt.Sprintf(format, args...))
 	// Nothing puts the password in a message, but a server could echo it.
-	if len(s.password) >= 4 {
-		msg = strings.ReplaceAll(msg, s.password, "REDACTED")
+	if len(s.cfg.password) >= 4 {
+		msg = strings.ReplaceAll(msg, s.cfg.password, "REDACTED")
 	}
 	return &opError{msg: msg, err: err}
 }

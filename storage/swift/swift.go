@@ -35,7 +35,6 @@ type Store struct {
 	transport *http.Transport
 	container string
 	prefix    string
-	password  string
 
 	authMu        sync.Mutex
 	containerSeen atomic.Bool // a 404 on an object means the object is missing
@@ -93,7 +92,6 @@ func open(u *url.URL, getenv func(string) string) (*Store, error) {
 		transport: t,
 		container: cfg.container,
 		prefix:    cfg.prefix,
-		password:  cfg.password,
 	}, nil
 }
 

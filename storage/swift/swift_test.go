@@ -139,8 +139,16 @@ func segmentsUnder(names []string, prefix string) []string {
 	return segs
 }
 
+// TestLargeObjects covers what the conformance suite cannot see: segments,
+// their cleanup, and memory.
 func TestLargeObjects(t *testing.T) {
 	s := startServer(t)
+	t.Run("RoundTrip", func(t *testing.T) { testLargeRoundTrip(t, s) })
+	t.Run("FailedPutLeavesNothing", func(t *testing.T) { testFailedLargePut(t, s) })
+	t.Run("MemoryIsBounded", func(t *testing.T) { testPutMemoryIsBounded(t, s) })
+}
+
+func testLargeRoundTrip(t *testing.T, s *server) {
 	const seg = 1 << 20
 	data := randomBytes(1, 5*seg+12345)
 	for _, tt := range []struct {
@@ -220,8 +228,7 @@ func (f *failAfter) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func TestFailedLargePutLeavesNothing(t *testing.T) {
-	s := startServer(t)
+func testFailedLargePut(t *testing.T, s *server) {
 	const seg = 1 << 20
 	prefix := "failed/"
 	st := s.openURL(t, "swift://"+container+"/"+prefix, fmt.Sprintf("%s=%d", swift.SegmentSizeVar, seg))
@@ -271,10 +278,9 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// TestPutMemoryIsBounded streams 256 MiB of unknown size and checks that
+// testPutMemoryIsBounded streams 256 MiB of unknown size and checks that
 // the store allocated nowhere near that much.
-func TestPutMemoryIsBounded(t *testing.T) {
-	s := startServer(t)
+func testPutMemoryIsBounded(t *testing.T, s *server) {
 	for _, segment := range []string{"", swift.SegmentSizeVar + "=8388608"} {
 		t.Run(fmt.Sprintf("segment=%q", segment), func(t *testing.T) {
 			st := s.open(t, segment)
@@ -306,8 +312,16 @@ func TestPutMemoryIsBounded(t *testing.T) {
 	}
 }
 
-func TestMissingContainer(t *testing.T) {
+// TestErrors: what no retry can fix fails at once, as one line that names
+// what to check, and never with a secret in it.
+func TestErrors(t *testing.T) {
 	s := startServer(t)
+	t.Run("MissingContainer", func(t *testing.T) { testMissingContainer(t, s) })
+	t.Run("WrongPassword", func(t *testing.T) { testWrongPassword(t, s) })
+	t.Run("Forbidden", func(t *testing.T) { testForbidden(t, s) })
+}
+
+func testMissingContainer(t *testing.T, s *server) {
 	st := s.openURL(t, "swift://no-such-container/x")
 	defer st.Close()
 	errs := map[string]error{
@@ -333,8 +347,7 @@ func TestMissingContainer(t *testing.T) {
 	}
 }
 
-func TestWrongPassword(t *testing.T) {
-	s := startServer(t)
+func testWrongPassword(t *testing.T, s *server) {
 	const secret = "hunter2-distinctive-secret"
 	st := s.openURL(t, "swift://"+container+"/x", "SWIFT_PASSWORD="+secret)
 	defer st.Close()
@@ -352,8 +365,7 @@ func TestWrongPassword(t *testing.T) {
 	t.Logf("wrong password: %v", err)
 }
 
-func TestForbidden(t *testing.T) {
-	s := startServer(t)
+func testForbidden(t *testing.T, s *server) {
 	st := s.openURL(t, "swift://"+container+"/x", "SWIFT_USER="+s.NoAccessUser, "SWIFT_PASSWORD="+s.NoAccessKey)
 	defer st.Close()
 	errs := map[string]error{
