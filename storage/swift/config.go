@@ -73,7 +73,7 @@ type config struct {
 	segmentSize                     int64 // 0: the cluster's max_file_size
 
 	// The variables settings came from, for error messages.
-	userVar, passwordVar, regionVar, endpointVar string
+	userVar, passwordVar, tenantVar, regionVar, endpointVar string
 }
 
 func parseConfig(u *url.URL, getenv func(string) string) (config, error) {
@@ -113,7 +113,7 @@ func parseConfig(u *url.URL, getenv func(string) string) (config, error) {
 	c.user, userVar = get(n.user)
 	c.userID, userIDVar = get(n.userID)
 	c.password, c.passwordVar = get(n.password)
-	c.tenant, _ = get(n.tenant)
+	c.tenant, c.tenantVar = get(n.tenant)
 	c.tenantID, _ = get(n.tenantID)
 	c.region, c.regionVar = get(n.region)
 	c.userDomain, _ = get(n.userDomain)

@@ -97,11 +97,14 @@ func (s *Store) authError(ctx context.Context, err error) error {
 	case errors.Is(err, swift.TimeoutError):
 		return s.errorf(err, "swift authentication at %s: no answer within %s", where, s.conn.ConnectTimeout)
 	case code == 400 || code == 401 || code == 403:
-		return storage.Permanent(s.errorf(err, "swift authentication at %s failed for user %q (%d): check %s and %s",
-			where, s.user(), code, s.cfg.userVar, s.cfg.passwordVar))
+		check := s.cfg.userVar + " and " + s.cfg.passwordVar
+		if s.cfg.tenant != "" {
+			check = s.cfg.userVar + ", " + s.cfg.passwordVar + " and " + s.cfg.tenantVar
+		}
+		return storage.Permanent(s.errorf(err, "swift container %q: authentication at %s failed for user %q (%d): check %s", s.container, where, s.user(), code, check))
 	case errors.As(err, &se) && code == 0 && strings.Contains(se.Text, "storage url"):
-		return storage.Permanent(s.errorf(err, "swift authentication at %s: the service catalog has no object-store endpoint for region %q and interface %q: check %s and %s",
-			where, s.cfg.region, s.cfg.endpointType, s.cfg.regionVar, s.cfg.endpointVar))
+		return storage.Permanent(s.errorf(err, "swift container %q: the service catalog of %s has no object-store endpoint for region %q and interface %q: check %s and %s",
+			s.container, where, s.cfg.region, s.cfg.endpointType, s.cfg.regionVar, s.cfg.endpointVar))
 	}
 	return s.errorf(err, "swift authentication at %s: %v", where, err)
 }

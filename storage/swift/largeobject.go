@@ -201,7 +201,7 @@ func (s *Store) deleteSegments(ctx context.Context, names []string) {
 	if len(names) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	for _, name := range names {
 		s.conn.ObjectDelete(ctx, s.container, name)

@@ -319,6 +319,33 @@ func TestErrors(t *testing.T) {
 	t.Run("MissingContainer", func(t *testing.T) { testMissingContainer(t, s) })
 	t.Run("WrongPassword", func(t *testing.T) { testWrongPassword(t, s) })
 	t.Run("Forbidden", func(t *testing.T) { testForbidden(t, s) })
+	t.Run("OpenStackNames", func(t *testing.T) { testOpenStackNames(t, s) })
+}
+
+// testOpenStackNames: OS_* variables work alone, and errors name them.
+func testOpenStackNames(t *testing.T, s *server) {
+	u, err := url.Parse("swift://" + container + "/os")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ password, wantErr string }{
+		{s.Key, ""},
+		{"hunter2-distinctive-secret", "check OS_USERNAME and OS_PASSWORD"},
+	} {
+		env := map[string]string{"OS_AUTH_URL": s.AuthURL, "OS_USERNAME": s.User, "OS_PASSWORD": tt.password}
+		st, err := swift.Open(t.Context(), u, func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = st.Put(t.Context(), "k", strings.NewReader("x"), 1)
+		st.Close()
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("Put with OS_* credentials: %v", err)
+		case tt.wantErr != "" && (err == nil || !storage.IsPermanent(err) || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), tt.password)):
+			t.Errorf("Put with a wrong OS_PASSWORD = %v, want a permanent error with %q and without the password", err, tt.wantErr)
+		}
+	}
 }
 
 func testMissingContainer(t *testing.T, s *server) {
@@ -359,8 +386,10 @@ func testWrongPassword(t *testing.T, s *server) {
 		t.Errorf("Stat = %v, want a permanent error", err)
 	case strings.Contains(err.Error(), secret):
 		t.Errorf("error leaks the password: %v", err)
-	case !strings.Contains(err.Error(), "SWIFT_PASSWORD") || !strings.Contains(err.Error(), "SWIFT_USER"):
-		t.Errorf("Stat = %q, want it to name SWIFT_USER and SWIFT_PASSWORD", err)
+	case !strings.Contains(err.Error(), "SWIFT_PASSWORD") || !strings.Contains(err.Error(), "SWIFT_USER") || !strings.Contains(err.Error(), `"`+container+`"`):
+		t.Errorf("Stat = %q, want it to name the container, SWIFT_USER and SWIFT_PASSWORD", err)
+	case strings.Contains(err.Error(), "\n"):
+		t.Errorf("error is not one line: %q", err)
 	}
 	t.Logf("wrong password: %v", err)
 }
