@@ -191,7 +191,7 @@ func storageServerConf(ring string, port int, devices, swiftDir string) string {
 	if ring == "object" {
 		// Listings must show an object as soon as its PUT returns: the
 		// test rig runs no object-updater to apply late container updates.
-		extra = "container_update_timeout = 30\n"
+		extra = "container_update_timeout = 30\nconn_timeout = 5\nnode_timeout = 30\n"
 	}
 	return fmt.Sprintf(`[DEFAULT]
 bind_ip = 127.0.0.1
@@ -226,6 +226,10 @@ pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_forma
 [app:proxy-server]
 use = egg:swift#proxy
 account_autocreate = true
+# Swift's defaults (0.5s to connect to a storage server) are for a cluster
+# of idle machines, not for Python daemons on a busy 2-core test box.
+conn_timeout = 5
+node_timeout = 30
 
 [filter:tempauth]
 use = egg:swift#tempauth
