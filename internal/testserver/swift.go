@@ -45,9 +45,11 @@ var swiftRings = []struct{ ring, server string }{
 const swiftConf = "/etc/swift/swift.conf"
 
 // Swift starts an all-in-one Swift on free ports on 127.0.0.1 and stops it
-// when the test ends. The daemons run in the foreground (workers = 0) as
-// the test's user, so that they stay in the process group Start kills.
-// Swift's Python daemons take a few seconds to start.
+// when the test ends. Each daemon runs as one process (workers = 0: no
+// forked workers, so no switch to the user "swift" either) as the test's
+// user, root included; Swift's own setsid fails for a process-group
+// leader, so each stays in the group Start kills. Swift's Python daemons
+// take a few seconds to start.
 func Swift(t testing.TB) *SwiftServer {
 	t.Helper()
 	bins := map[string]string{}
