@@ -66,6 +66,7 @@ func newApp(environ []string, stdout, stderr io.Writer) *cli.App {
 			backupPushCommand(g),
 			backupFetchCommand(g),
 			backupListCommand(g),
+			keysCommand(g),
 			versionCommand(g),
 		},
 	}
