@@ -70,7 +70,7 @@ func backupExt(sn *Sentinel) string {
 	}
 	return ext
 }
-func sentinelKey(name string) string  { return backupsDir + name + sentinelExt }
+func sentinelKey(name string) string { return backupsDir + name + sentinelExt }
 
 func partitionKey(name string, n int, ext string) string {
 	return backupPrefix(name) + fmt.Sprintf(partitionName, n) + ext

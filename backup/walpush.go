@@ -19,7 +19,7 @@ import (
 
 // WALPushOptions is what wal-push needs.
 type WALPushOptions struct {
-	Store storage.Store
+	Store   storage.Store
 	Codec   compression.Codec
 	Encrypt *crypto.Recipients // nil: stored unencrypted
 	Path    string             // the file PostgreSQL asks to archive (%p)
