@@ -60,6 +60,7 @@ func parseWALKey(key string) (walObject, error) {
 }
 
 func backupPrefix(name string) string { return backupsDir + name + "/" }
+func sentinelKey(name string) string  { return backupsDir + name + sentinelExt }
 
 // backupExt is the extension every object of the backup sn shares (one
 // codec, encrypted or not), read from its manifest's key.
@@ -70,7 +71,6 @@ func backupExt(sn *Sentinel) string {
 	}
 	return ext
 }
-func sentinelKey(name string) string { return backupsDir + name + sentinelExt }
 
 func partitionKey(name string, n int, ext string) string {
 	return backupPrefix(name) + fmt.Sprintf(partitionName, n) + ext
