@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,10 @@ var (
 	// ErrNotEncrypted means the data is OpenPGP but not encrypted to a key.
 	ErrNotEncrypted = errors.New("not an OpenPGP message encrypted to a public key")
 )
+
+// headerPeek covers the session key packets of a message to a few
+// recipients and the start of its encrypted data.
+const headerPeek = 4096
 
 // WrongKeyError means no configured private key is one the message is
 // encrypted to.
@@ -52,9 +57,13 @@ func (e *WrongKeyError) Error() string {
 // back unchanged.
 func (k *Keyring) Decrypt(r io.Reader) (io.Reader, error) {
 	src := &sourceReader{r: r}
+	// The header is read before the lock, so that objects opened in
+	// parallel wait for their stores at the same time, not in turn.
+	br := bufio.NewReaderSize(src, headerPeek)
+	br.Peek(headerPeek) // a short object or an error shows on the next read
 	rec := &recorder{list: k.entities}
 	k.mu.Lock()
-	md, err := openpgp.ReadMessage(src, rec, k.unlock, nil)
+	md, err := openpgp.ReadMessage(br, rec, k.unlock, nil)
 	k.mu.Unlock()
 	if err != nil {
 		if src.err != nil {
