@@ -402,3 +402,25 @@ func TestNotEncrypted(t *testing.T) {
 		t.Fatal("garbage decrypted")
 	}
 }
+
+// A binary key is used byte for byte: one that happens to end in a byte
+// that looks like white space (0x0A, 0x20, 0x85, ...) must still parse.
+func TestBinaryKeyEndingInWhiteSpaceByte(t *testing.T) {
+	for range 2000 {
+		kp, err := Generate("Space", "space@example.org", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin := dearmor(t, kp.Private)
+		if len(bytes.TrimSpace(bin)) == len(bin) {
+			continue
+		}
+		k := keyring(t, "", bin)
+		msg := encrypt(t, recipients(t, dearmor(t, kp.Public)), []byte("x"))
+		if got, err := decryptAll(k, msg); err != nil || string(got) != "x" {
+			t.Fatalf("binary key ending in %#x: %q, %v", bin[len(bin)-1], got, err)
+		}
+		return
+	}
+	t.Fatal("no generated key ended in a white-space byte")
+}

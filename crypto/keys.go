@@ -122,13 +122,15 @@ const armorStart = "-----BEGIN PGP "
 
 // readEntities parses keys in any of the forms operators hand over: one
 // armored block, several concatenated (a keyring made with cat), or binary.
-func readEntities(b []byte) (openpgp.EntityList, error) {
-	b = bytes.TrimSpace(b)
+func readEntities(raw []byte) (openpgp.EntityList, error) {
+	// Only armor may be trimmed: a binary key can end in a byte that
+	// looks like white space.
+	b := bytes.TrimSpace(raw)
 	if len(b) == 0 {
 		return nil, errors.New("is empty")
 	}
 	if !bytes.HasPrefix(b, []byte(armorStart)) {
-		el, err := openpgp.ReadKeyRing(bytes.NewReader(b))
+		el, err := openpgp.ReadKeyRing(bytes.NewReader(raw))
 		if err == nil && len(el) == 0 {
 			err = errors.New("no key found")
 		}
