@@ -66,8 +66,9 @@ func newApp(environ []string, stdout, stderr io.Writer) *cli.App {
 			backupPushCommand(g),
 			backupFetchCommand(g),
 			backupListCommand(g),
-			backupMarkCommand(g),
 			deleteCommand(g),
+			backupMarkCommand(g),
+			keysCommand(g),
 			versionCommand(g),
 		},
 	}

@@ -23,6 +23,10 @@ func TestInterspersedFlags(t *testing.T) {
 			[]string{"walnut", "wal-fetch", "--", "-odd", "dest"},
 		},
 		{[]string{"walnut", "version"}, []string{"walnut", "version"}},
+		{
+			[]string{"walnut", "keys", "create", "--name", "n", "--out-dir", "/k"},
+			[]string{"walnut", "keys", "create", "--name", "n", "--out-dir", "/k"},
+		},
 	}
 	for _, c := range cases {
 		if got := interspersed(app, c.in); !slices.Equal(got, c.want) {
