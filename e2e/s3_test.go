@@ -29,8 +29,8 @@ var nonKeyChars = regexp.MustCompile(`[^a-z0-9]+`)
 
 // newS3Archive is an archive under a prefix named for the test in MinIO's
 // bucket, reached through endpoint (a proxy) or, if empty, directly. Its
-// settings go both into Env and into an envdir the server user reads,
-// holding WALNUT_PREFIX too.
+// settings go both into Env and into an envdir (writeEnvdir) holding
+// WALNUT_PREFIX too.
 func newS3Archive(t *testing.T, m *testserver.MinIOServer, endpoint string, extra ...string) *archive {
 	dir := testpg.SharedTempDir(t)
 	a := &archive{
@@ -38,27 +38,8 @@ func newS3Archive(t *testing.T, m *testserver.MinIOServer, endpoint string, extr
 		Prefix: "s3://" + s3Bucket + "/" + strings.Trim(nonKeyChars.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-"),
 		Env:    append(m.Env(endpoint), extra...),
 	}
-	a.Envdir = writeEnvdir(t, filepath.Join(dir, "env"), append([]string{"WALNUT_PREFIX=" + a.Prefix}, a.Env...))
+	a.Envdir = writeEnvdir(t, append([]string{"WALNUT_PREFIX=" + a.Prefix}, a.Env...)...)
 	return a
-}
-
-// writeEnvdir writes vars (NAME=value) as a daemontools envdir at dir,
-// readable by the server user only, and returns dir.
-func writeEnvdir(t *testing.T, dir string, vars []string) string {
-	t.Helper()
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for _, kv := range vars {
-		name, value, _ := strings.Cut(kv, "=")
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(value+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := testpg.ChownToServer(dir); err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }
 
 // s3Keys lists the object names under the archive's prefix, straight from
