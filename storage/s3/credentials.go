@@ -3,6 +3,7 @@ package s3
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -46,6 +47,8 @@ func newCreds(getenv func(string) string) (creds, error) {
 				secrets = append(secrets, s)
 			}
 		}
+		// Longest first: one may contain the other.
+		slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
 		return creds{provider: credentials.NewStaticV4(id, secret, token), static: true, secrets: secrets}, nil
 	case id != "":
 		return creds{}, fmt.Errorf("%s is set but %s is not", envAccessKey, envSecretKey)
