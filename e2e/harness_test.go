@@ -164,7 +164,7 @@ const tableDigest = `SELECT md5(string_agg(x, ',' ORDER BY x)) FROM (
 
 // restoreEnv is what a restored server needs to run walnut wal-fetch.
 func restoreOpts(a *archive) testpg.Options {
-	return testpg.Options{Env: []string{"WALNUT_PREFIX=" + a.Prefix}}
+	return testpg.Options{Env: append([]string{"WALNUT_PREFIX=" + a.Prefix}, a.Env...)}
 }
 
 // startRestored starts a data directory restored by backup-fetch and waits
