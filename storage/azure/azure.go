@@ -209,4 +209,3 @@ func (s *Store) Close() error {
 	s.closeIdle()
 	return nil
 }
-
