@@ -21,6 +21,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/walnut-pg/walnut/storage"
+	"github.com/walnut-pg/walnut/storage/internal/exactsize"
 	"github.com/walnut-pg/walnut/storage/internal/idleconn"
 )
 
@@ -99,7 +100,7 @@ func (s *Store) blob(key string) *blockblob.Client {
 // committed, and Azure discards them after a week.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	if size >= 0 {
-		r = &exactReader{r: r, left: size}
+		r = exactsize.Reader(r, size)
 	}
 	err := s.upload(ctx, s.blob(key), storage.ContextReader(ctx, r), size)
 	if err == nil {

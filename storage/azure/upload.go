@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -127,34 +126,3 @@ type sourceError struct{ err error }
 
 func (e *sourceError) Error() string { return e.err.Error() }
 func (e *sourceError) Unwrap() error { return e.err }
-
-// exactReader fails unless r holds exactly the size announced, so a short
-// source never becomes a short object.
-type exactReader struct {
-	r    io.Reader
-	left int64
-	read int64
-}
-
-func (e *exactReader) Read(p []byte) (int, error) {
-	if e.left == 0 {
-		var one [1]byte
-		if n, _ := io.ReadFull(e.r, one[:]); n > 0 {
-			return 0, fmt.Errorf("source holds more than the %d bytes announced", e.read)
-		}
-		return 0, io.EOF
-	}
-	if int64(len(p)) > e.left {
-		p = p[:e.left]
-	}
-	n, err := e.r.Read(p)
-	e.left -= int64(n)
-	e.read += int64(n)
-	if errors.Is(err, io.EOF) && e.left > 0 {
-		return n, fmt.Errorf("source ended after %d of the %d bytes announced", e.read, e.read+e.left)
-	}
-	if err == io.EOF {
-		err = nil
-	}
-	return n, err
-}
