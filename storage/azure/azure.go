@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -64,6 +65,7 @@ func New(cfg Config) (*Store, error) {
 		TryTimeout:    cfg.TryTimeout,
 		RetryDelay:    500 * time.Millisecond,
 		MaxRetryDelay: 8 * time.Second,
+		ShouldRetry:   shouldRetry,
 	}
 	if cfg.MaxRetries <= 0 {
 		// The SDK reads 0 as "its default"; here it means none, as -1 does there.
@@ -89,6 +91,21 @@ func New(cfg Config) (*Store, error) {
 		return nil, s.scrub(fmt.Errorf("azure container %q: %w", cfg.Container, err))
 	}
 	return s, nil
+}
+
+// shouldRetry is the SDK's own choice, except that a host that does not
+// exist (a mistyped account) fails at once.
+func shouldRetry(resp *http.Response, err error) bool {
+	if err != nil {
+		var dns *net.DNSError
+		return !errors.As(err, &dns) || !dns.IsNotFound
+	}
+	switch resp.StatusCode {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 func (s *Store) blob(key string) *blockblob.Client {
