@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"runtime"
 	"strings"
@@ -371,4 +372,51 @@ func randBytes(seed byte) io.Reader {
 	var s [32]byte
 	s[0] = seed
 	return rand.NewChaCha8(s)
+}
+
+// silentServer accepts connections and never answers, like a host whose
+// network went away mid-call.
+func silentServer(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan net.Conn, 64)
+	t.Cleanup(func() {
+		l.Close()
+		for len(held) > 0 {
+			(<-held).Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held <- c
+		}
+	}()
+	return l.Addr().String()
+}
+
+// A service that stops answering fails every call after the I/O timeout,
+// as a retryable error, instead of hanging.
+func TestStalledServiceFailsEveryCall(t *testing.T) {
+	cfg := azure.Config{
+		Container: "walnut", Endpoint: "http://" + silentServer(t) + "/" + testserver.AzuriteAccount,
+		Account: testserver.AzuriteAccount, Key: testserver.AzuriteKey, CredentialVar: "AZURE_STORAGE_KEY",
+		IOTimeout: 500 * time.Millisecond, MaxRetries: 1,
+	}
+	s := newStore(t, cfg)
+	start := time.Now()
+	for op, err := range everyCall(t.Context(), s) {
+		t.Logf("%s: %v", op, err)
+		if err == nil || storage.IsPermanent(err) || errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("%s against a stalled service = %v, want a retryable error", op, err)
+		}
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("six calls against a stalled service took %s", d)
+	}
 }

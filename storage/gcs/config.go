@@ -77,7 +77,8 @@ func ConfigFromEnv(u *url.URL, getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// emulatorURL accepts host:port, as the Google libraries do, or a URL.
+// emulatorURL accepts host:port or a URL, as the Google libraries do; they
+// ignore a path too.
 func emulatorURL(host string) (string, error) {
 	if !strings.Contains(host, "://") {
 		host = "http://" + host
@@ -86,8 +87,8 @@ func emulatorURL(host string) (string, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", errors.New("want host:port or an http:// URL")
 	}
-	if u.RawQuery != "" || u.User != nil || (u.Path != "" && u.Path != "/") {
-		return "", errors.New("want host:port or an http:// URL without a path or query")
+	if u.RawQuery != "" || u.User != nil {
+		return "", errors.New("want host:port or an http:// URL without a query or credentials")
 	}
 	return u.Scheme + "://" + u.Host, nil
 }

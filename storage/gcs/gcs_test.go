@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -341,4 +342,54 @@ func randBytes(seed byte) io.Reader {
 	var s [32]byte
 	s[0] = seed
 	return rand.NewChaCha8(s)
+}
+
+// silentServer accepts connections and never answers, like a host whose
+// network went away mid-call.
+func silentServer(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan net.Conn, 64)
+	t.Cleanup(func() {
+		l.Close()
+		for len(held) > 0 {
+			(<-held).Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held <- c
+		}
+	}()
+	return l.Addr().String()
+}
+
+// A service that stops answering fails every call after the I/O timeout
+// and the library's few attempts, as a retryable error, instead of hanging.
+func TestStalledServiceFailsEveryCall(t *testing.T) {
+	cfg := gcs.Config{
+		Bucket:             "walnut",
+		Endpoint:           "http://" + silentServer(t),
+		IOTimeout:          500 * time.Millisecond,
+		MaxAttempts:        2,
+		ChunkRetryDeadline: 2 * time.Second,
+	}
+	s := newStore(t, cfg)
+	defer s.Close()
+	start := time.Now()
+	for op, err := range everyCall(t.Context(), s) {
+		t.Logf("%s: %v", op, err)
+		if err == nil || storage.IsPermanent(err) || errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("%s against a stalled service = %v, want a retryable error", op, err)
+		}
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("six calls against a stalled service took %s", d)
+	}
 }
