@@ -102,6 +102,9 @@ func ConfigFromEnv(u *url.URL, getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("azure prefix needs a container: %s://container/path", u.Scheme)
 	}
 	c.Container = u.Host
+	if !validContainer(c.Container) {
+		return c, fmt.Errorf("azure container name %q is not 3 to 63 lower-case letters, digits and single hyphens", c.Container)
+	}
 	if p := strings.Trim(u.Path, "/"); p != "" {
 		c.Prefix = p + "/"
 	}
@@ -246,4 +249,17 @@ func validAccount(a string) bool {
 		return false
 	}
 	return strings.Trim(a, "abcdefghijklmnopqrstuvwxyz0123456789") == ""
+}
+
+// validContainer follows Azure's rule for container names, so that a typo
+// is refused here with its reason rather than by the service as
+// InvalidResourceName.
+func validContainer(c string) bool {
+	if c == "$root" {
+		return true
+	}
+	if len(c) < 3 || len(c) > 63 || c[0] == '-' || c[len(c)-1] == '-' || strings.Contains(c, "--") {
+		return false
+	}
+	return strings.Trim(c, "abcdefghijklmnopqrstuvwxyz0123456789-") == ""
 }
