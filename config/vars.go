@@ -21,6 +21,12 @@ var Vars = []Var{
 	{Name: "WALNUT_UPLOAD_CONCURRENCY", Usage: "partitions compressed and uploaded at once by backup-push (default 2)"},
 	{Name: "WALNUT_DOWNLOAD_CONCURRENCY", Usage: "partitions fetched and extracted at once by backup-fetch (default 2)"},
 	{Name: "WALNUT_PARTITION_SIZE", Usage: "uncompressed bytes per backup tar partition (default 1073741824)"},
+	{Name: "WALNUT_PGP_PUBLIC_KEY_FILE", Usage: "OpenPGP public key file (armored or binary; several keys: each one can decrypt): encrypt new objects to it"},
+	{Name: "WALNUT_PGP_PUBLIC_KEY", Usage: "the public key armored in the variable itself, instead of a file"},
+	{Name: "WALNUT_PGP_PRIVATE_KEY_FILE", Usage: "OpenPGP private key file that decrypts; may hold old keys beside the new after a rotation (WAL-G's WALG_PGP_KEY_PATH accepted)"},
+	{Name: "WALNUT_PGP_PRIVATE_KEY", Usage: "the private key armored in the variable itself (WAL-G's WALG_PGP_KEY accepted); with no public key set, new objects are encrypted to its first key"},
+	{Name: "WALNUT_PGP_PASSPHRASE_FILE", Usage: "file whose first line unlocks the private key"},
+	{Name: "WALNUT_PGP_PASSPHRASE", Usage: "the passphrase in the variable itself (WAL-G's WALG_PGP_KEY_PASSPHRASE accepted)"},
 	{Name: "WALNUT_LOG_LEVEL", Usage: "debug, info (default), warn or error"},
 	{Name: "PGHOST, PGPORT, PGUSER, ...", Usage: "libpq variables (also PGDATABASE, PGPASSWORD, PGPASSFILE, PGSSLMODE) for backup-push's session"},
 }
@@ -33,6 +39,13 @@ func (e *Env) Prefix() (prefix, from string, err error) {
 		return "", "", fmt.Errorf("no archive prefix: set WALNUT_PREFIX (for example file:///var/lib/walnut) or pass --prefix")
 	}
 	return prefix, from, nil
+}
+
+// FromFile reports whether name was set by --envdir or --env-file (or a
+// flag) rather than the process environment.
+func (e *Env) FromFile(name string) bool {
+	_, ok := e.files[name]
+	return ok
 }
 
 // Int returns name parsed as a positive integer, or def when unset.

@@ -15,11 +15,14 @@ import (
 	"github.com/walnut-pg/walnut/storage/gcs"
 	"github.com/walnut-pg/walnut/storage/local"
 	"github.com/walnut-pg/walnut/storage/mem"
+	"github.com/walnut-pg/walnut/storage/s3"
+	"github.com/walnut-pg/walnut/storage/swift"
 )
 
 // Open returns the store for prefix, such as file:///var/lib/walnut or
 // s3://bucket/path. getenv supplies the backends' settings and credentials
-// (AWS_*, AZURE_STORAGE_*, GOOGLE_APPLICATION_CREDENTIALS, ...).
+// (AWS_*, AZURE_STORAGE_*, GOOGLE_APPLICATION_CREDENTIALS, ...): swift://
+// reads SWIFT_* or OS_*.
 func Open(ctx context.Context, prefix string, getenv func(string) string) (storage.Store, error) {
 	u, err := url.Parse(prefix)
 	if err != nil {
@@ -43,6 +46,18 @@ func Open(ctx context.Context, prefix string, getenv func(string) string) (stora
 		return withRetry(s), nil
 	case "mem":
 		return mem.New(), nil
+	case "s3":
+		s, err := s3.Open(ctx, u, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("storage prefix %q: %w", Redact(prefix), err)
+		}
+		return withRetry(s), nil
+	case "swift":
+		s, err := swift.Open(ctx, u, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("storage prefix %q: %w", Redact(prefix), err)
+		}
+		return withRetry(s), nil
 	case "azure", "wabs":
 		s, err := azure.Open(ctx, u, getenv)
 		if err != nil {
@@ -55,8 +70,6 @@ func Open(ctx context.Context, prefix string, getenv func(string) string) (stora
 			return nil, fmt.Errorf("storage prefix %q: %w", Redact(prefix), err)
 		}
 		return withRetry(s), nil
-	case "s3", "swift":
-		return nil, fmt.Errorf("storage scheme %q is not built yet (see issue: object stores); use file://", u.Scheme)
 	case "":
 		return nil, fmt.Errorf("storage prefix %q has no scheme: want file:///absolute/path, s3://, azure:// (wabs://), swift:// or gs://", Redact(prefix))
 	}

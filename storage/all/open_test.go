@@ -33,12 +33,12 @@ func TestOpen(t *testing.T) {
 		{"file://user:hunter2@localhost/x", "cannot carry a user name"},
 		{"file:///x?y=1", "query or fragment"},
 		{"file:///x#frag", "query or fragment"},
-		{"s3://bucket/path", `storage scheme "s3" is not built yet (see issue: object stores); use file://`},
-		{"S3://bucket/path", `storage scheme "s3" is not built yet`},
+		{"s3:///path", `storage prefix "s3:///path": s3 prefix has no bucket`},
+		{"S3://bucket:9000/path", `names bucket "bucket:9000" with a port; set the server in AWS_ENDPOINT_URL`},
 		{"azure://container/path", `storage prefix "azure://container/path": azure credentials missing: set AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY`},
 		{"wabs://container/path", `storage prefix "wabs://container/path": azure credentials missing`},
 		{"azure:///path", "azure prefix needs a container: azure://container/path"},
-		{"swift://container/path", `storage scheme "swift" is not built yet`},
+		{"swift://container/path", `storage prefix "swift://container/path": swift: set SWIFT_AUTHURL (or OS_AUTH_URL)`},
 		{"gs:///path", "gs prefix needs a bucket: gs://bucket/path"},
 		{"ftp://host/x", `unknown storage scheme "ftp" in prefix "ftp://host/x": want file://, s3://, azure:// (wabs://), swift:// or gs://`},
 		{"gcs://bucket", `unknown storage scheme "gcs"`},
@@ -112,6 +112,8 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 		"wabs://me:hunter2@container/path",
 		"gs://bucket/path?sig=hunter2",
 		"gs://me:hunter2@bucket/path",
+		"swift://me:hunter2@container/path",
+		"swift://container/path?temp_url_sig=hunter2",
 	} {
 		_, err := Open(t.Context(), prefix, noEnv)
 		if err == nil {
