@@ -83,7 +83,7 @@ func (g *globals) openStore(ctx context.Context) (storage.Store, error) {
 	if err != nil {
 		return nil, usageError(err)
 	}
-	s, err := all.Open(ctx, prefix, g.env.Getenv)
+	s, err := all.Open(ctx, prefix, g.env.Getenv, g.log)
 	if err != nil {
 		return nil, usageError(err)
 	}

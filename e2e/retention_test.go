@@ -45,7 +45,7 @@ func openArchive(t *testing.T, a *archive) storage.Store {
 		k, v, _ := strings.Cut(kv, "=")
 		vars[k] = v
 	}
-	s, err := all.Open(t.Context(), a.Prefix, func(k string) string { return vars[k] })
+	s, err := all.Open(t.Context(), a.Prefix, func(k string) string { return vars[k] }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,7 @@ func TestOpen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.prefix, func(t *testing.T) {
-			s, err := Open(t.Context(), tt.prefix, noEnv)
+			s, err := Open(t.Context(), tt.prefix, noEnv, nil)
 			if tt.wantErr != "" {
 				if err == nil {
 					s.Close()
@@ -78,7 +78,7 @@ func TestOpen(t *testing.T) {
 
 func TestOpenFileWritesWhereTheURLSays(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(t.Context(), "file://"+dir+"/my%20archive", noEnv)
+	s, err := Open(t.Context(), "file://"+dir+"/my%20archive", noEnv, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,11 +92,11 @@ func TestOpenFileWritesWhereTheURLSays(t *testing.T) {
 }
 
 func TestOpenMemIsFresh(t *testing.T) {
-	a, _ := Open(t.Context(), "mem://", noEnv)
+	a, _ := Open(t.Context(), "mem://", noEnv, nil)
 	if err := a.Put(t.Context(), "k", strings.NewReader("v"), 1); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := Open(t.Context(), "mem://", noEnv)
+	b, _ := Open(t.Context(), "mem://", noEnv, nil)
 	if _, err := b.Stat(t.Context(), "k"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("second mem store sees the first's object: %v", err)
 	}
@@ -115,7 +115,7 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 		"swift://me:hunter2@container/path",
 		"swift://container/path?temp_url_sig=hunter2",
 	} {
-		_, err := Open(t.Context(), prefix, noEnv)
+		_, err := Open(t.Context(), prefix, noEnv, nil)
 		if err == nil {
 			t.Errorf("Open(%q) succeeded", prefix)
 		} else if strings.Contains(err.Error(), "hunter2") {
@@ -145,7 +145,7 @@ func TestRedact(t *testing.T) {
 // retry decorator.
 func roundTrip(t *testing.T, prefix string, env map[string]string) {
 	t.Helper()
-	s, err := Open(t.Context(), prefix, func(k string) string { return env[k] })
+	s, err := Open(t.Context(), prefix, func(k string) string { return env[k] }, nil)
 	if err != nil {
 		t.Fatalf("Open(%q): %v", prefix, err)
 	}
@@ -187,7 +187,7 @@ func TestOpenAzure(t *testing.T) {
 		"WABS_ACCESS_KEY":        testserver.AzuriteKey,
 		"AZURE_STORAGE_ENDPOINT": az.Endpoint,
 	}
-	s, err := Open(t.Context(), "wabs://walnut/archive/", func(k string) string { return wale[k] })
+	s, err := Open(t.Context(), "wabs://walnut/archive/", func(k string) string { return wale[k] }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func TestOpenSwift(t *testing.T) {
 	}
 	getenv := func(k string) string { return env[k] }
 
-	s, err := Open(t.Context(), "swift://archive/db1", getenv)
+	s, err := Open(t.Context(), "swift://archive/db1", getenv, nil)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -38,7 +38,7 @@ func TestOpenSwift(t *testing.T) {
 		t.Errorf("Stat of a missing key: %v, want ErrNotFound", err)
 	}
 
-	missing, err := Open(t.Context(), "swift://no-such-container/db1", getenv)
+	missing, err := Open(t.Context(), "swift://no-such-container/db1", getenv, nil)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -44,9 +44,16 @@ var _ storage.Store = (*Store)(nil)
 // Open returns the store for u, s3://bucket/path, with settings and
 // credentials from getenv. It makes no request: a wrong bucket or key is
 // reported by the first call, naming what to check. Retries within an
-// upload are logged to slog.Default(), as storage.WithRetry's are.
-func Open(ctx context.Context, u *url.URL, getenv func(string) string) (storage.Store, error) {
-	return open(u, getenv)
+// upload are logged to log (nil: discarded), as storage.WithRetry's are.
+func Open(ctx context.Context, u *url.URL, getenv func(string) string, log *slog.Logger) (storage.Store, error) {
+	s, err := open(u, getenv)
+	if err != nil {
+		return nil, err
+	}
+	if log != nil {
+		s.log = log
+	}
+	return s, nil
 }
 
 func open(u *url.URL, getenv func(string) string) (*Store, error) {
@@ -78,7 +85,7 @@ func open(u *url.URL, getenv func(string) string) (*Store, error) {
 	// plain regional ones are what the AWS CLI and WAL-E use, and what
 	// VPC endpoint setups expect.
 	client.SetS3EnableDualstack(false)
-	return &Store{cfg: cfg, creds: cr, client: client, core: minio.Core{Client: client}, tr: tr, log: slog.Default()}, nil
+	return &Store{cfg: cfg, creds: cr, client: client, core: minio.Core{Client: client}, tr: tr, log: slog.New(slog.DiscardHandler)}, nil
 }
 
 // object returns the full object name of key, refusing keys that S3

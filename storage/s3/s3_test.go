@@ -52,7 +52,7 @@ func openPrefix(t *testing.T, prefix string, getenv func(string) string) storage
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := s3.Open(t.Context(), u, getenv)
+	s, err := s3.Open(t.Context(), u, getenv, nil)
 	if err != nil {
 		t.Fatalf("Open %s: %v", prefix, err)
 	}
@@ -68,7 +68,7 @@ func TestConformance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := s3.Open(t.Context(), u, env)
+		s, err := s3.Open(t.Context(), u, env, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -443,7 +443,7 @@ func TestTLSWithCustomCA(t *testing.T) {
 	}
 	u, _ := url.Parse("s3://" + bucket + "/x")
 	missing := filepath.Join(t.TempDir(), "missing.pem")
-	if _, err := s3.Open(t.Context(), u, m.Getenv("", "WALNUT_S3_CA_CERT_FILE="+missing)); err == nil || !strings.Contains(err.Error(), "WALNUT_S3_CA_CERT_FILE") {
+	if _, err := s3.Open(t.Context(), u, m.Getenv("", "WALNUT_S3_CA_CERT_FILE="+missing), nil); err == nil || !strings.Contains(err.Error(), "WALNUT_S3_CA_CERT_FILE") {
 		t.Errorf("Open with a missing CA file = %v, want an error naming WALNUT_S3_CA_CERT_FILE", err)
 	}
 }
