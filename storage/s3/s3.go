@@ -92,12 +92,7 @@ func open(u *url.URL, getenv func(string) string) (*Store, error) {
 // would store under a name other than the one asked for, or that could
 // climb out of the prefix on servers that clean paths (MinIO does).
 func (s *Store) object(key string) (string, error) {
-	bad := key == "" || strings.HasPrefix(key, "/") || strings.HasSuffix(key, "/") ||
-		strings.Contains(key, "//") || strings.ContainsRune(key, 0)
-	for seg := range strings.SplitSeq(key, "/") {
-		bad = bad || seg == "." || seg == ".."
-	}
-	if bad {
+	if storage.KeyProblem(key) != "" {
 		return "", storage.Permanent(fmt.Errorf("invalid key %q: want a relative \"/\"-separated path without empty, \".\" or \"..\" segments", key))
 	}
 	return s.cfg.prefix + key, nil

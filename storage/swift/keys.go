@@ -1,7 +1,6 @@
 package swift
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -21,30 +20,15 @@ func checkKey(key string) error {
 	if problem == "" && strings.HasPrefix(key, segmentsDir) {
 		problem = fmt.Sprintf("starts with %q, reserved for the segments of large objects", segmentsDir)
 	}
-	if problem == "" {
-		return nil
-	}
-	return storage.Permanent(fmt.Errorf("invalid key %q: %w", key, errors.New(problem)))
+	return storage.InvalidKey(key, problem)
 }
 
 func keyProblem(key string) string {
-	switch {
-	case key == "":
-		return "is empty"
-	case strings.HasPrefix(key, "/"):
-		return `starts with "/"; keys are relative to the prefix`
-	case strings.ContainsRune(key, 0):
-		return "contains a NUL byte"
-	case !utf8.ValidString(key):
-		return "is not valid UTF-8, which Swift requires of object names"
+	if problem := storage.KeyProblem(key); problem != "" {
+		return problem
 	}
-	for seg := range strings.SplitSeq(key, "/") {
-		switch {
-		case seg == "":
-			return `has an empty segment ("//" or a trailing "/")`
-		case seg == "." || seg == "..":
-			return fmt.Sprintf("has a %q segment", seg)
-		}
+	if !utf8.ValidString(key) {
+		return "is not valid UTF-8, which Swift requires of object names"
 	}
 	return ""
 }
