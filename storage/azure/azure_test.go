@@ -1,15 +1,10 @@
 package azure_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/url"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -80,40 +75,17 @@ func deleteAll(t *testing.T, s storage.Store) {
 	}
 }
 
-// everyCall runs each Store method once and returns their errors by name.
+// everyCall runs each Store method once, a streamed Put of several blocks
+// too, and returns their errors by name.
 func everyCall(ctx context.Context, s storage.Store) map[string]error {
-	errs := map[string]error{}
-	errs["Put"] = s.Put(ctx, "wal/x", strings.NewReader("x"), 1)
-	errs["PutStream"] = s.Put(ctx, "wal/y", io.LimitReader(randBytes(1), 5<<20), -1)
-	rc, err := s.Get(ctx, "wal/x")
-	if err == nil {
-		rc.Close()
-	}
-	errs["Get"] = err
-	_, errs["Stat"] = s.Stat(ctx, "wal/x")
-	errs["List"] = s.List(ctx, "", func(storage.ObjectInfo) error { return nil })
-	errs["Delete"] = s.Delete(ctx, "wal/x")
-	return errs
+	return storagetest.EveryCall(ctx, s, 5<<20)
 }
 
 func TestMissingContainerIsPermanent(t *testing.T) {
 	az := testserver.StartAzurite(t)
 	s := newStore(t, devConfig(az, "nosuchcontainer", "p/"))
-	for op, err := range everyCall(t.Context(), s) {
-		t.Logf("%s: %v", op, err)
-		switch {
-		case err == nil:
-			t.Errorf("%s on a missing container succeeded", op)
-		case errors.Is(err, storage.ErrNotFound):
-			t.Errorf("%s on a missing container = %v, which is ErrNotFound: wal-fetch would end recovery early", op, err)
-		case !storage.IsPermanent(err):
-			t.Errorf("%s on a missing container = %v, want a Permanent error", op, err)
-		case !strings.Contains(err.Error(), `container "nosuchcontainer" not found in storage account "devstoreaccount1"`):
-			t.Errorf("%s error %q does not name the container and account", op, err)
-		case strings.Contains(err.Error(), "\n"):
-			t.Errorf("%s error is more than one line: %q", op, err)
-		}
-	}
+	storagetest.WantPermanent(t, "on a missing container", everyCall(t.Context(), s),
+		`container "nosuchcontainer" not found in storage account "devstoreaccount1"`)
 }
 
 const secretKey = "SFVOVEVSMi1kaXN0aW5jdGl2ZS1zZWNyZXQta2V5LWZvci13YWxudXQ=" // base64 of a distinctive marker
@@ -124,22 +96,11 @@ func TestWrongKeyIsPermanentAndSecret(t *testing.T) {
 	cfg := devConfig(az, "walnut", "p/")
 	cfg.Key = secretKey
 	s := newStore(t, cfg)
-	for op, err := range everyCall(t.Context(), s) {
-		t.Logf("%s: %v", op, err)
-		switch {
-		case err == nil:
-			t.Errorf("%s with a wrong key succeeded", op)
-		case errors.Is(err, storage.ErrNotFound):
-			t.Errorf("%s with a wrong key = %v, which is ErrNotFound", op, err)
-		case !storage.IsPermanent(err):
-			t.Errorf("%s with a wrong key = %v, want a Permanent error", op, err)
-		case !strings.Contains(err.Error(), `access to container "walnut" in storage account "devstoreaccount1" denied`) ||
-			!strings.Contains(err.Error(), "check AZURE_STORAGE_KEY"):
-			t.Errorf("%s error %q does not name the container, account and variable", op, err)
-		}
-		if err != nil && strings.Contains(err.Error(), secretKey) {
-			t.Errorf("%s error leaks the key: %v", op, err)
-		}
+	errs := everyCall(t.Context(), s)
+	storagetest.WantPermanent(t, "with a wrong key", errs,
+		`access to container "walnut" in storage account "devstoreaccount1" denied`, "check AZURE_STORAGE_KEY")
+	for op, err := range errs {
+		storagetest.NoSecret(t, op, err, secretKey)
 	}
 }
 
@@ -163,9 +124,7 @@ func TestSASNeverInErrors(t *testing.T) {
 				t.Errorf("%s against %s with a forged SAS succeeded", op, endpoint)
 				continue
 			}
-			if strings.Contains(err.Error(), sig) || strings.Contains(err.Error(), "se=2099") {
-				t.Errorf("%s error leaks the SAS token: %v", op, err)
-			}
+			storagetest.NoSecret(t, op, err, sig, "se=2099")
 			if endpoint == az.Endpoint && (!storage.IsPermanent(err) || !strings.Contains(err.Error(), "check AZURE_STORAGE_SAS_TOKEN")) {
 				t.Errorf("%s with a forged SAS = %v, want a Permanent error naming AZURE_STORAGE_SAS_TOKEN", op, err)
 			}
@@ -177,79 +136,16 @@ func TestSASNeverInErrors(t *testing.T) {
 	}
 }
 
-// failAfter yields n pseudo-random bytes, then fails.
-type failAfter struct {
-	r   io.Reader
-	n   int
-	err error
-}
-
-func (f *failAfter) Read(p []byte) (int, error) {
-	if f.n == 0 {
-		return 0, f.err
-	}
-	p = p[:min(len(p), f.n)]
-	n, err := f.r.Read(p)
-	f.n -= n
-	return n, err
-}
-
 // The suite's failed Puts fit in one block; this one fails after several
-// blocks were staged, which must leave the old blob as it was and no new one.
+// blocks were staged, which must leave the old blob as it was and no new one,
+// and a later Put of the same key must commit only its own blocks.
 func TestFailedMultiBlockPutLeavesNothing(t *testing.T) {
 	az := testserver.StartAzurite(t)
 	az.CreateContainer(t, "walnut")
 	cfg := devConfig(az, "walnut", "p/")
 	cfg.BlockSize = 1 << 20
 	cfg.Concurrency = 2
-	s := newStore(t, cfg)
-	ctx := t.Context()
-	if err := s.Put(ctx, "wal/seg", strings.NewReader("old content"), -1); err != nil {
-		t.Fatal(err)
-	}
-	boom := errors.New("compression pipeline broke")
-	for _, key := range []string{"wal/seg", "wal/new"} {
-		src := &failAfter{r: randBytes(3), n: 7<<20 + 5, err: boom}
-		err := s.Put(ctx, key, src, -1)
-		if !errors.Is(err, boom) {
-			t.Errorf("Put %s from a failing reader = %v, want the reader's error", key, err)
-		}
-		if src.n != 0 {
-			t.Errorf("Put %s stopped reading %d bytes before the failure", key, src.n)
-		}
-	}
-	rc, err := s.Get(ctx, "wal/seg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(rc)
-	rc.Close()
-	if string(got) != "old content" {
-		t.Errorf("after failed Put, wal/seg holds %d bytes, want the old content", len(got))
-	}
-	if _, err := s.Stat(ctx, "wal/new"); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("Stat wal/new after a failed Put = %v, want ErrNotFound", err)
-	}
-	var keys []string
-	s.List(ctx, "", func(info storage.ObjectInfo) error { keys = append(keys, info.Key); return nil })
-	if strings.Join(keys, ",") != "wal/seg" {
-		t.Errorf("List after failed Puts = %q, want only wal/seg", keys)
-	}
-
-	// A later Put of the same key commits only its own blocks.
-	data := bytes.Repeat([]byte("0123456789abcdef"), 3<<16)
-	if err := s.Put(ctx, "wal/new", bytes.NewReader(data), int64(len(data))); err != nil {
-		t.Fatal(err)
-	}
-	rc, err = s.Get(ctx, "wal/new")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ = io.ReadAll(rc)
-	rc.Close()
-	if !bytes.Equal(got, data) {
-		t.Errorf("Put after a failed one stored %d bytes, want %d", len(got), len(data))
-	}
+	storagetest.FailedLargePut(t, newStore(t, cfg), 7<<20+5)
 }
 
 // A block failing at the service stops the upload without reading the
@@ -260,7 +156,7 @@ func TestFailedBlockStopsReading(t *testing.T) {
 	cfg := devConfig(az, "nosuchcontainer", "p/")
 	cfg.BlockSize = 1 << 20
 	s := newStore(t, cfg)
-	src := &countingReader{r: io.LimitReader(randBytes(5), 1<<30)}
+	src := &countingReader{r: storagetest.RandomData(5, 1<<30)}
 	err := s.Put(t.Context(), "big", src, -1)
 	if err == nil || !storage.IsPermanent(err) {
 		t.Fatalf("Put into a missing container = %v, want a Permanent error", err)
@@ -288,17 +184,14 @@ func TestLargeUnknownSizePutHasBoundedMemory(t *testing.T) {
 	az.CreateContainer(t, "walnut")
 	for _, size := range []int64{64 << 20, 256 << 20} {
 		s := newStore(t, devConfig(az, "walnut", "p/"))
-		runtime.GC()
-		var base runtime.MemStats
-		runtime.ReadMemStats(&base)
-		peak := heapPeak(t, func() {
-			if err := s.Put(t.Context(), "big", io.LimitReader(randBytes(7), size), -1); err != nil {
+		heap := storagetest.MeasureHeap(func() {
+			if err := s.Put(t.Context(), "big", storagetest.RandomData(7, size), -1); err != nil {
 				t.Fatal(err)
 			}
 		})
-		grew := int64(peak) - int64(base.HeapInuse)
+		grew, base := heap.Growth(), heap.Before
 		t.Logf("Put of %d MiB of unknown size: peak heap in use %.1f MiB above the %.1f MiB before (blocks %d MiB x (%d+1))",
-			size>>20, float64(grew)/(1<<20), float64(base.HeapInuse)/(1<<20), azure.DefaultBlockSize>>20, azure.DefaultConcurrency)
+			size>>20, float64(grew)/(1<<20), float64(base)/(1<<20), azure.DefaultBlockSize>>20, azure.DefaultConcurrency)
 		if limit := int64(64 << 20); grew > limit {
 			t.Errorf("Put of %d MiB grew the heap by %d MiB, want under %d MiB", size>>20, grew>>20, limit>>20)
 		}
@@ -307,32 +200,6 @@ func TestLargeUnknownSizePutHasBoundedMemory(t *testing.T) {
 			t.Errorf("Stat = %+v, %v; want size %d", info, err, size)
 		}
 	}
-}
-
-// heapPeak runs fn and returns the highest HeapInuse sampled meanwhile.
-func heapPeak(t *testing.T, fn func()) uint64 {
-	t.Helper()
-	done := make(chan struct{})
-	peakc := make(chan uint64)
-	go func() {
-		var peak uint64
-		var m runtime.MemStats
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			runtime.ReadMemStats(&m)
-			peak = max(peak, m.HeapInuse)
-			select {
-			case <-done:
-				peakc <- peak
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	fn()
-	close(done)
-	return <-peakc
 }
 
 func TestOpenFromEnv(t *testing.T) {
@@ -367,55 +234,17 @@ func TestOpenFromEnv(t *testing.T) {
 	}
 }
 
-// randBytes is an endless deterministic stream of incompressible bytes.
-func randBytes(seed byte) io.Reader {
-	var s [32]byte
-	s[0] = seed
-	return rand.NewChaCha8(s)
-}
-
-// silentServer accepts connections and never answers, like a host whose
-// network went away mid-call.
-func silentServer(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := make(chan net.Conn, 64)
-	t.Cleanup(func() {
-		l.Close()
-		for len(held) > 0 {
-			(<-held).Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			held <- c
-		}
-	}()
-	return l.Addr().String()
-}
-
 // A service that stops answering fails every call after the I/O timeout,
 // as a retryable error, instead of hanging.
 func TestStalledServiceFailsEveryCall(t *testing.T) {
 	cfg := azure.Config{
-		Container: "walnut", Endpoint: "http://" + silentServer(t) + "/" + testserver.AzuriteAccount,
+		Container: "walnut", Endpoint: "http://" + storagetest.SilentServer(t) + "/" + testserver.AzuriteAccount,
 		Account: testserver.AzuriteAccount, Key: testserver.AzuriteKey, CredentialVar: "AZURE_STORAGE_KEY",
 		IOTimeout: 500 * time.Millisecond, MaxRetries: 1,
 	}
 	s := newStore(t, cfg)
 	start := time.Now()
-	for op, err := range everyCall(t.Context(), s) {
-		t.Logf("%s: %v", op, err)
-		if err == nil || storage.IsPermanent(err) || errors.Is(err, storage.ErrNotFound) {
-			t.Errorf("%s against a stalled service = %v, want a retryable error", op, err)
-		}
-	}
+	storagetest.WantRetryable(t, "against a stalled service", everyCall(t.Context(), s))
 	if d := time.Since(start); d > time.Minute {
 		t.Errorf("six calls against a stalled service took %s", d)
 	}

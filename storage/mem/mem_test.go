@@ -11,3 +11,7 @@ import (
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return mem.New() })
 }
+
+func TestFailedLargePut(t *testing.T) {
+	storagetest.FailedLargePut(t, mem.New(), 3<<20+5)
+}

@@ -1,5 +1,8 @@
 // Package storagetest holds what every storage backend is tested with: the
-// conformance suite Run, and Faulty, a store that fails on purpose.
+// conformance suite Run, Faulty, a store that fails on purpose, and the
+// helpers the backends' own tests share (failing and cancelling readers,
+// random data, heap measurement, a silent server, checks on the errors of
+// every call).
 package storagetest
 
 import (
@@ -10,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -171,25 +173,11 @@ func testKeyCharacters(t *testing.T, s storage.Store) {
 	}
 }
 
-// onlyReader hides everything but Read, so no backend can seek, stat or
-// WriteTo its way around streaming.
-type onlyReader struct{ r io.Reader }
-
-func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
-
-// randomReader returns n deterministic pseudo-random bytes without holding
-// them.
-func randomReader(seed uint64, n int64) io.Reader {
-	var s [32]byte
-	s[0] = byte(seed)
-	return onlyReader{io.LimitReader(rand.NewChaCha8(s), n)}
-}
-
 func testLargeUnknownSize(t *testing.T, s storage.Store) {
 	const key = "wal/big"
 	const size = 40 << 20
 	h := sha256.New()
-	if err := s.Put(t.Context(), key, io.TeeReader(randomReader(1, size), h), -1); err != nil {
+	if err := s.Put(t.Context(), key, io.TeeReader(RandomData(1, size), h), -1); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
 	want := h.Sum(nil)
@@ -214,11 +202,11 @@ func testLargeUnknownSize(t *testing.T, s storage.Store) {
 
 func testKnownSize(t *testing.T, s storage.Store) {
 	const key = "known"
-	data, err := io.ReadAll(randomReader(2, 3<<20+17))
+	data, err := io.ReadAll(RandomData(2, 3<<20+17))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put(t.Context(), key, onlyReader{bytes.NewReader(data)}, int64(len(data))); err != nil {
+	if err := s.Put(t.Context(), key, OnlyReader{bytes.NewReader(data)}, int64(len(data))); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
 	if got := get(t, s, key); !bytes.Equal(got, data) {
@@ -384,30 +372,12 @@ func testListStop(t *testing.T, s storage.Store) {
 	}
 }
 
-// failingReader returns n bytes of data, then err.
-type failingReader struct {
-	n   int
-	err error
-}
-
-func (f *failingReader) Read(p []byte) (int, error) {
-	if f.n == 0 {
-		return 0, f.err
-	}
-	k := min(len(p), f.n)
-	for i := range p[:k] {
-		p[i] = 'z'
-	}
-	f.n -= k
-	return k, nil
-}
-
 func testFailedPut(t *testing.T, s storage.Store) {
 	boom := errors.New("source broke")
 	put(t, s, "wal/seg", []byte("old content"))
 	for _, size := range []int64{-1, 1 << 20} {
 		for _, key := range []string{"wal/seg", "wal/new"} {
-			err := s.Put(t.Context(), key, &failingReader{n: 300 << 10, err: boom}, size)
+			err := s.Put(t.Context(), key, &FailAfter{R: RandomBytes(4), N: 300 << 10, Err: boom}, size)
 			if err == nil {
 				t.Fatalf("Put %s (size %d) from a failing reader succeeded", key, size)
 			}
@@ -420,22 +390,6 @@ func testFailedPut(t *testing.T, s storage.Store) {
 	if got := keys(list(t, s, "")); !slices.Equal(got, []string{"wal/seg"}) {
 		t.Errorf("List after failed Puts = %q, want only wal/seg", got)
 	}
-}
-
-// cancellingReader cancels its context after handing out some data, then
-// keeps going as if nothing happened.
-type cancellingReader struct {
-	r      io.Reader
-	after  int
-	cancel context.CancelFunc
-}
-
-func (c *cancellingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	if c.after -= n; c.after <= 0 {
-		c.cancel()
-	}
-	return n, err
 }
 
 func testCancelled(t *testing.T, s storage.Store) {
@@ -455,7 +409,7 @@ func testCancelled(t *testing.T, s storage.Store) {
 
 	ctx, cancel = context.WithCancel(t.Context())
 	defer cancel()
-	r := &cancellingReader{r: randomReader(3, 8<<20), after: 1 << 20, cancel: cancel}
+	r := &CancelAfter{R: RandomData(3, 8<<20), N: 1 << 20, Cancel: cancel}
 	if err := s.Put(ctx, "put-cancelled-midway", r, -1); err == nil {
 		t.Error("Put cancelled midway succeeded")
 	}

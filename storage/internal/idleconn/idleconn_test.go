@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/walnut-pg/walnut/storage/internal/idleconn"
+	"github.com/walnut-pg/walnut/storage/storagetest"
 )
 
 const idle = 300 * time.Millisecond
@@ -55,31 +56,11 @@ func TestStalledBodyIsCut(t *testing.T) {
 
 // A server that never answers is cut too.
 func TestSilentServerIsCut(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Accept connections and hold them, saying nothing.
-	held := make(chan net.Conn, 16)
-	defer func() {
-		l.Close()
-		for len(held) > 0 {
-			(<-held).Close()
-		}
-	}()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			held <- c
-		}
-	}()
+	addr := storagetest.SilentServer(t)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	start := time.Now()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+l.Addr().String()+"/", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
 	resp, err := client().Do(req)
 	if err == nil {
 		resp.Body.Close()
