@@ -1,22 +1,16 @@
 package gcs_test
 
 import (
-	"bytes"
 	"context"
 	crand "crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -56,60 +50,22 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// everyCall runs each Store method once and returns their errors by name.
+// everyCall runs each Store method once, a streamed Put of several chunks
+// too, and returns their errors by name.
 func everyCall(ctx context.Context, s storage.Store) map[string]error {
-	errs := map[string]error{}
-	errs["Put"] = s.Put(ctx, "wal/x", strings.NewReader("x"), 1)
-	errs["PutStream"] = s.Put(ctx, "wal/y", io.LimitReader(randBytes(1), 10<<20), -1)
-	rc, err := s.Get(ctx, "wal/x")
-	if err == nil {
-		rc.Close()
-	}
-	errs["Get"] = err
-	_, errs["Stat"] = s.Stat(ctx, "wal/x")
-	errs["List"] = s.List(ctx, "", func(storage.ObjectInfo) error { return nil })
-	errs["Delete"] = s.Delete(ctx, "wal/x")
-	return errs
+	return storagetest.EveryCall(ctx, s, 10<<20)
 }
 
 func TestMissingBucketIsPermanent(t *testing.T) {
 	f := testserver.StartFakeGCS(t)
 	s := newStore(t, emulatorConfig(f, "nosuchbucket", "p/"))
-	for op, err := range everyCall(t.Context(), s) {
-		t.Logf("%s: %v", op, err)
-		if op == "Delete" && err == nil {
-			// Deleting a missing key is no error, and a missing bucket
-			// holds no keys.
-			continue
-		}
-		switch {
-		case err == nil:
-			t.Errorf("%s on a missing bucket succeeded", op)
-		case errors.Is(err, storage.ErrNotFound):
-			t.Errorf("%s on a missing bucket = %v, which is ErrNotFound: wal-fetch would end recovery early", op, err)
-		case !storage.IsPermanent(err):
-			t.Errorf("%s on a missing bucket = %v, want a Permanent error", op, err)
-		case !strings.Contains(err.Error(), `bucket "nosuchbucket" does not exist`):
-			t.Errorf("%s error %q does not name the bucket", op, err)
-		}
+	errs := everyCall(t.Context(), s)
+	if errs["Delete"] == nil {
+		// Deleting a missing key is no error, and a missing bucket holds
+		// no keys.
+		delete(errs, "Delete")
 	}
-}
-
-// failAfter yields n bytes of src, then fails.
-type failAfter struct {
-	r   io.Reader
-	n   int
-	err error
-}
-
-func (f *failAfter) Read(p []byte) (int, error) {
-	if f.n == 0 {
-		return 0, f.err
-	}
-	p = p[:min(len(p), f.n)]
-	n, err := f.r.Read(p)
-	f.n -= n
-	return n, err
+	storagetest.WantPermanent(t, "on a missing bucket", errs, `bucket "nosuchbucket" does not exist`)
 }
 
 // The suite's failed Puts fit in one chunk; this one fails after several
@@ -120,48 +76,7 @@ func TestFailedMultiChunkPutLeavesNothing(t *testing.T) {
 	f.CreateBucket(t, "walnut")
 	cfg := emulatorConfig(f, "walnut", "p/")
 	cfg.ChunkSize = 256 << 10
-	s := newStore(t, cfg)
-	ctx := t.Context()
-	if err := s.Put(ctx, "wal/seg", strings.NewReader("old content"), -1); err != nil {
-		t.Fatal(err)
-	}
-	boom := errors.New("compression pipeline broke")
-	for _, key := range []string{"wal/seg", "wal/new"} {
-		src := &failAfter{r: randBytes(3), n: 3<<20 + 5, err: boom}
-		if err := s.Put(ctx, key, src, -1); !errors.Is(err, boom) {
-			t.Errorf("Put %s from a failing reader = %v, want the reader's error", key, err)
-		}
-	}
-	rc, err := s.Get(ctx, "wal/seg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(rc)
-	rc.Close()
-	if string(got) != "old content" {
-		t.Errorf("after failed Put, wal/seg holds %d bytes, want the old content", len(got))
-	}
-	if _, err := s.Stat(ctx, "wal/new"); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("Stat wal/new after a failed Put = %v, want ErrNotFound", err)
-	}
-	var keys []string
-	s.List(ctx, "", func(info storage.ObjectInfo) error { keys = append(keys, info.Key); return nil })
-	if strings.Join(keys, ",") != "wal/seg" {
-		t.Errorf("List after failed Puts = %q, want only wal/seg", keys)
-	}
-	data := bytes.Repeat([]byte("0123456789abcdef"), 5<<16)
-	if err := s.Put(ctx, "wal/new", bytes.NewReader(data), int64(len(data))); err != nil {
-		t.Fatal(err)
-	}
-	rc, err = s.Get(ctx, "wal/new")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ = io.ReadAll(rc)
-	rc.Close()
-	if !bytes.Equal(got, data) {
-		t.Errorf("Put after a failed one stored %d bytes, want %d", len(got), len(data))
-	}
+	storagetest.FailedLargePut(t, newStore(t, cfg), 3<<20+5)
 }
 
 // Memory for an upload of unknown size stays at the chunk buffer, whatever
@@ -171,17 +86,14 @@ func TestLargeUnknownSizePutHasBoundedMemory(t *testing.T) {
 	f.CreateBucket(t, "walnut")
 	for _, size := range []int64{64 << 20, 256 << 20} {
 		s := newStore(t, emulatorConfig(f, "walnut", "p/"))
-		runtime.GC()
-		var base runtime.MemStats
-		runtime.ReadMemStats(&base)
-		peak := heapPeak(t, func() {
-			if err := s.Put(t.Context(), "big", io.LimitReader(randBytes(7), size), -1); err != nil {
+		heap := storagetest.MeasureHeap(func() {
+			if err := s.Put(t.Context(), "big", storagetest.RandomData(7, size), -1); err != nil {
 				t.Fatal(err)
 			}
 		})
-		grew := int64(peak) - int64(base.HeapInuse)
+		grew, base := heap.Growth(), heap.Before
 		t.Logf("Put of %d MiB of unknown size: peak heap in use %.1f MiB above the %.1f MiB before (chunk %d MiB)",
-			size>>20, float64(grew)/(1<<20), float64(base.HeapInuse)/(1<<20), gcs.DefaultChunkSize>>20)
+			size>>20, float64(grew)/(1<<20), float64(base)/(1<<20), gcs.DefaultChunkSize>>20)
 		if limit := int64(64 << 20); grew > limit {
 			t.Errorf("Put of %d MiB grew the heap by %d MiB, want under %d MiB", size>>20, grew>>20, limit>>20)
 		}
@@ -191,32 +103,6 @@ func TestLargeUnknownSizePutHasBoundedMemory(t *testing.T) {
 		}
 		s.Close()
 	}
-}
-
-// heapPeak runs fn and returns the highest HeapInuse sampled meanwhile.
-func heapPeak(t *testing.T, fn func()) uint64 {
-	t.Helper()
-	done := make(chan struct{})
-	peakc := make(chan uint64)
-	go func() {
-		var peak uint64
-		var m runtime.MemStats
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			runtime.ReadMemStats(&m)
-			peak = max(peak, m.HeapInuse)
-			select {
-			case <-done:
-				peakc <- peak
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	fn()
-	close(done)
-	return <-peakc
 }
 
 func TestOpenFromEnv(t *testing.T) {
@@ -326,48 +212,10 @@ func TestDeadServerFailsPromptly(t *testing.T) {
 	s := newStore(t, cfg)
 	defer s.Close()
 	start := time.Now()
-	for op, err := range everyCall(t.Context(), s) {
-		t.Logf("%s: %v", op, err)
-		if err == nil || storage.IsPermanent(err) || errors.Is(err, storage.ErrNotFound) {
-			t.Errorf("%s against a dead server = %v, want a retryable error", op, err)
-		}
-	}
+	storagetest.WantRetryable(t, "against a dead server", everyCall(t.Context(), s))
 	if d := time.Since(start); d > time.Minute {
 		t.Errorf("six calls against a dead server took %s", d)
 	}
-}
-
-// randBytes is an endless deterministic stream of incompressible bytes.
-func randBytes(seed byte) io.Reader {
-	var s [32]byte
-	s[0] = seed
-	return rand.NewChaCha8(s)
-}
-
-// silentServer accepts connections and never answers, like a host whose
-// network went away mid-call.
-func silentServer(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := make(chan net.Conn, 64)
-	t.Cleanup(func() {
-		l.Close()
-		for len(held) > 0 {
-			(<-held).Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			held <- c
-		}
-	}()
-	return l.Addr().String()
 }
 
 // A service that stops answering fails every call after the I/O timeout
@@ -375,7 +223,7 @@ func silentServer(t *testing.T) string {
 func TestStalledServiceFailsEveryCall(t *testing.T) {
 	cfg := gcs.Config{
 		Bucket:             "walnut",
-		Endpoint:           "http://" + silentServer(t),
+		Endpoint:           "http://" + storagetest.SilentServer(t),
 		IOTimeout:          500 * time.Millisecond,
 		MaxAttempts:        2,
 		ChunkRetryDeadline: 2 * time.Second,
@@ -383,12 +231,7 @@ func TestStalledServiceFailsEveryCall(t *testing.T) {
 	s := newStore(t, cfg)
 	defer s.Close()
 	start := time.Now()
-	for op, err := range everyCall(t.Context(), s) {
-		t.Logf("%s: %v", op, err)
-		if err == nil || storage.IsPermanent(err) || errors.Is(err, storage.ErrNotFound) {
-			t.Errorf("%s against a stalled service = %v, want a retryable error", op, err)
-		}
-	}
+	storagetest.WantRetryable(t, "against a stalled service", everyCall(t.Context(), s))
 	if d := time.Since(start); d > time.Minute {
 		t.Errorf("six calls against a stalled service took %s", d)
 	}
