@@ -12,6 +12,7 @@ import (
 
 	"github.com/walnut-pg/walnut/internal/testserver"
 	"github.com/walnut-pg/walnut/storage"
+	"github.com/walnut-pg/walnut/storage/storagetest"
 )
 
 // faultyMinIO is MinIO behind toxiproxy: the store under test talks to
@@ -86,7 +87,7 @@ func TestStalledConnectionIsCut(t *testing.T) {
 	calls := map[string]func() error{
 		"Put small": func() error { return s.Put(t.Context(), "small", strings.NewReader("x"), 1) },
 		"Put multipart": func() error {
-			return s.Put(t.Context(), "large", newRandomData(1, 3*partSize), -1)
+			return s.Put(t.Context(), "large", storagetest.RandomData(1, 3*partSize), -1)
 		},
 		"Get": func() error {
 			rc, err := s.Get(t.Context(), "present")
@@ -146,7 +147,7 @@ func TestUploadStallingMidwayIsCut(t *testing.T) {
 		time.Sleep(time.Second)
 		f.blackHole(t)
 	}()
-	src := &signalOnRead{r: newRandomData(2, 4*partSize), started: started}
+	src := &signalOnRead{r: storagetest.RandomData(2, 4*partSize), started: started}
 	err := bounded(t, "Put stalling midway", 3*stall+15*time.Second, func() error {
 		return s.Put(t.Context(), "stalled", src, -1)
 	})
@@ -195,7 +196,7 @@ func TestSlowLinkIsNotAStall(t *testing.T) {
 	const size = 80 << 20
 	start := time.Now()
 	err := bounded(t, "Put over a slow link", 2*time.Minute, func() error {
-		return s.Put(t.Context(), "slow", newRandomData(3, size), -1)
+		return s.Put(t.Context(), "slow", storagetest.RandomData(3, size), -1)
 	})
 	if err != nil {
 		t.Fatalf("Put over a slow link: %v", err)

@@ -7,15 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -76,50 +73,6 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// randomData is a reproducible stream of n bytes that is never held in
-// memory whole.
-type randomData struct {
-	r *rand.ChaCha8
-	n int64
-}
-
-func newRandomData(seed byte, n int64) *randomData {
-	var s [32]byte
-	s[0] = seed
-	return &randomData{r: rand.NewChaCha8(s), n: n}
-}
-
-func (d *randomData) Read(p []byte) (int, error) {
-	if d.n <= 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > d.n {
-		p = p[:d.n]
-	}
-	n, _ := d.r.Read(p)
-	d.n -= int64(n)
-	return n, nil
-}
-
-// failAfter passes n bytes of r through, then fails.
-type failAfter struct {
-	r   io.Reader
-	n   int64
-	err error
-}
-
-func (f *failAfter) Read(p []byte) (int, error) {
-	if f.n <= 0 {
-		return 0, f.err
-	}
-	if int64(len(p)) > f.n {
-		p = p[:f.n]
-	}
-	n, err := f.r.Read(p)
-	f.n -= int64(n)
-	return n, err
-}
-
 // incompleteUploads lists the multipart uploads left open under prefix.
 // MinIO lists uploads for one exact key or for the whole bucket, not for
 // a prefix: so list them all.
@@ -145,25 +98,25 @@ func TestFailedMultipartLeavesNothing(t *testing.T) {
 	s, prefix := openStore(t, m.Getenv("", fmt.Sprintf("WALNUT_S3_PART_SIZE=%d", partSize)))
 	boom := errors.New("source broke")
 
-	err := s.Put(t.Context(), "broken", &failAfter{r: newRandomData(1, 1<<30), n: 3*partSize + 100, err: boom}, -1)
+	err := s.Put(t.Context(), "broken", &storagetest.FailAfter{R: storagetest.RandomData(1, 1<<30), N: 3*partSize + 100, Err: boom}, -1)
 	if !errors.Is(err, boom) {
 		t.Errorf("Put from a breaking source = %v, want the source's error", err)
 	}
 
 	ctx, cancel := context.WithCancel(t.Context())
-	cr := &cancelAfter{r: newRandomData(2, 1<<30), n: 2*partSize + 100, cancel: cancel}
+	cr := &storagetest.CancelAfter{R: storagetest.RandomData(2, 1<<30), N: 2*partSize + 100, Cancel: cancel}
 	if err := s.Put(ctx, "cancelled", cr, -1); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled Put = %v, want context.Canceled", err)
 	}
 
 	// Announced longer than it is, and longer than announced.
-	if err := s.Put(t.Context(), "short", newRandomData(3, 2*partSize+7), 3*partSize); err == nil {
+	if err := s.Put(t.Context(), "short", storagetest.RandomData(3, 2*partSize+7), 3*partSize); err == nil {
 		t.Error("Put of a source shorter than announced succeeded")
 	}
-	if err := s.Put(t.Context(), "long", newRandomData(4, 2*partSize+7), partSize+7); err == nil {
+	if err := s.Put(t.Context(), "long", storagetest.RandomData(4, 2*partSize+7), partSize+7); err == nil {
 		t.Error("Put of a source longer than announced succeeded")
 	}
-	if err := s.Put(t.Context(), "long-small", newRandomData(5, 100), 99); err == nil {
+	if err := s.Put(t.Context(), "long-small", storagetest.RandomData(5, 100), 99); err == nil {
 		t.Error("Put of a small source longer than announced succeeded")
 	}
 
@@ -179,42 +132,11 @@ func TestFailedMultipartLeavesNothing(t *testing.T) {
 	}
 }
 
-type cancelAfter struct {
-	r      io.Reader
-	n      int64
-	cancel context.CancelFunc
-}
-
-func (c *cancelAfter) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	if c.n -= int64(n); c.n <= 0 {
-		c.cancel()
-	}
-	return n, err
-}
-
 func TestMissingBucket(t *testing.T) {
 	m := startMinIO(t)
 	s := openPrefix(t, "s3://no-such-bucket/x", m.Getenv(""))
-	errs := map[string]error{
-		"Put":    s.Put(t.Context(), "k", strings.NewReader("v"), 1),
-		"Delete": s.Delete(t.Context(), "k"),
-		"List":   s.List(t.Context(), "", func(storage.ObjectInfo) error { return nil }),
-	}
-	_, errs["Get"] = s.Get(t.Context(), "k")
-	_, errs["Stat"] = s.Stat(t.Context(), "k")
-	for op, err := range errs {
-		switch {
-		case err == nil:
-			t.Errorf("%s in a missing bucket succeeded", op)
-		case errors.Is(err, storage.ErrNotFound):
-			t.Errorf("%s in a missing bucket = %v, which is ErrNotFound: wal-fetch would tell PostgreSQL the archive lacks it", op, err)
-		case !storage.IsPermanent(err):
-			t.Errorf("%s in a missing bucket = %v, want a Permanent error", op, err)
-		case !strings.Contains(err.Error(), `s3 bucket "no-such-bucket" does not exist`) || !strings.Contains(err.Error(), "WALNUT_PREFIX"):
-			t.Errorf("%s in a missing bucket = %q, want it to name the bucket and WALNUT_PREFIX", op, err)
-		}
-	}
+	storagetest.WantPermanent(t, "in a missing bucket", storagetest.EveryCall(t.Context(), s, 0),
+		`s3 bucket "no-such-bucket" does not exist`, "WALNUT_PREFIX")
 }
 
 // Wrong credentials fail at once, naming what to check, and never show
@@ -234,25 +156,10 @@ func TestWrongCredentials(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, _ := openStore(t, m.Getenv("", tt.env...))
-			errs := map[string]error{
-				"Put":    s.Put(t.Context(), "k", strings.NewReader("v"), 1),
-				"Delete": s.Delete(t.Context(), "k"),
-				"List":   s.List(t.Context(), "", func(storage.ObjectInfo) error { return nil }),
-			}
-			_, errs["Get"] = s.Get(t.Context(), "k")
-			_, errs["Stat"] = s.Stat(t.Context(), "k")
+			errs := storagetest.EveryCall(t.Context(), s, 0)
+			storagetest.WantPermanent(t, "with a wrong "+tt.name, errs, `s3 bucket "walnut"`, tt.check)
 			for op, err := range errs {
-				switch {
-				case err == nil:
-					t.Errorf("%s succeeded", op)
-				case errors.Is(err, storage.ErrNotFound) || !storage.IsPermanent(err):
-					t.Errorf("%s = %v, want a Permanent error that is not ErrNotFound", op, err)
-				case !strings.Contains(err.Error(), `s3 bucket "walnut"`) || !strings.Contains(err.Error(), tt.check):
-					t.Errorf("%s = %q, want it to name the bucket and %q", op, err, tt.check)
-				}
-				if err != nil && (strings.Contains(err.Error(), wrongSecret) || strings.Contains(err.Error(), m.Password)) {
-					t.Errorf("%s error shows a secret: %q", op, err)
-				}
+				storagetest.NoSecret(t, op, err, wrongSecret, m.Password)
 			}
 		})
 	}
@@ -273,7 +180,7 @@ func TestServerSideEncryption(t *testing.T) {
 			sizes := map[string]int64{"small": 1000, "multipart": 2*partSize + 1}
 			for key, n := range sizes {
 				h := sha256.New()
-				if err := s.Put(t.Context(), key, io.TeeReader(newRandomData(7, n), h), -1); err != nil {
+				if err := s.Put(t.Context(), key, io.TeeReader(storagetest.RandomData(7, n), h), -1); err != nil {
 					t.Fatalf("Put %s: %v", key, err)
 				}
 				want := h.Sum(nil)
@@ -328,46 +235,24 @@ func TestUnknownSizeMemoryBounded(t *testing.T) {
 	s, _ := openStore(t, m.Getenv("", fmt.Sprintf("WALNUT_S3_PART_SIZE=%d", partSize)))
 	const size = 300 << 20
 
-	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}()
 	h := sha256.New()
-	err := s.Put(t.Context(), "big", io.TeeReader(newRandomData(9, size), h), -1)
-	close(done)
-	<-sampled
+	var err error
+	heap := storagetest.MeasureHeap(func() {
+		err = s.Put(t.Context(), "big", io.TeeReader(storagetest.RandomData(9, size), h), -1)
+	})
 	if err != nil {
 		t.Fatalf("Put: %v", err)
 	}
-	var after runtime.MemStats
-	runtime.ReadMemStats(&after)
-	growth := int64(peak.Load()) - int64(before.HeapInuse)
+	growth := heap.Growth()
 	t.Logf("Put of %d MiB in %d MiB parts: heap in use grew by at most %.1f MiB; %.1f MiB allocated in all",
-		size>>20, partSize>>20, float64(growth)/(1<<20), float64(after.TotalAlloc-before.TotalAlloc)/(1<<20))
+		size>>20, partSize>>20, float64(growth)/(1<<20), float64(heap.Allocated)/(1<<20))
 	limit := int64(3*partSize + 8<<20)
 	if growth > limit {
 		t.Errorf("heap in use grew by %d bytes during the Put, want at most %d (a few parts), whatever the object's size", growth, limit)
 	}
 	// Nor is each part copied: what a Put allocates does not grow with
 	// the object either.
-	if total := int64(after.TotalAlloc - before.TotalAlloc); total > limit {
+	if total := int64(heap.Allocated); total > limit {
 		t.Errorf("the Put allocated %d bytes in all, want at most %d", total, limit)
 	}
 	info, err := s.Stat(t.Context(), "big")
@@ -411,9 +296,7 @@ func TestSharedCredentialsFile(t *testing.T) {
 	if err == nil || !storage.IsPermanent(err) || !strings.Contains(err.Error(), "AWS_ACCESS_KEY_ID") || !strings.Contains(err.Error(), "AWS_PROFILE") {
 		t.Errorf("Put with the default profile's unknown key = %v, want a Permanent error pointing at the keys and AWS_PROFILE", err)
 	}
-	if strings.Contains(err.Error(), m.Password) {
-		t.Errorf("error shows the secret: %v", err)
-	}
+	storagetest.NoSecret(t, "Put", err, m.Password)
 }
 
 // An https endpoint with its own CA works once WALNUT_S3_CA_CERT_FILE
