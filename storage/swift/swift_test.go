@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/url"
-	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -117,17 +115,11 @@ func keys(t *testing.T, st storage.Store, prefix string) []string {
 	return ks
 }
 
-func randomBytes(seed uint64, n int) []byte {
+func randomBytes(seed byte, n int) []byte {
 	b := make([]byte, n)
-	r := rand.NewChaCha8([32]byte{byte(seed)})
-	r.Read(b)
+	io.ReadFull(storagetest.RandomBytes(seed), b)
 	return b
 }
-
-// onlyReader hides everything but Read.
-type onlyReader struct{ r io.Reader }
-
-func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 
 func segmentsUnder(names []string, prefix string) []string {
 	var segs []string
@@ -159,7 +151,7 @@ func testLargeRoundTrip(t *testing.T, s *server) {
 			prefix := fmt.Sprintf("large-%s/", tt.name)
 			st := s.openURL(t, "swift://"+container+"/"+prefix, fmt.Sprintf("%s=%d", swift.SegmentSizeVar, seg))
 			defer st.Close()
-			if err := st.Put(t.Context(), "backups/b1/part_0001", onlyReader{bytes.NewReader(data)}, tt.size); err != nil {
+			if err := st.Put(t.Context(), "backups/b1/part_0001", storagetest.OnlyReader{R: bytes.NewReader(data)}, tt.size); err != nil {
 				t.Fatalf("Put: %v", err)
 			}
 			segs := segmentsUnder(s.names(t, prefix), prefix)
@@ -211,23 +203,6 @@ func testLargeRoundTrip(t *testing.T, s *server) {
 	}
 }
 
-// failAfter returns n bytes, then err.
-type failAfter struct {
-	r   io.Reader
-	n   int
-	err error
-}
-
-func (f *failAfter) Read(p []byte) (int, error) {
-	if f.n <= 0 {
-		return 0, f.err
-	}
-	p = p[:min(len(p), f.n)]
-	n, err := f.r.Read(p)
-	f.n -= n
-	return n, err
-}
-
 func testFailedLargePut(t *testing.T, s *server) {
 	const seg = 1 << 20
 	prefix := "failed/"
@@ -240,7 +215,7 @@ func testFailedLargePut(t *testing.T, s *server) {
 	data := randomBytes(2, 8*seg)
 	for _, size := range []int64{-1, int64(len(data))} {
 		for _, key := range []string{"new", "keep"} {
-			r := &failAfter{r: bytes.NewReader(data), n: 3*seg + 100, err: boom}
+			r := &storagetest.FailAfter{R: bytes.NewReader(data), N: 3*seg + 100, Err: boom}
 			err := st.Put(t.Context(), key, r, size)
 			if err == nil {
 				t.Fatalf("Put %s (size %d) from a failing reader succeeded", key, size)
@@ -255,27 +230,13 @@ func testFailedLargePut(t *testing.T, s *server) {
 		}
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	r := &cancelAfter{r: bytes.NewReader(data), n: 4 * seg, cancel: cancel}
+	r := &storagetest.CancelAfter{R: bytes.NewReader(data), N: 4 * seg, Cancel: cancel}
 	if err := st.Put(ctx, "new", r, -1); err == nil {
 		t.Error("Put cancelled midway succeeded")
 	}
 	if got := s.names(t, prefix); !slices.Equal(got, []string{prefix + "keep"}) {
 		t.Errorf("after failed Puts the container holds %q, want only %skeep", got, prefix)
 	}
-}
-
-type cancelAfter struct {
-	r      io.Reader
-	n      int
-	cancel context.CancelFunc
-}
-
-func (c *cancelAfter) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	if c.n -= n; c.n <= 0 {
-		c.cancel()
-	}
-	return n, err
 }
 
 // testPutMemoryIsBounded streams 256 MiB of unknown size and checks that
@@ -286,16 +247,16 @@ func testPutMemoryIsBounded(t *testing.T, s *server) {
 			st := s.open(t, segment)
 			defer st.Close()
 			const size = 256 << 20
-			src := onlyReader{io.LimitReader(rand.NewChaCha8([32]byte{3}), size)}
+			src := storagetest.RandomData(3, size)
 			h := sha256.New()
-			var before, after runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&before)
-			if err := st.Put(t.Context(), "big", io.TeeReader(src, h), -1); err != nil {
+			var err error
+			heap := storagetest.MeasureHeap(func() {
+				err = st.Put(t.Context(), "big", io.TeeReader(src, h), -1)
+			})
+			if err != nil {
 				t.Fatalf("Put: %v", err)
 			}
-			runtime.ReadMemStats(&after)
-			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 32<<20 {
+			if alloc := heap.Allocated; alloc > 32<<20 {
 				t.Errorf("Put of %d MiB allocated %d MiB, want at most 32", size>>20, alloc>>20)
 			}
 			want := h.Sum(nil)
@@ -351,27 +312,8 @@ func testOpenStackNames(t *testing.T, s *server) {
 func testMissingContainer(t *testing.T, s *server) {
 	st := s.openURL(t, "swift://no-such-container/x")
 	defer st.Close()
-	errs := map[string]error{
-		"Put":    st.Put(t.Context(), "k", strings.NewReader("x"), 1),
-		"Delete": st.Delete(t.Context(), "k"),
-		"List":   st.List(t.Context(), "", func(storage.ObjectInfo) error { return nil }),
-	}
-	_, errs["Get"] = st.Get(t.Context(), "k")
-	_, errs["Stat"] = st.Stat(t.Context(), "k")
-	for op, err := range errs {
-		switch {
-		case err == nil:
-			t.Errorf("%s in a missing container succeeded", op)
-		case errors.Is(err, storage.ErrNotFound):
-			t.Errorf("%s = %v: a missing container must not read as a missing object", op, err)
-		case !storage.IsPermanent(err):
-			t.Errorf("%s = %v, want a permanent error", op, err)
-		case !strings.Contains(err.Error(), `"no-such-container"`) || !strings.Contains(err.Error(), "WALNUT_PREFIX"):
-			t.Errorf("%s = %q, want it to name the container and WALNUT_PREFIX", op, err)
-		case strings.Contains(err.Error(), "\n"):
-			t.Errorf("%s error is not one line: %q", op, err)
-		}
-	}
+	storagetest.WantPermanent(t, "in a missing container", storagetest.EveryCall(t.Context(), st, 0),
+		`"no-such-container"`, "WALNUT_PREFIX")
 }
 
 func testWrongPassword(t *testing.T, s *server) {
