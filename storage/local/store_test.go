@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/walnut-pg/walnut/storage"
 	"github.com/walnut-pg/walnut/storage/local"
+	"github.com/walnut-pg/walnut/storage/storagetest"
 )
 
 func newStore(t *testing.T) (*local.Store, string) {
@@ -113,18 +115,7 @@ func TestInvalidKeys(t *testing.T) {
 		}
 		_, errs["Get"] = s.Get(t.Context(), key)
 		_, errs["Stat"] = s.Stat(t.Context(), key)
-		for op, err := range errs {
-			switch {
-			case err == nil:
-				t.Errorf("%s(%q) succeeded", op, key)
-			case errors.Is(err, storage.ErrNotFound):
-				t.Errorf("%s(%q) = %v, which is ErrNotFound", op, key, err)
-			case !storage.IsPermanent(err):
-				t.Errorf("%s(%q) = %v, want a Permanent error", op, key, err)
-			case !strings.Contains(err.Error(), "invalid key "+strconv.Quote(key)):
-				t.Errorf("%s(%q) = %q, want it to name the key", op, key, err)
-			}
-		}
+		storagetest.WantPermanent(t, fmt.Sprintf("of %q", key), errs, "invalid key "+strconv.Quote(key))
 	}
 	if _, err := os.Stat(root); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("an invalid key created something: %v", err)
