@@ -184,21 +184,8 @@ func TestLargeUnknownSizePutHasBoundedMemory(t *testing.T) {
 	az.CreateContainer(t, "walnut")
 	for _, size := range []int64{64 << 20, 256 << 20} {
 		s := newStore(t, devConfig(az, "walnut", "p/"))
-		heap := storagetest.MeasureHeap(func() {
-			if err := s.Put(t.Context(), "big", storagetest.RandomData(7, size), -1); err != nil {
-				t.Fatal(err)
-			}
-		})
-		grew, base := heap.Growth(), heap.Before
-		t.Logf("Put of %d MiB of unknown size: peak heap in use %.1f MiB above the %.1f MiB before (blocks %d MiB x (%d+1))",
-			size>>20, float64(grew)/(1<<20), float64(base)/(1<<20), azure.DefaultBlockSize>>20, azure.DefaultConcurrency)
-		if limit := int64(64 << 20); grew > limit {
-			t.Errorf("Put of %d MiB grew the heap by %d MiB, want under %d MiB", size>>20, grew>>20, limit>>20)
-		}
-		info, err := s.Stat(t.Context(), "big")
-		if err != nil || info.Size != size {
-			t.Errorf("Stat = %+v, %v; want size %d", info, err, size)
-		}
+		storagetest.BoundedUnknownSizePut(t, s, size, 64<<20,
+			fmt.Sprintf("blocks %d MiB x (%d+1)", azure.DefaultBlockSize>>20, azure.DefaultConcurrency))
 	}
 }
 

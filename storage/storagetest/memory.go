@@ -2,7 +2,10 @@ package storagetest
 
 import (
 	"runtime"
+	"testing"
 	"time"
+
+	"github.com/walnut-pg/walnut/storage"
 )
 
 // HeapUse is what running a function did to the heap.
@@ -53,4 +56,27 @@ func MeasureHeap(fn func()) HeapUse {
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	return HeapUse{Before: before.HeapInuse, Peak: peak, Allocated: after.TotalAlloc - before.TotalAlloc}
+}
+
+// BoundedUnknownSizePut Puts size bytes of unknown size to s as "big" and
+// checks that the heap in use grew by at most limit meanwhile, whatever
+// size is, and that the object has the size put. buffers describes the
+// backend's buffers, for the log.
+func BoundedUnknownSizePut(t *testing.T, s storage.Store, size, limit int64, buffers string) {
+	t.Helper()
+	heap := MeasureHeap(func() {
+		if err := s.Put(t.Context(), "big", RandomData(7, size), -1); err != nil {
+			t.Fatal(err)
+		}
+	})
+	grew := heap.Growth()
+	t.Logf("Put of %d MiB of unknown size: peak heap in use %.1f MiB above the %.1f MiB before (%s)",
+		size>>20, float64(grew)/(1<<20), float64(heap.Before)/(1<<20), buffers)
+	if grew > limit {
+		t.Errorf("Put of %d MiB grew the heap by %d MiB, want under %d MiB", size>>20, grew>>20, limit>>20)
+	}
+	info, err := s.Stat(t.Context(), "big")
+	if err != nil || info.Size != size {
+		t.Errorf("Stat = %+v, %v; want size %d", info, err, size)
+	}
 }
