@@ -125,7 +125,7 @@ tree_rss() {
 				while (q != root && q in parent && q != 1 && q != 0) q = parent[q]
 				if (q == root && comm[p] !~ /^(runuser|time|bash|sh|env)$/) sum += rss[p]
 			}
-			print sum + 0
+			printf "%d\n", sum
 		}'
 }
 
@@ -133,7 +133,7 @@ secs() { cut -d' ' -f1 "$work/$1.time"; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 max_rss() { mib "$(cut -d' ' -f2 "$work/$1.time")"; }
 tree_rss_mib() { mib "$(cat "$work/$1.tree")"; }
-size_of() { du -sb "$@" | awk '{ s += $1 } END { print s }'; }
+size_of() { du -sb "$@" | awk '{ s += $1 } END { printf "%d\n", s }'; }
 
 rows=()
 ratios=()
