@@ -27,6 +27,7 @@ type BackupFetchOptions struct {
 	Concurrency int
 	Recovery    *RecoveryOptions // nil: restore the files only
 	Log         *slog.Logger
+	Progress    Progress // nil: none
 }
 
 // BackupFetchResult says what was restored where.
@@ -117,6 +118,9 @@ func BackupFetch(ctx context.Context, o BackupFetchOptions) (res *BackupFetchRes
 	if err := makeDirs(root, mounts, m.Files); err != nil {
 		return nil, err
 	}
+	if o.Progress != nil {
+		o.Progress.Total(tarSize(m.Files))
+	}
 
 	// Data partitions in parallel, then pg_control.tar alone.
 	parts := make(chan int)
@@ -137,7 +141,7 @@ func BackupFetch(ctx context.Context, o BackupFetchOptions) (res *BackupFetchRes
 		g.Go(func() error {
 			for n := range parts {
 				key := partitionKey(sn.Name, n, codec)
-				if err := extractObject(gctx, o.Store, key, root, mounts, byPart[n]); err != nil {
+				if err := extractObject(gctx, o.Store, key, root, mounts, byPart[n], o.Progress); err != nil {
 					return err
 				}
 				o.Log.Debug("partition restored", "key", key)
@@ -151,7 +155,7 @@ func BackupFetch(ctx context.Context, o BackupFetchOptions) (res *BackupFetchRes
 	if err := linkTablespaces(root, res.Tablespaces); err != nil {
 		return nil, err
 	}
-	if err := extractObject(ctx, o.Store, sn.ControlKey, root, mounts, byPart[controlPartition]); err != nil {
+	if err := extractObject(ctx, o.Store, sn.ControlKey, root, mounts, byPart[controlPartition], o.Progress); err != nil {
 		return nil, err
 	}
 	if sn.PGManifestKey != "" {
@@ -184,7 +188,7 @@ func codecFromKey(key string) compression.Codec {
 
 // extractObject restores one tar object, checking every file against the
 // manifest entries expected in it.
-func extractObject(ctx context.Context, s storage.Store, key string, root *os.Root, mounts map[string]*os.Root, expect map[string]tarball.File) error {
+func extractObject(ctx context.Context, s storage.Store, key string, root *os.Root, mounts map[string]*os.Root, expect map[string]tarball.File, p Progress) error {
 	rc, err := openDecoded(ctx, s, key)
 	if err != nil {
 		return fmt.Errorf("fetch %s: %w", key, err)
@@ -194,7 +198,7 @@ func extractObject(ctx context.Context, s storage.Store, key string, root *os.Ro
 		expect = map[string]tarball.File{} // nil would mean "check nothing"
 	}
 	x := &tarball.Extractor{Root: root, Mounts: mounts, Expect: expect, Fsync: true}
-	got, err := x.Extract(storage.ContextReader(ctx, rc))
+	got, err := x.Extract(countProgress(storage.ContextReader(ctx, rc), p))
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", key, err)
 	}

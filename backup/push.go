@@ -35,6 +35,7 @@ type BackupPushOptions struct {
 	// the archive; without it the backup is not restorable.
 	ArchiveTimeout time.Duration
 	Log            *slog.Logger
+	Progress       Progress // nil: none
 }
 
 // DefaultArchiveTimeout is how long backup-push waits for its WAL.
@@ -121,7 +122,7 @@ func BackupPush(ctx context.Context, o BackupPushOptions) (_ *Sentinel, err erro
 			deletePrefix(dctx, o.Store, backupPrefix(sn.Name), log)
 		}
 	}()
-	p := &packer{store: o.Store, codec: o.Codec, name: sn.Name, limit: o.PartitionSize, log: log}
+	p := &packer{store: o.Store, codec: o.Codec, name: sn.Name, limit: o.PartitionSize, log: log, progress: o.Progress}
 	versionDir := fmt.Sprintf("PG_%d_", sess.version/10000)
 	if err := p.run(ctx, dataDir, facts.Tablespaces, versionDir, o.Concurrency); err != nil {
 		return nil, err
@@ -230,9 +231,13 @@ type packer struct {
 	expanded atomic.Int64
 	mu       sync.Mutex
 	files    []tarball.File
+	progress Progress
 }
 
 func (p *packer) run(ctx context.Context, dataDir string, tablespaces []Tablespace, versionDir string, workers int) error {
+	if p.progress != nil {
+		p.progress.Total(estimateSize(ctx, dataDir, tablespaces, versionDir))
+	}
 	g, ctx := newGroup(ctx)
 	items := make(chan walkItem, 64)
 	g.Go(func() error {
@@ -325,7 +330,7 @@ func (p *packer) add(tw *tarball.Writer, it walkItem) (*tarball.File, error) {
 			return nil, serr
 		}
 		var shrunk bool
-		f, shrunk, err = tw.AddFile(it.Name, in, info.Size(), info.Mode().Perm(), info.ModTime())
+		f, shrunk, err = tw.AddFile(it.Name, countProgress(in, p.progress), info.Size(), info.Mode().Perm(), info.ModTime())
 		if shrunk {
 			// The server truncated it while we read; WAL replay restores it.
 			p.log.Debug("file shrank while read; padded with zeros", "path", it.Path)
