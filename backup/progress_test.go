@@ -77,7 +77,7 @@ func TestEstimateSize(t *testing.T) {
 	}
 	write("PG_VERSION", 3)
 	write("base/1/1259", 8192)
-	write("global/pg_control", 8192) // stored apart, at the end
+	write("global/pg_control", 8192)                // stored apart, at the end
 	write("pg_wal/000000010000000000000001", 1<<20) // excluded
 	write("postmaster.pid", 100)                    // excluded
 	if got, want := estimateSize(t.Context(), dir, nil, "PG_15_"), int64(3+8192); got != want {

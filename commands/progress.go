@@ -51,6 +51,7 @@ func (b *byteBar) Total(n int64) {
 			progressbar.OptionSetWriter(b.out),
 			progressbar.OptionSetDescription(b.desc),
 			progressbar.OptionShowBytes(true),
+			progressbar.OptionShowCount(),
 			progressbar.OptionShowTotalBytes(true),
 			progressbar.OptionUseIECUnits(true),
 			progressbar.OptionSetPredictTime(true),
