@@ -125,7 +125,7 @@ tree_rss() {
 				while (q != root && q in parent && q != 1 && q != 0) q = parent[q]
 				if (q == root && comm[p] !~ /^(runuser|time|bash|sh|env)$/) sum += rss[p]
 			}
-			printf "%d\n", sum
+			printf "%.0f\n", sum
 		}'
 }
 
@@ -133,7 +133,8 @@ secs() { cut -d' ' -f1 "$work/$1.time"; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 max_rss() { mib "$(cut -d' ' -f2 "$work/$1.time")"; }
 tree_rss_mib() { mib "$(cat "$work/$1.tree")"; }
-size_of() { du -sb "$@" | awk '{ s += $1 } END { printf "%d\n", s }'; }
+# mawk's %d stops at 2^31; %.0f does not.
+size_of() { du -sb "$@" | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 
 rows=()
 ratios=()
@@ -197,9 +198,9 @@ run_scale() {
 		-c "ALTER SYSTEM SET archive_command = '$wal_push && $pgbr_push'" \
 		-c "SELECT pg_reload_conf()" >/dev/null
 	local datasize
-	datasize=$(size_of "$d/data")
+	datasize=$(du -sb --exclude=pg_wal "$d/data" | cut -f1)
 	scale_sizes+=("$scale:$datasize")
-	say "scale $scale: data directory $(mib $((datasize / 1024))) MiB"
+	say "scale $scale: data directory $(mib $((datasize / 1024))) MiB without pg_wal"
 
 	say "scale $scale: walnut backup-push"
 	measure "walnut-push-$scale" env "${pg[@]:1}" WALNUT_PREFIX="file://$archive" \
@@ -275,7 +276,7 @@ echo "### walnut $(cd "$repo" && git describe --tags --always --dirty 2>/dev/nul
 echo
 echo "- machine: $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(mib "$mem_kib") MiB RAM, $(df -T "$work" | awk 'NR == 2 { print $2 " on " $1 }'), load average before the run: $load_before"
 echo "- $($pgbin/postgres --version), $(pgbackrest version), $(zstd --version | sed 's/^\*\*\* //; s/, by.*//'), $(go version | cut -d' ' -f3)"
-echo "- data directories: $(for x in "${scale_sizes[@]}"; do printf 'scale %s %s MiB; ' "${x%%:*}" "$(mib $((${x#*:} / 1024)))"; done)$cache_note"
+echo "- data directories without pg_wal: $(for x in "${scale_sizes[@]}"; do printf 'scale %s %s MiB; ' "${x%%:*}" "$(mib $((${x#*:} / 1024)))"; done)$cache_note"
 echo "- walnut: file:// archive, defaults (zstd:1, 2 upload/download workers); pg_basebackup: -Ft --compress=client-zstd:1 -c fast, restored with zstd -d | tar x then sync -f; pgBackRest: process-max=2, compress-type=zst, compress-level=1, start-fast=y"
 echo
 echo "| scale | tool | backup s | restore s | backup peak RSS MiB (largest process / all processes) | restore peak RSS MiB (largest / all) | stored MiB |"
