@@ -141,7 +141,7 @@ func BackupFetch(ctx context.Context, o BackupFetchOptions) (res *BackupFetchRes
 		g.Go(func() error {
 			for n := range parts {
 				key := partitionKey(sn.Name, n, codec)
-				if err := extractObject(gctx, o.Store, key, root, mounts, byPart[n], o.Progress); err != nil {
+				if err := extractObject(gctx, o.Store, key, root, mounts, byPart[n], o.Progress, false); err != nil {
 					return err
 				}
 				o.Log.Debug("partition restored", "key", key)
@@ -152,10 +152,20 @@ func BackupFetch(ctx context.Context, o BackupFetchOptions) (res *BackupFetchRes
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	// The data is durable before pg_control and backup_label exist, so a
+	// crash can leave a restore that lacks them, never one that has them
+	// over missing data.
+	roots := []*os.Root{root}
+	for _, r := range mounts {
+		roots = append(roots, r)
+	}
+	if err := syncAll(ctx, roots); err != nil {
+		return nil, err
+	}
 	if err := linkTablespaces(root, res.Tablespaces); err != nil {
 		return nil, err
 	}
-	if err := extractObject(ctx, o.Store, sn.ControlKey, root, mounts, byPart[controlPartition], o.Progress); err != nil {
+	if err := extractObject(ctx, o.Store, sn.ControlKey, root, mounts, byPart[controlPartition], o.Progress, true); err != nil {
 		return nil, err
 	}
 	if sn.PGManifestKey != "" {
@@ -187,8 +197,9 @@ func codecFromKey(key string) compression.Codec {
 }
 
 // extractObject restores one tar object, checking every file against the
-// manifest entries expected in it.
-func extractObject(ctx context.Context, s storage.Store, key string, root *os.Root, mounts map[string]*os.Root, expect map[string]tarball.File, p Progress) error {
+// manifest entries expected in it. With fsync each file is durable as it
+// completes; without, writeback is only started and syncAll finishes it.
+func extractObject(ctx context.Context, s storage.Store, key string, root *os.Root, mounts map[string]*os.Root, expect map[string]tarball.File, p Progress, fsync bool) error {
 	rc, err := openDecoded(ctx, s, key)
 	if err != nil {
 		return fmt.Errorf("fetch %s: %w", key, err)
@@ -197,7 +208,7 @@ func extractObject(ctx context.Context, s storage.Store, key string, root *os.Ro
 	if expect == nil {
 		expect = map[string]tarball.File{} // nil would mean "check nothing"
 	}
-	x := &tarball.Extractor{Root: root, Mounts: mounts, Expect: expect, Fsync: true}
+	x := &tarball.Extractor{Root: root, Mounts: mounts, Expect: expect, Fsync: fsync, Writeback: !fsync}
 	got, err := x.Extract(countProgress(storage.ContextReader(ctx, rc), p))
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", key, err)
@@ -257,7 +268,10 @@ func rewriteTablespaceMap(root *os.Root, tss []Tablespace, locs map[string]strin
 	for _, ts := range tss {
 		fmt.Fprintf(&b, "%s %s\n", ts.OID, strings.ReplaceAll(locs[ts.OID], `\`, `\\`))
 	}
-	return root.WriteFile("tablespace_map", []byte(b.String()), 0o600)
+	if err := root.WriteFile("tablespace_map", []byte(b.String()), 0o600); err != nil {
+		return err
+	}
+	return syncOne(root, "tablespace_map")
 }
 
 // prepareEmptyDir makes sure dir exists and is empty, recording it in made

@@ -149,7 +149,7 @@ func BenchmarkRestorePartition(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if err := extractObject(b.Context(), store, key, root, nil, expect, nil); err != nil {
+		if err := extractObject(b.Context(), store, key, root, nil, expect, nil, false); err != nil {
 			b.Fatal(err)
 		}
 		root.Close()
