@@ -108,7 +108,7 @@ measure() {
 	while kill -0 "$pid" 2>/dev/null; do
 		kb=$(tree_rss "$pid")
 		[ "$kb" -gt "$peak" ] && peak=$kb
-		sleep 0.1
+		sleep 0.25
 	done
 	wait "$pid" || { cat "$work/$name.err" >&2; die "$name failed: $*"; }
 	echo "$peak" >"$work/$name.tree"
