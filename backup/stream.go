@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,10 @@ import (
 // ErrEncrypted is returned for .pgp objects until this build can decrypt.
 var ErrEncrypted = errors.New("object is OpenPGP-encrypted and this walnut has no decryption configured")
 
+// pipeBufSize is how much compressed data putStream gathers before
+// handing it to the store.
+const pipeBufSize = 256 << 10
+
 // putStream stores under key whatever write produces, compressed with c,
 // streaming through a pipe so memory does not grow with the object. If
 // write fails, the Put sees the error instead of EOF and stores nothing.
@@ -29,7 +34,14 @@ func putStream(ctx context.Context, s storage.Store, key string, c compression.C
 		pr.CloseWithError(err) // unblock the writer if Put gave up early
 		done <- err
 	}()
-	err := encodeTo(pw, c, write)
+	// Compressed blocks of PostgreSQL pages are a few KiB each; handed
+	// over one by one, every block would cost a goroutine switch here
+	// and a write in the store.
+	bw := bufio.NewWriterSize(pw, pipeBufSize)
+	err := encodeTo(bw, c, write)
+	if err == nil {
+		err = bw.Flush()
+	}
 	pw.CloseWithError(err) // nil: EOF, the Put commits
 	if putErr := <-done; err == nil && putErr != nil {
 		err = fmt.Errorf("store %s: %w", key, putErr)
