@@ -18,7 +18,7 @@ import (
 var ErrEncrypted = errors.New("object is OpenPGP-encrypted and this walnut has no decryption configured")
 
 // pipeBufSize is how much compressed data putStream gathers before
-// handing it to the store.
+// handing it to the store, and openDecoded reads from it at once.
 const pipeBufSize = 256 << 10
 
 // putStream stores under key whatever write produces, compressed with c,
@@ -83,7 +83,9 @@ func openDecoded(ctx context.Context, s storage.Store, key string) (io.ReadClose
 	if err != nil {
 		return nil, err
 	}
-	dr, err := c.NewReader(rc)
+	// Decoders read a block header, then the block: a few KiB at a time
+	// for PostgreSQL pages, one read call each without this buffer.
+	dr, err := c.NewReader(bufio.NewReaderSize(rc, pipeBufSize))
 	if err != nil {
 		rc.Close()
 		return nil, fmt.Errorf("%s: %w", key, err)
