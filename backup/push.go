@@ -414,7 +414,10 @@ func waitArchived(ctx context.Context, s storage.Store, tli uint32, first, last,
 			return ctx.Err()
 		case <-time.After(delay):
 		}
-		delay = min(2*delay, 2*time.Second)
+		// The last segment usually arrives within a second of
+		// pg_backup_stop; a long sleep here would be most of a small
+		// backup's time. Polls are one listing each.
+		delay = min(2*delay, 500*time.Millisecond)
 	}
 	return nil
 }
