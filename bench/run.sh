@@ -53,8 +53,13 @@ chmod 0755 "$work"
 [ "$(id -u)" = 0 ] && chown postgres: "$work"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 server_up= # the data directory of the running server, if any
+measuring= # the pid of the tool being measured, if any
 cleanup() {
 	set +e
+	if [ -n "$measuring" ]; then
+		kill "$measuring" 2>/dev/null # runuser passes it on
+		wait "$measuring" 2>/dev/null
+	fi
 	if [ -n "$server_up" ]; then
 		as_pg "$pgbin/pg_ctl" -D "$server_up" -m immediate -w stop >/dev/null 2>&1
 	fi
@@ -104,13 +109,15 @@ measure() {
 	drop_caches
 	as_pg /usr/bin/time -f '%e %M' -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err" &
 	local pid=$!
+	measuring=$pid
 	local peak=0 kb
 	while kill -0 "$pid" 2>/dev/null; do
 		kb=$(tree_rss "$pid")
 		[ "$kb" -gt "$peak" ] && peak=$kb
 		sleep 0.25
 	done
-	wait "$pid" || { cat "$work/$name.err" >&2; die "$name failed: $*"; }
+	wait "$pid" || { measuring=; cat "$work/$name.err" >&2; die "$name failed: $*"; }
+	measuring=
 	echo "$peak" >"$work/$name.tree"
 }
 
