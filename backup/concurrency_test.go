@@ -123,9 +123,9 @@ func TestConcurrencyBoundsPartitionTransfers(t *testing.T) {
 	const workers = 3
 	dir := smallCluster(t)
 	s := &inFlight{Store: mem.New()}
-	codec := compression.Default()
+	enc := encoding{codec: compression.Default()}
 	name := "base_000000010000000000000002_00000028"
-	p := &packer{store: s, codec: codec, name: name, limit: 64 << 10, log: slog.New(slog.DiscardHandler)}
+	p := &packer{store: s, enc: enc, name: name, limit: 64 << 10, log: slog.New(slog.DiscardHandler)}
 	if err := p.run(t.Context(), dir, nil, "PG_15_", workers); err != nil {
 		t.Fatal(err)
 	}
@@ -139,9 +139,9 @@ func TestConcurrencyBoundsPartitionTransfers(t *testing.T) {
 	if err := p.putControl(t.Context(), dir, "START WAL LOCATION: 0/2000028\n", ""); err != nil {
 		t.Fatal(err)
 	}
-	sn := &Sentinel{Format: formatVersion, Name: name, Partitions: int(p.next.Load()), Compression: codec.Name(),
-		ManifestKey: manifestKey(name, codec), ControlKey: controlKey(name, codec), FinishTime: time.Now()}
-	if _, err := putManifest(t.Context(), s, sn.ManifestKey, codec, &Manifest{Format: formatVersion, Name: name, Files: p.files}); err != nil {
+	sn := &Sentinel{Format: formatVersion, Name: name, Partitions: int(p.next.Load()), Compression: enc.codec.Name(),
+		ManifestKey: manifestKey(name, enc.ext()), ControlKey: controlKey(name, enc.ext()), FinishTime: time.Now()}
+	if _, err := putManifest(t.Context(), s, sn.ManifestKey, enc, &Manifest{Format: formatVersion, Name: name, Files: p.files}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := putJSON(t.Context(), s, sentinelKey(name), sn); err != nil {

@@ -84,7 +84,7 @@ func BenchmarkBackupPipeline(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(benchFiles * benchFileSize)
 			for b.Loop() {
-				p := &packer{store: countingStore{}, codec: compression.Default(), name: "bench",
+				p := &packer{store: countingStore{}, enc: encoding{codec: compression.Default()}, name: "bench",
 					limit: DefaultPartitionSize, log: slog.New(slog.DiscardHandler)}
 				if err := p.run(b.Context(), dir, nil, "PG_15_", workers); err != nil {
 					b.Fatal(err)
@@ -102,7 +102,7 @@ func BenchmarkPutStream(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(benchFiles * benchFileSize)
 	for b.Loop() {
-		_, err := putStream(b.Context(), countingStore{}, "k", compression.Default(), func(w io.Writer) error {
+		_, err := putStream(b.Context(), countingStore{}, "k", encoding{codec: compression.Default()}, func(w io.Writer) error {
 			tw := tarball.NewWriter(w)
 			for i := range benchFiles {
 				if _, _, err := tw.AddFile(fmt.Sprintf("base/5/%d", i), byteReader(data), int64(len(data)), 0o600, mtime); err != nil {
@@ -121,12 +121,12 @@ func BenchmarkPutStream(b *testing.B) {
 // partition into a fresh directory, each file fsynced, as backup-fetch does.
 func BenchmarkRestorePartition(b *testing.B) {
 	store := mem.New()
-	codec := compression.Default()
+	enc := encoding{codec: compression.Default()}
 	data := heapPages(1, benchFileSize)
 	mtime := time.Now().Truncate(time.Second)
 	expect := map[string]tarball.File{}
-	key := partitionKey("bench", 1, codec)
-	_, err := putStream(b.Context(), store, key, codec, func(w io.Writer) error {
+	key := partitionKey("bench", 1, enc.ext())
+	_, err := putStream(b.Context(), store, key, enc, func(w io.Writer) error {
 		tw := tarball.NewWriter(w)
 		for i := range benchFiles {
 			f, _, err := tw.AddFile(fmt.Sprintf("f%d", i), byteReader(data), int64(len(data)), 0o600, mtime)
@@ -149,7 +149,7 @@ func BenchmarkRestorePartition(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if err := extractObject(b.Context(), store, key, root, nil, expect, nil, false); err != nil {
+		if err := extractObject(b.Context(), store, nil, key, root, nil, expect, nil, false); err != nil {
 			b.Fatal(err)
 		}
 		root.Close()

@@ -17,7 +17,7 @@ func environmentHelp() string {
 	for _, v := range config.Vars {
 		fmt.Fprintf(tw, "   %s\t%s\n", v.Name, v.Usage)
 		if len(v.Aliases) > 0 {
-			fmt.Fprintf(tw, "   \t(WAL-E names accepted: %s)\n", strings.Join(v.Aliases, ", "))
+			fmt.Fprintf(tw, "   \t(also read: %s)\n", strings.Join(v.Aliases, ", "))
 		}
 	}
 	tw.Flush()

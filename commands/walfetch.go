@@ -19,7 +19,7 @@ func walFetchCommand(g *globals) *cli.Command {
 			"Exit codes: 0 fetched; 66 NAME is not in the archive; any other failure exits 200 during\n" +
 			"archive recovery (so PostgreSQL stops rather than ending recovery early) and 1 in standby\n" +
 			"mode (standby.signal in the working directory, so PostgreSQL tries again).\n" +
-			varsHelp("WALNUT_PREFIX", "WALNUT_LOG_LEVEL"),
+			varsHelp("WALNUT_PREFIX", "WALNUT_PGP_PRIVATE_KEY_FILE", "WALNUT_PGP_PASSPHRASE_FILE", "WALNUT_LOG_LEVEL"),
 		Action: func(c *cli.Context) error {
 			err := walFetch(c, g)
 			switch {
@@ -45,8 +45,12 @@ func walFetch(c *cli.Context, g *globals) error {
 		return err
 	}
 	defer store.Close()
+	kr, err := g.pgpKeyring()
+	if err != nil {
+		return err
+	}
 	name, dest := c.Args().Get(0), c.Args().Get(1)
-	if err := backup.WALFetch(c.Context, backup.WALFetchOptions{Store: store, Name: name, Dest: dest, Log: g.log}); err != nil {
+	if err := backup.WALFetch(c.Context, backup.WALFetchOptions{Store: store, Name: name, Dest: dest, Keyring: kr, Log: g.log}); err != nil {
 		return fmt.Errorf("wal-fetch: %w", err)
 	}
 	g.log.Info("fetched", "name", name)

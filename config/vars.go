@@ -23,6 +23,30 @@ var Vars = []Var{
 	{Name: "WALNUT_DOWNLOAD_CONCURRENCY", Usage: "partitions fetched and extracted at once by backup-fetch (default 2)"},
 	{Name: "WALNUT_RATE_LIMIT", Usage: "bytes per second backup-push may store and backup-fetch may fetch, all workers together, e.g. 50MB or 20MiB (default: no limit)"},
 	{Name: "WALNUT_PARTITION_SIZE", Usage: "uncompressed bytes per backup tar partition (default 1073741824)"},
+	{Name: "WALNUT_PGP_PUBLIC_KEY_FILE", Usage: "OpenPGP public key file (armored or binary; several keys: each one can decrypt): encrypt new objects to it"},
+	{Name: "WALNUT_PGP_PUBLIC_KEY", Usage: "the public key armored in the variable itself, instead of a file"},
+	{Name: "WALNUT_PGP_PRIVATE_KEY_FILE", Usage: "OpenPGP private key file that decrypts; may hold old keys beside the new after a rotation (WAL-G's WALG_PGP_KEY_PATH accepted)"},
+	{Name: "WALNUT_PGP_PRIVATE_KEY", Usage: "the private key armored in the variable itself (WAL-G's WALG_PGP_KEY accepted); with no public key set, new objects are encrypted to its first key"},
+	{Name: "WALNUT_PGP_PASSPHRASE_FILE", Usage: "file whose first line unlocks the private key"},
+	{Name: "WALNUT_PGP_PASSPHRASE", Usage: "the passphrase in the variable itself (WAL-G's WALG_PGP_KEY_PASSPHRASE accepted)"},
+	{Name: "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY", Usage: "s3://: keys (also AWS_SESSION_TOKEN); unset: shared credentials file (AWS_PROFILE), web identity, instance role"},
+	{Name: "AWS_REGION", Aliases: []string{"AWS_DEFAULT_REGION"}, Usage: "s3://: the bucket's region (unset: asked from the server)"},
+	{Name: "AWS_ENDPOINT_URL", Aliases: []string{"AWS_ENDPOINT_URL_S3", "WALE_S3_ENDPOINT"}, Usage: "s3://: S3-compatible server such as MinIO or Ceph RGW, http(s)://host:port (WAL-E: https+path://host:port)"},
+	{Name: "WALNUT_S3_FORCE_PATH_STYLE", Aliases: []string{"AWS_S3_FORCE_PATH_STYLE"}, Usage: "s3://: true for path-style bucket addressing (MinIO, Ceph RGW)"},
+	{Name: "WALNUT_S3_SSE, WALNUT_S3_SSE_KMS_ID", Usage: "s3://: server-side encryption, AES256 or aws:kms (with the KMS key ID)"},
+	{Name: "WALNUT_S3_STORAGE_CLASS", Usage: "s3://: storage class of new objects, e.g. STANDARD_IA"},
+	{Name: "WALNUT_S3_CA_CERT_FILE", Aliases: []string{"AWS_CA_BUNDLE"}, Usage: "s3://: PEM file of extra CAs to trust"},
+	{Name: "WALNUT_S3_PART_SIZE", Usage: "s3://: bytes per multipart part, the one upload buffer (default 16777216)"},
+	{Name: "WALNUT_S3_STALL_TIMEOUT", Usage: "s3://: cut a connection that moves no data for this long (default 60s)"},
+	{Name: "AZURE_STORAGE_ACCOUNT", Aliases: []string{"WABS_ACCOUNT_NAME"}, Usage: "azure://: storage account"},
+	{Name: "AZURE_STORAGE_KEY", Aliases: []string{"AZURE_STORAGE_ACCESS_KEY", "WABS_ACCESS_KEY"}, Usage: "azure://: account key (wins over a SAS token)"},
+	{Name: "AZURE_STORAGE_SAS_TOKEN", Aliases: []string{"WABS_SAS_TOKEN"}, Usage: "azure://: shared access signature"},
+	{Name: "AZURE_STORAGE_CONNECTION_STRING", Usage: "azure://: connection string; wins over the three above"},
+	{Name: "AZURE_STORAGE_ENDPOINT", Aliases: []string{"WALNUT_AZURE_ENDPOINT"}, Usage: "azure://: blob service URL, e.g. http://127.0.0.1:10000/devstoreaccount1 for Azurite"},
+	{Name: "SWIFT_AUTHURL, SWIFT_USER, SWIFT_PASSWORD, SWIFT_TENANT", Usage: "swift://: WAL-E's names (also SWIFT_REGION, SWIFT_ENDPOINT_TYPE, SWIFT_AUTH_VERSION, SWIFT_*_DOMAIN_NAME); without SWIFT_AUTHURL, an openrc's OS_* names"},
+	{Name: "WALNUT_SWIFT_SEGMENT_SIZE", Usage: "swift://: bytes per large-object segment (default: the cluster's max_file_size)"},
+	{Name: "GOOGLE_APPLICATION_CREDENTIALS", Usage: "gs://: service account key file (unset: default credentials)"},
+	{Name: "STORAGE_EMULATOR_HOST", Usage: "gs://: host:port of a GCS emulator, used without authentication"},
 	{Name: "WALNUT_LOG_LEVEL", Usage: "debug, info (default), warn or error"},
 	{Name: "PGHOST, PGPORT, PGUSER, ...", Usage: "libpq variables (also PGDATABASE, PGPASSWORD, PGPASSFILE, PGSSLMODE) for backup-push's session"},
 }
@@ -35,6 +59,13 @@ func (e *Env) Prefix() (prefix, from string, err error) {
 		return "", "", fmt.Errorf("no archive prefix: set WALNUT_PREFIX (for example file:///var/lib/walnut) or pass --prefix")
 	}
 	return prefix, from, nil
+}
+
+// FromFile reports whether name was set by --envdir or --env-file (or a
+// flag) rather than the process environment.
+func (e *Env) FromFile(name string) bool {
+	_, ok := e.files[name]
+	return ok
 }
 
 // Int returns name parsed as a positive integer, or def when unset.

@@ -11,14 +11,22 @@ import (
 	"strings"
 
 	"github.com/walnut-pg/walnut/storage"
+	"github.com/walnut-pg/walnut/storage/azure"
+	"github.com/walnut-pg/walnut/storage/gcs"
 	"github.com/walnut-pg/walnut/storage/local"
 	"github.com/walnut-pg/walnut/storage/mem"
+	"github.com/walnut-pg/walnut/storage/s3"
+	"github.com/walnut-pg/walnut/storage/swift"
 )
 
 // Open returns the store for prefix, such as file:///var/lib/walnut or
 // s3://bucket/path. getenv supplies the backends' settings and credentials
-// (AWS_*, AZURE_STORAGE_*, ...); no backend built so far needs any.
-func Open(ctx context.Context, prefix string, getenv func(string) string) (storage.Store, error) {
+// (AWS_*, AZURE_STORAGE_*, GOOGLE_APPLICATION_CREDENTIALS, ...): swift://
+// reads SWIFT_* or OS_*. Retries are logged to log; nil discards them.
+func Open(ctx context.Context, prefix string, getenv func(string) string, log *slog.Logger) (storage.Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	u, err := url.Parse(prefix)
 	if err != nil {
 		// url.Error repeats the whole prefix, secrets included.
@@ -38,17 +46,43 @@ func Open(ctx context.Context, prefix string, getenv func(string) string) (stora
 		if err != nil {
 			return nil, err
 		}
-		p := storage.DefaultRetryPolicy()
-		p.Logger = slog.Default()
-		return storage.WithRetry(s, p), nil
+		return withRetry(s, log), nil
 	case "mem":
 		return mem.New(), nil
-	case "s3", "azure", "wabs", "swift", "gs":
-		return nil, fmt.Errorf("storage scheme %q is not built yet (see issue: object stores); use file://", u.Scheme)
+	case "s3":
+		s, err := s3.Open(ctx, u, getenv, log)
+		if err != nil {
+			return nil, fmt.Errorf("storage prefix %q: %w", Redact(prefix), err)
+		}
+		return withRetry(s, log), nil
+	case "swift":
+		s, err := swift.Open(ctx, u, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("storage prefix %q: %w", Redact(prefix), err)
+		}
+		return withRetry(s, log), nil
+	case "azure", "wabs":
+		s, err := azure.Open(ctx, u, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("storage prefix %q: %w", Redact(prefix), err)
+		}
+		return withRetry(s, log), nil
+	case "gs":
+		s, err := gcs.Open(ctx, u, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("storage prefix %q: %w", Redact(prefix), err)
+		}
+		return withRetry(s, log), nil
 	case "":
 		return nil, fmt.Errorf("storage prefix %q has no scheme: want file:///absolute/path, s3://, azure:// (wabs://), swift:// or gs://", Redact(prefix))
 	}
 	return nil, fmt.Errorf("unknown storage scheme %q in prefix %q: want file://, s3://, azure:// (wabs://), swift:// or gs://", u.Scheme, Redact(prefix))
+}
+
+func withRetry(s storage.Store, log *slog.Logger) storage.Store {
+	p := storage.DefaultRetryPolicy()
+	p.Logger = log
+	return storage.WithRetry(s, p)
 }
 
 // fileRoot returns the directory a file URL names. Only the local host
