@@ -6,7 +6,7 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X $(PKG)/commands.version=$(VERSION) -X $(PKG)/commands.commit=$(COMMIT)
 STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build setup test demo lint bench clean
+.PHONY: all build setup test demo lint bench bench-go bench-tools clean
 
 all: build
 
@@ -29,9 +29,16 @@ lint:
 	@test -x "$(STATICCHECK)" || { echo "$(STATICCHECK) missing: run scripts/setup.sh"; exit 1; }
 	$(STATICCHECK) ./...
 
-# Performance is measured here, never asserted in timed tests.
-bench:
+# Performance is measured here, never asserted in timed tests. bench-go:
+# the hot paths in-process; bench-tools: walnut, pg_basebackup and
+# pgBackRest on one pgbench cluster (BENCH_SCALE=100, or BENCH_SCALES="50 100 200").
+bench: bench-go bench-tools
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-tools:
+	bash bench/run.sh
 
 clean:
 	rm -rf bin

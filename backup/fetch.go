@@ -28,6 +28,7 @@ type BackupFetchOptions struct {
 	Recovery    *RecoveryOptions // nil: restore the files only
 	Keyring     *crypto.Keyring  // decrypts an encrypted backup; nil: none configured
 	Log         *slog.Logger
+	Progress    Progress // nil: none
 }
 
 // BackupFetchResult says what was restored where.
@@ -118,6 +119,9 @@ func BackupFetch(ctx context.Context, o BackupFetchOptions) (res *BackupFetchRes
 	if err := makeDirs(root, mounts, m.Files); err != nil {
 		return nil, err
 	}
+	if o.Progress != nil {
+		o.Progress.Total(tarSize(m.Files))
+	}
 
 	// Data partitions in parallel, then pg_control.tar alone.
 	parts := make(chan int)
@@ -138,7 +142,7 @@ func BackupFetch(ctx context.Context, o BackupFetchOptions) (res *BackupFetchRes
 		g.Go(func() error {
 			for n := range parts {
 				key := partitionKey(sn.Name, n, ext)
-				if err := extractObject(gctx, o.Store, o.Keyring, key, root, mounts, byPart[n]); err != nil {
+				if err := extractObject(gctx, o.Store, o.Keyring, key, root, mounts, byPart[n], o.Progress, false); err != nil {
 					return err
 				}
 				o.Log.Debug("partition restored", "key", key)
@@ -149,10 +153,20 @@ func BackupFetch(ctx context.Context, o BackupFetchOptions) (res *BackupFetchRes
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	// The data is durable before pg_control and backup_label exist, so a
+	// crash can leave a restore that lacks them, never one that has them
+	// over missing data.
+	roots := []*os.Root{root}
+	for _, r := range mounts {
+		roots = append(roots, r)
+	}
+	if err := syncAll(ctx, roots); err != nil {
+		return nil, err
+	}
 	if err := linkTablespaces(root, res.Tablespaces); err != nil {
 		return nil, err
 	}
-	if err := extractObject(ctx, o.Store, o.Keyring, sn.ControlKey, root, mounts, byPart[controlPartition]); err != nil {
+	if err := extractObject(ctx, o.Store, o.Keyring, sn.ControlKey, root, mounts, byPart[controlPartition], o.Progress, true); err != nil {
 		return nil, err
 	}
 	if sn.PGManifestKey != "" {
@@ -179,8 +193,9 @@ func BackupFetch(ctx context.Context, o BackupFetchOptions) (res *BackupFetchRes
 }
 
 // extractObject restores one tar object, checking every file against the
-// manifest entries expected in it.
-func extractObject(ctx context.Context, s storage.Store, kr *crypto.Keyring, key string, root *os.Root, mounts map[string]*os.Root, expect map[string]tarball.File) error {
+// manifest entries expected in it. With fsync each file is durable as it
+// completes; without, writeback is only started and syncAll finishes it.
+func extractObject(ctx context.Context, s storage.Store, kr *crypto.Keyring, key string, root *os.Root, mounts map[string]*os.Root, expect map[string]tarball.File, p Progress, fsync bool) error {
 	rc, err := openDecoded(ctx, s, key, kr)
 	if err != nil {
 		return fmt.Errorf("fetch %s: %w", key, err)
@@ -189,8 +204,8 @@ func extractObject(ctx context.Context, s storage.Store, kr *crypto.Keyring, key
 	if expect == nil {
 		expect = map[string]tarball.File{} // nil would mean "check nothing"
 	}
-	x := &tarball.Extractor{Root: root, Mounts: mounts, Expect: expect, Fsync: true}
-	got, err := x.Extract(storage.ContextReader(ctx, rc))
+	x := &tarball.Extractor{Root: root, Mounts: mounts, Expect: expect, Fsync: fsync, Writeback: !fsync}
+	got, err := x.Extract(countProgress(storage.ContextReader(ctx, rc), p))
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", key, err)
 	}
@@ -249,7 +264,10 @@ func rewriteTablespaceMap(root *os.Root, tss []Tablespace, locs map[string]strin
 	for _, ts := range tss {
 		fmt.Fprintf(&b, "%s %s\n", ts.OID, strings.ReplaceAll(locs[ts.OID], `\`, `\\`))
 	}
-	return root.WriteFile("tablespace_map", []byte(b.String()), 0o600)
+	if err := root.WriteFile("tablespace_map", []byte(b.String()), 0o600); err != nil {
+		return err
+	}
+	return syncOne(root, "tablespace_map")
 }
 
 // prepareEmptyDir makes sure dir exists and is empty, recording it in made

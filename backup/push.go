@@ -37,6 +37,7 @@ type BackupPushOptions struct {
 	// the archive; without it the backup is not restorable.
 	ArchiveTimeout time.Duration
 	Log            *slog.Logger
+	Progress       Progress // nil: none
 }
 
 // DefaultArchiveTimeout is how long backup-push waits for its WAL.
@@ -125,7 +126,7 @@ func BackupPush(ctx context.Context, o BackupPushOptions) (_ *Sentinel, err erro
 			deletePrefix(dctx, o.Store, backupPrefix(sn.Name), log)
 		}
 	}()
-	p := &packer{store: o.Store, enc: enc, name: sn.Name, limit: o.PartitionSize, log: log}
+	p := &packer{store: o.Store, enc: enc, name: sn.Name, limit: o.PartitionSize, log: log, progress: o.Progress}
 	versionDir := fmt.Sprintf("PG_%d_", sess.version/10000)
 	if err := p.run(ctx, dataDir, facts.Tablespaces, versionDir, o.Concurrency); err != nil {
 		return nil, err
@@ -234,9 +235,13 @@ type packer struct {
 	expanded atomic.Int64
 	mu       sync.Mutex
 	files    []tarball.File
+	progress Progress
 }
 
 func (p *packer) run(ctx context.Context, dataDir string, tablespaces []Tablespace, versionDir string, workers int) error {
+	if p.progress != nil {
+		p.progress.Total(estimateSize(ctx, dataDir, tablespaces, versionDir))
+	}
 	g, ctx := newGroup(ctx)
 	items := make(chan walkItem, 64)
 	g.Go(func() error {
@@ -329,7 +334,7 @@ func (p *packer) add(tw *tarball.Writer, it walkItem) (*tarball.File, error) {
 			return nil, serr
 		}
 		var shrunk bool
-		f, shrunk, err = tw.AddFile(it.Name, in, info.Size(), info.Mode().Perm(), info.ModTime())
+		f, shrunk, err = tw.AddFile(it.Name, countProgress(in, p.progress), info.Size(), info.Mode().Perm(), info.ModTime())
 		if shrunk {
 			// The server truncated it while we read; WAL replay restores it.
 			p.log.Debug("file shrank while read; padded with zeros", "path", it.Path)
@@ -413,7 +418,10 @@ func waitArchived(ctx context.Context, s storage.Store, tli uint32, first, last,
 			return ctx.Err()
 		case <-time.After(delay):
 		}
-		delay = min(2*delay, 2*time.Second)
+		// The last segment usually arrives within a second of
+		// pg_backup_stop; a long sleep here would be most of a small
+		// backup's time. Polls are one listing each.
+		delay = min(2*delay, 500*time.Millisecond)
 	}
 	return nil
 }

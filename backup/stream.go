@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,10 @@ func (e encoding) ext() string {
 	return e.codec.Extension()
 }
 
+// pipeBufSize is how much encoded data putStream gathers before handing
+// it to the store, and openDecoded reads from the store at once.
+const pipeBufSize = 256 << 10
+
 // putStream stores under key whatever write produces, encoded with e,
 // streaming through a pipe so memory does not grow with the object. If
 // write fails, the Put sees the error instead of EOF and stores nothing.
@@ -47,7 +52,14 @@ func putStream(ctx context.Context, s storage.Store, key string, e encoding, wri
 		pr.CloseWithError(err) // unblock the writer if Put gave up early
 		done <- err
 	}()
-	err := encodeTo(pw, e, write)
+	// Compressed blocks of PostgreSQL pages are a few KiB each; handed
+	// over one by one, every block would cost a goroutine switch here
+	// and a write in the store.
+	bw := bufio.NewWriterSize(pw, pipeBufSize)
+	err := encodeTo(bw, e, write)
+	if err == nil {
+		err = bw.Flush()
+	}
 	pw.CloseWithError(err) // nil: EOF, the Put commits
 	if putErr := <-done; err == nil && putErr != nil {
 		err = fmt.Errorf("store %s: %w", key, putErr)
@@ -104,9 +116,11 @@ func openDecoded(ctx context.Context, s storage.Store, key string, kr *crypto.Ke
 		return nil, err
 	}
 	d := &decodedReader{body: rc}
-	var compressed io.Reader = rc
+	// Decoders read a block header, then the block: a few KiB at a time
+	// for PostgreSQL pages, one read of the store each without this.
+	var compressed io.Reader = bufio.NewReaderSize(rc, pipeBufSize)
 	if encrypted {
-		if d.plain, err = kr.Decrypt(rc); err != nil {
+		if d.plain, err = kr.Decrypt(compressed); err != nil {
 			rc.Close()
 			return nil, fmt.Errorf("decrypt: %w", err)
 		}

@@ -24,7 +24,7 @@ func backupFetchCommand(g *globals) *cli.Command {
 			"then writes recovery settings to postgresql.auto.conf and recovery.signal (standby.signal\n" +
 			"with --standby) unless --no-recovery. The default restore_command is this walnut's wal-fetch\n" +
 			"with the same --envdir/--env-file/--prefix.\n" +
-			varsHelp("WALNUT_PREFIX", "WALNUT_PGP_PRIVATE_KEY_FILE", "WALNUT_PGP_PASSPHRASE_FILE", "WALNUT_DOWNLOAD_CONCURRENCY"),
+			varsHelp("WALNUT_PREFIX", "WALNUT_PGP_PRIVATE_KEY_FILE", "WALNUT_PGP_PASSPHRASE_FILE", "WALNUT_DOWNLOAD_CONCURRENCY", "WALNUT_RATE_LIMIT"),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "restore-command", Usage: "restore_command to write (default: this walnut's wal-fetch %f %p)", Destination: &rec.RestoreCommand},
 			&cli.StringFlag{Name: "recovery-target-time", Usage: "recover up to this `TIMESTAMP` (e.g. '2026-11-26 03:00:00+00')", Destination: &rec.TargetTime},
@@ -76,6 +76,10 @@ func backupFetchCommand(g *globals) *cli.Command {
 				return err
 			}
 			opts.Concurrency = int(conc)
+			rate, err := g.rateLimit()
+			if err != nil {
+				return err
+			}
 			if opts.Keyring, err = g.pgpKeyring(); err != nil {
 				return err
 			}
@@ -84,8 +88,13 @@ func backupFetchCommand(g *globals) *cli.Command {
 				return err
 			}
 			defer store.Close()
-			opts.Store = store
+			opts.Store = limitRate(store, rate)
+			bar := g.progressFor("restore")
+			if bar != nil {
+				opts.Progress = bar
+			}
 			res, err := backup.BackupFetch(c.Context, opts)
+			bar.Stop() // before the summary on stdout, which may share the terminal
 			if err != nil {
 				return fmt.Errorf("backup-fetch: %w", err)
 			}

@@ -19,7 +19,7 @@ func backupPushCommand(g *globals) *cli.Command {
 		ArgsUsage: "PGDATA",
 		Description: "Non-exclusive base backup over one libpq session, streamed as tar partitions; the backup\n" +
 			"is listed only once every part and the WAL it needs are stored.\n" +
-			varsHelp("WALNUT_PREFIX", "WALNUT_COMPRESSION", "WALNUT_PGP_PUBLIC_KEY_FILE", "WALNUT_UPLOAD_CONCURRENCY", "WALNUT_PARTITION_SIZE", "PG*"),
+			varsHelp("WALNUT_PREFIX", "WALNUT_COMPRESSION", "WALNUT_PGP_PUBLIC_KEY_FILE", "WALNUT_UPLOAD_CONCURRENCY", "WALNUT_RATE_LIMIT", "WALNUT_PARTITION_SIZE", "PG*"),
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "archive-timeout", Value: backup.DefaultArchiveTimeout, Usage: "how long to wait for the WAL the backup needs to reach the archive before failing", Destination: &archiveTimeout},
 			&cli.BoolFlag{Name: "spread-checkpoint", Usage: "let the starting checkpoint spread over checkpoint_completion_target instead of forcing it", Destination: &spread},
@@ -44,13 +44,17 @@ func backupPushCommand(g *globals) *cli.Command {
 			if err != nil {
 				return err
 			}
+			rate, err := g.rateLimit()
+			if err != nil {
+				return err
+			}
 			store, err := g.openStore(c.Context)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			sn, err := backup.BackupPush(c.Context, backup.BackupPushOptions{
-				Store:          store,
+			opts := backup.BackupPushOptions{
+				Store:          limitRate(store, rate),
 				Codec:          codec,
 				Encrypt:        to,
 				DataDir:        c.Args().First(),
@@ -60,7 +64,13 @@ func backupPushCommand(g *globals) *cli.Command {
 				Concurrency:    int(conc),
 				ArchiveTimeout: archiveTimeout,
 				Log:            g.log,
-			})
+			}
+			bar := g.progressFor("backup")
+			if bar != nil {
+				opts.Progress = bar
+			}
+			sn, err := backup.BackupPush(c.Context, opts)
+			bar.Stop() // before the name on stdout, which may share the terminal
 			if err != nil {
 				return fmt.Errorf("backup-push: %w", err)
 			}

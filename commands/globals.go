@@ -25,6 +25,7 @@ type globals struct {
 	stdout, stderr io.Writer
 	env            *config.Env
 	log            *slog.Logger
+	logOut         *logSink // stderr, shared with a progress bar
 
 	envdir, envFile, prefix string
 	logFormat               string
@@ -66,11 +67,12 @@ func (g *globals) before(c *cli.Context) error {
 		level = slog.LevelWarn
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	g.logOut = &logSink{w: g.stderr}
 	switch g.logFormat {
 	case "json":
-		g.log = slog.New(slog.NewJSONHandler(g.stderr, opts))
+		g.log = slog.New(slog.NewJSONHandler(g.logOut, opts))
 	case "text":
-		g.log = slog.New(slog.NewTextHandler(g.stderr, opts))
+		g.log = slog.New(slog.NewTextHandler(g.logOut, opts))
 	default:
 		return usageError(fmt.Errorf("--log-format %q: want text or json", g.logFormat))
 	}
