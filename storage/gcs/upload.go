@@ -134,7 +134,7 @@ func (s *Store) sendChunk(ctx context.Context, session string, data []byte, offs
 			}
 			askStatus = false
 			if done {
-				if final && p == end {
+				if final && (p == end || p < 0) {
 					return struct{}{}, nil
 				}
 				return struct{}{}, backoff.Permanent(fmt.Errorf("upload session ended at %d bytes, at %d of %d", p, end, end))
@@ -182,7 +182,7 @@ func (s *Store) chunkError(ctx context.Context, err error) error {
 
 // putRange sends data as bytes from-end-1 of the upload, with the total
 // size if final. It returns how many bytes of the object the service holds
-// and whether the object is complete.
+// (-1 if it did not say) and whether the object is complete.
 func (s *Store) putRange(ctx context.Context, session string, data []byte, from, end int64, final bool) (int64, bool, error) {
 	total := "*"
 	if final {
@@ -214,11 +214,15 @@ func (s *Store) sessionPut(ctx context.Context, session string, data []byte, con
 	switch resp.StatusCode {
 	case http.StatusOK, http.StatusCreated:
 		defer resp.Body.Close()
+		// The object is there; its size is only checked where known.
 		var attrs objectAttrs
-		if err := json.NewDecoder(resp.Body).Decode(&attrs); err != nil {
-			return 0, false, fmt.Errorf("reading the uploaded object's metadata: %w", err)
+		if json.NewDecoder(resp.Body).Decode(&attrs) != nil {
+			return -1, true, nil
 		}
-		size, _ := strconv.ParseInt(attrs.Size, 10, 64)
+		size, err := strconv.ParseInt(attrs.Size, 10, 64)
+		if err != nil {
+			return -1, true, nil
+		}
 		return size, true, nil
 	case statusResumeIncomplete:
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
