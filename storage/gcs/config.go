@@ -25,13 +25,13 @@ type Config struct {
 	ChunkSize int
 	// IOTimeout cuts a connection on which no byte moved either way.
 	IOTimeout time.Duration
-	// ChunkRetryDeadline bounds the retries of one chunk of an upload,
-	// which the library counts in time rather than attempts.
+	// ChunkRetryDeadline bounds, in time, the retries of one chunk of an
+	// upload; MaxAttempts bounds them in number. Zero means no time bound.
 	ChunkRetryDeadline time.Duration
-	// MaxAttempts bounds the client library's own attempts per call; the
-	// retry decorator wraps the whole call again. Kept above one for
-	// uploads from a stream, whose chunks the library can resend but the
-	// decorator cannot.
+	// MaxAttempts bounds the attempts of each request, and of each chunk
+	// of an upload, counted afresh for every chunk; the retry decorator
+	// wraps the whole call again. Kept above one for uploads from a
+	// stream, whose chunks the store can resend but the decorator cannot.
 	MaxAttempts int
 }
 

@@ -2,57 +2,85 @@ package gcs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"regexp"
 	"strings"
 
-	gstorage "cloud.google.com/go/storage"
-	"google.golang.org/api/googleapi"
-
 	"github.com/walnut-pg/walnut/storage"
 )
 
-// translateError maps a library error from op on key to walnut's terms:
-// only a missing object in an existing bucket is ErrNotFound (wal-fetch
-// tells PostgreSQL "not in the archive" on it), what another attempt cannot
-// fix is Permanent with a hint naming what to check, and everything else is
+// apiError is an answer of the service other than success.
+type apiError struct {
+	code    int
+	message string
+}
+
+func (e *apiError) Error() string {
+	if e.message == "" {
+		return fmt.Sprintf("HTTP %d", e.code)
+	}
+	return fmt.Sprintf("HTTP %d: %s", e.code, e.message)
+}
+
+// retryable reports whether another attempt may succeed.
+func (e *apiError) retryable() bool {
+	return e.code == http.StatusRequestTimeout || e.code == http.StatusTooManyRequests || e.code >= 500
+}
+
+// readAPIError reads the service's error from resp and closes its body.
+// The JSON API answers {"error":{"code":..,"message":..}}; anything else
+// (a proxy's page) is shown as a clipped line.
+func readAPIError(resp *http.Response) *apiError {
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var body struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	msg := ""
+	if json.Unmarshal(b, &body) == nil {
+		msg = body.Error.Message
+	} else if !strings.HasPrefix(strings.TrimSpace(string(b)), "<") {
+		msg = string(b)
+	}
+	return &apiError{code: resp.StatusCode, message: clip(oneLine(msg), 200)}
+}
+
+// translateError maps a failure of op on key to walnut's terms: only a
+// missing object in an existing bucket is ErrNotFound (wal-fetch tells
+// PostgreSQL "not in the archive" on it), what another attempt cannot fix
+// is Permanent with a hint naming what to check, and everything else is
 // left to the retry decorator.
 func (s *Store) translateError(ctx context.Context, op, key string, err error) error {
 	where := strings.TrimSpace("gcs " + op + " " + key)
-	var gerr *googleapi.Error
-	switch {
-	case errors.Is(err, gstorage.ErrObjectNotExist):
-		// Reads of an object answer 404 whether the object or the whole
-		// bucket is missing; a missing bucket must not read as "not in
-		// the archive".
-		if _, berr := s.bucket.Retryer(s.retry()...).Attrs(ctx); errors.Is(berr, gstorage.ErrBucketNotExist) {
-			return s.bucketMissing(where)
-		}
-		return fmt.Errorf("%s: %w", where, storage.ErrNotFound)
-	case errors.Is(err, gstorage.ErrBucketNotExist):
-		return s.bucketMissing(where)
-	case errors.As(err, &gerr):
-		desc := fmt.Sprintf("HTTP %d", gerr.Code)
-		if msg := oneLine(gerr.Message); msg != "" {
-			desc += ": " + msg
-		}
+	var aerr *apiError
+	if errors.As(err, &aerr) {
 		switch {
-		case gerr.Code == http.StatusNotFound:
-			// Only a bucket can be missing for a list, an upload or a
-			// delete.
+		case aerr.code == http.StatusNotFound && (op == "get" || op == "stat" || op == "delete"):
+			// Reads of an object answer 404 whether the object or the
+			// whole bucket is missing; a missing bucket must not read as
+			// "not in the archive".
+			if s.bucketExists(ctx) == errBucketMissing {
+				return s.bucketMissing(where)
+			}
+			return fmt.Errorf("%s: %w", where, storage.ErrNotFound)
+		case aerr.code == http.StatusNotFound:
+			// Only a bucket can be missing for a list or an upload.
 			return s.bucketMissing(where)
-		case gerr.Code == http.StatusUnauthorized || gerr.Code == http.StatusForbidden:
+		case aerr.code == http.StatusUnauthorized || aerr.code == http.StatusForbidden:
 			return storage.Permanent(fmt.Errorf("%s: access to bucket %q denied (%s); check GOOGLE_APPLICATION_CREDENTIALS and the account's roles on the bucket",
-				where, s.cfg.Bucket, desc))
-		case gerr.Code == http.StatusRequestTimeout, gerr.Code == http.StatusTooManyRequests, gerr.Code >= 500:
-			return fmt.Errorf("%s: %s", where, desc)
-		case gerr.Code >= 400:
-			return storage.Permanent(fmt.Errorf("%s: %s", where, desc))
+				where, s.cfg.Bucket, aerr))
+		case aerr.retryable():
+			return fmt.Errorf("%s: %s", where, aerr)
+		default:
+			return storage.Permanent(fmt.Errorf("%s: %s", where, aerr))
 		}
-		return fmt.Errorf("%s: %s", where, desc)
 	}
 	var cred *credentialError
 	if errors.As(err, &cred) {
@@ -69,8 +97,8 @@ func (s *Store) translateError(ctx context.Context, op, key string, err error) e
 	return &oneLineError{msg: where + ": " + urlQuery.ReplaceAllString(oneLine(err.Error()), "$1"), err: err}
 }
 
-// urlQuery matches the query of a URL in a message: the library's list
-// URLs carry a dozen parameters that only hide the error.
+// urlQuery matches the query of a URL in a message: upload session URLs
+// carry an upload id that only hides the error.
 var urlQuery = regexp.MustCompile(`(https?://[^\s"'?]*)\?[^\s"']*`)
 
 func (s *Store) bucketMissing(where string) error {
@@ -78,13 +106,13 @@ func (s *Store) bucketMissing(where string) error {
 		where, s.cfg.Bucket))
 }
 
-// oneLine folds a multi-line library message (token endpoint responses
-// come as several lines) into one.
+// oneLine folds a multi-line message (token endpoint responses come as
+// several lines) into one.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-// clip cuts s to about n bytes: some library messages run to kilobytes.
+// clip cuts s to about n bytes: some messages run to kilobytes.
 func clip(s string, n int) string {
 	if len(s) <= n {
 		return s

@@ -1,5 +1,5 @@
 // Package gcs stores objects in a Google Cloud Storage bucket
-// (gs://bucket/path).
+// (gs://bucket/path), through the service's JSON API.
 package gcs
 
 import (
@@ -8,29 +8,29 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
-	"os"
+	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	gstorage "cloud.google.com/go/storage"
-	"github.com/googleapis/gax-go/v2"
-	"google.golang.org/api/iterator"
-	"google.golang.org/api/option"
-	htransport "google.golang.org/api/transport/http"
+	"github.com/cenkalti/backoff/v5"
+	"golang.org/x/oauth2"
 
 	"github.com/walnut-pg/walnut/storage"
 	"github.com/walnut-pg/walnut/storage/internal/exactsize"
 	"github.com/walnut-pg/walnut/storage/internal/idleconn"
 )
 
+// defaultBase is Google Cloud Storage itself.
+const defaultBase = "https://storage.googleapis.com"
+
 // Store is a bucket, or a path inside one.
 type Store struct {
 	cfg    Config
-	client *gstorage.Client
-	bucket *gstorage.BucketHandle
+	base   string
+	client *http.Client
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -57,189 +57,219 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 1
 	}
-	base := idleconn.Transport(cfg.IOTimeout, 15*time.Second)
-	var opts []option.ClientOption
+	transport := idleconn.Transport(cfg.IOTimeout, 15*time.Second)
+	// A 308 is the service's "resume incomplete", never a redirect.
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	s := &Store{cfg: cfg, base: defaultBase, client: &http.Client{Transport: transport, CheckRedirect: noRedirect}}
 	if cfg.Endpoint != "" {
-		// Named here rather than left to the library, which reads
-		// STORAGE_EMULATOR_HOST from the process environment only, not
-		// from an envdir.
-		opts = append(opts,
-			option.WithHTTPClient(&http.Client{Transport: base}),
-			option.WithEndpoint(cfg.Endpoint+"/storage/v1/"))
-	} else {
-		credOpts := []option.ClientOption{option.WithScopes(gstorage.ScopeFullControl)}
+		// An emulator takes no authentication.
+		s.base = cfg.Endpoint
+		return s, nil
+	}
+	ts, err := credentials(ctx, cfg, transport)
+	if err != nil {
 		if cfg.CredentialsFile != "" {
-			typ, err := credentialsType(cfg.CredentialsFile)
-			if err != nil {
-				return nil, storage.Permanent(fmt.Errorf("GOOGLE_APPLICATION_CREDENTIALS: %w", err))
-			}
-			credOpts = append(credOpts, option.WithAuthCredentialsFile(typ, cfg.CredentialsFile))
+			return nil, storage.Permanent(fmt.Errorf("GOOGLE_APPLICATION_CREDENTIALS: %s", clip(oneLine(err.Error()), 200)))
 		}
-		rt, err := htransport.NewTransport(ctx, markTransport{base}, credOpts...)
+		return nil, storage.Permanent(fmt.Errorf("google cloud credentials for bucket %q: %s; set GOOGLE_APPLICATION_CREDENTIALS to a service account key file",
+			cfg.Bucket, clip(oneLine(err.Error()), 200)))
+	}
+	s.client = &http.Client{Transport: &oauth2.Transport{Source: ts, Base: transport}, CheckRedirect: noRedirect}
+	return s, nil
+}
+
+// objectURL is the metadata URL of key; "/" in a name must be escaped.
+func (s *Store) objectURL(key string) string {
+	return s.base + "/storage/v1/b/" + url.PathEscape(s.cfg.Bucket) + "/o/" + url.PathEscape(s.cfg.Prefix+key)
+}
+
+func (s *Store) bucketURL() string {
+	return s.base + "/storage/v1/b/" + url.PathEscape(s.cfg.Bucket)
+}
+
+// newBackOff paces the attempts of one call, or of one chunk of an upload.
+func newBackOff() backoff.BackOff {
+	return &backoff.ExponentialBackOff{
+		InitialInterval:     500 * time.Millisecond,
+		RandomizationFactor: backoff.DefaultRandomizationFactor,
+		Multiplier:          2,
+		MaxInterval:         8 * time.Second,
+	}
+}
+
+// retryable reports whether another attempt after err may succeed.
+func retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var aerr *apiError
+	if errors.As(err, &aerr) {
+		return aerr.retryable()
+	}
+	var cred *credentialError
+	if errors.As(err, &cred) {
+		return cred.transient()
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return false
+	}
+	return true
+}
+
+// do sends the request newReq makes, up to MaxAttempts times while it
+// fails in a way another attempt may fix, and returns the response of a
+// success. Any other answer is an *apiError.
+func (s *Store) do(ctx context.Context, newReq func(ctx context.Context) (*http.Request, error)) (*http.Response, error) {
+	return backoff.Retry(ctx, func() (*http.Response, error) {
+		req, err := newReq(ctx)
 		if err != nil {
-			return nil, storage.Permanent(fmt.Errorf("google cloud credentials for bucket %q: %s; set GOOGLE_APPLICATION_CREDENTIALS to a service account key file",
-				cfg.Bucket, oneLine(err.Error())))
+			return nil, backoff.Permanent(err)
 		}
-		opts = append(opts, option.WithHTTPClient(&http.Client{Transport: credentialTransport{rt}}))
-	}
-	opts = append(opts, gstorage.WithDisabledClientMetrics())
-	client, err := gstorage.NewClient(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("google cloud storage client for bucket %q: %s", cfg.Bucket, oneLine(err.Error()))
-	}
-	return &Store{cfg: cfg, client: client, bucket: client.Bucket(cfg.Bucket)}, nil
-}
-
-// retry is the library's retry setting for one call, extra added. Every
-// call is retried, uploads included: an overwrite with the same content is
-// harmless, and a Put is all or nothing anyway.
-//
-// It is given to each handle afresh, never through Client.SetRetry:
-// Retryer on a handle that already has settings changes them in place, for
-// every handle that shares them.
-func (s *Store) retry(extra ...gstorage.RetryOption) []gstorage.RetryOption {
-	return append([]gstorage.RetryOption{
-		gstorage.WithPolicy(gstorage.RetryAlways),
-		gstorage.WithMaxAttempts(s.cfg.MaxAttempts),
-		gstorage.WithBackoff(gax.Backoff{Initial: 500 * time.Millisecond, Max: 8 * time.Second, Multiplier: 2}),
-	}, extra...)
-}
-
-// credentialsType reads the "type" of a credentials file, which the
-// library wants named so that a file of an unexpected kind is refused.
-func credentialsType(path string) (option.CredentialsType, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	var f struct {
-		Type string `json:"type"`
-	}
-	if err := json.Unmarshal(b, &f); err != nil || f.Type == "" {
-		return "", fmt.Errorf("%s is not a Google credentials JSON file with a \"type\"", path)
-	}
-	return option.CredentialsType(f.Type), nil
-}
-
-func (s *Store) object(key string, extra ...gstorage.RetryOption) *gstorage.ObjectHandle {
-	return s.bucket.Object(s.cfg.Prefix + key).Retryer(s.retry(extra...)...)
-}
-
-// Put uploads r with one resumable upload in chunks of ChunkSize. The
-// object appears only when the upload is finalized; a failed or cancelled
-// one leaves nothing, because the writer's context is cancelled before it
-// could finalize.
-func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if size >= 0 {
-		r = exactsize.Reader(r, size)
-	}
-	src := &sourceReader{r: storage.ContextReader(ctx, r)}
-	// Starting an upload is retried until the context ends, whatever
-	// MaxAttempts says, and Put has no deadline: count failures here, and
-	// start counting again whenever a chunk got through.
-	var failures atomic.Int32
-	bounded := gstorage.WithErrorFunc(func(err error) bool {
-		return gstorage.ShouldRetry(err) && int(failures.Add(1)) < s.cfg.MaxAttempts
-	})
-	w := s.object(key, bounded).NewWriter(ctx)
-	w.ChunkSize = s.cfg.ChunkSize
-	w.ChunkRetryDeadline = s.cfg.ChunkRetryDeadline
-	w.ProgressFunc = func(int64) { failures.Store(0) }
-	w.ContentType = "application/octet-stream"
-	_, err := io.Copy(w, src)
-	if err != nil {
-		// Cancel first: closing the writer would finalize what it has.
-		cancel()
-		w.Close()
-		if src.err != nil {
-			return fmt.Errorf("gcs put %s: %w", key, src.err)
+		resp, err := s.client.Do(req)
+		if err == nil && resp.StatusCode/100 != 2 {
+			err = readAPIError(resp)
 		}
-		return s.translateError(ctx, "put", key, err)
+		if err != nil {
+			if !retryable(ctx, err) {
+				return nil, backoff.Permanent(err)
+			}
+			return nil, err
+		}
+		return resp, nil
+	}, backoff.WithBackOff(newBackOff()), backoff.WithMaxTries(uint(s.cfg.MaxAttempts)), backoff.WithMaxElapsedTime(0))
+}
+
+func get(u string) func(ctx context.Context) (*http.Request, error) {
+	return func(ctx context.Context) (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	}
-	if err := w.Close(); err != nil {
-		return s.translateError(ctx, "put", key, err)
+}
+
+var errBucketMissing = errors.New("bucket missing")
+
+// bucketExists returns errBucketMissing if the bucket is known not to
+// exist, and nil otherwise.
+func (s *Store) bucketExists(ctx context.Context) error {
+	resp, err := s.do(ctx, get(s.bucketURL()+"?fields=name"))
+	if err == nil {
+		resp.Body.Close()
+		return nil
+	}
+	var aerr *apiError
+	if errors.As(err, &aerr) && aerr.code == http.StatusNotFound {
+		return errBucketMissing
 	}
 	return nil
 }
 
-// sourceReader remembers the source's own failure, so that Put reports it
-// as it is and not as the service's.
-type sourceReader struct {
-	r   io.Reader
-	err error
-}
-
-func (s *sourceReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	if err != nil && err != io.EOF {
-		s.err = err
-	}
-	return n, err
-}
-
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	r, err := s.object(key).NewReader(ctx)
+	resp, err := s.do(ctx, get(s.objectURL(key)+"?alt=media"))
 	if err != nil {
 		return nil, s.translateError(ctx, "get", key, err)
 	}
-	return &readCloser{s: s, key: key, r: r}, nil
+	return &readCloser{key: key, r: resp.Body}, nil
 }
 
 type readCloser struct {
-	s   *Store
 	key string
-	r   *gstorage.Reader
+	r   io.ReadCloser
 }
 
 func (r *readCloser) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
 	if err != nil && err != io.EOF {
-		err = fmt.Errorf("gcs read %s: %s", r.key, oneLine(err.Error()))
+		err = &oneLineError{msg: fmt.Sprintf("gcs read %s: %s", r.key, oneLine(err.Error())), err: err}
 	}
 	return n, err
 }
 
 func (r *readCloser) Close() error { return r.r.Close() }
 
+// objectAttrs is the part of an object's metadata walnut reads; the JSON
+// API gives the size as a string.
+type objectAttrs struct {
+	Name    string    `json:"name"`
+	Size    string    `json:"size"`
+	Updated time.Time `json:"updated"`
+}
+
+func (a objectAttrs) info(prefix string) (storage.ObjectInfo, error) {
+	size, err := strconv.ParseInt(a.Size, 10, 64)
+	if err != nil {
+		return storage.ObjectInfo{}, fmt.Errorf("object %q has size %q", a.Name, a.Size)
+	}
+	return storage.ObjectInfo{Key: strings.TrimPrefix(a.Name, prefix), Size: size, ModTime: a.Updated}, nil
+}
+
 func (s *Store) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {
-	attrs, err := s.object(key).Attrs(ctx)
+	resp, err := s.do(ctx, get(s.objectURL(key)+"?fields=name,size,updated"))
 	if err != nil {
 		return storage.ObjectInfo{}, s.translateError(ctx, "stat", key, err)
 	}
-	return storage.ObjectInfo{Key: key, Size: attrs.Size, ModTime: attrs.Updated}, nil
+	defer resp.Body.Close()
+	var attrs objectAttrs
+	if err := json.NewDecoder(resp.Body).Decode(&attrs); err != nil {
+		return storage.ObjectInfo{}, s.translateError(ctx, "stat", key, fmt.Errorf("reading metadata: %w", err))
+	}
+	info, err := attrs.info(s.cfg.Prefix)
+	if err != nil {
+		return storage.ObjectInfo{}, storage.Permanent(fmt.Errorf("gcs stat %s: %w", key, err))
+	}
+	info.Key = key
+	return info, nil
 }
 
 // List relies on the service's order: Cloud Storage lists object names in
 // ascending lexicographic order, page after page.
 func (s *Store) List(ctx context.Context, prefix string, fn func(storage.ObjectInfo) error) error {
-	q := &gstorage.Query{Prefix: s.cfg.Prefix + prefix}
-	if err := q.SetAttrSelection([]string{"Name", "Size", "Updated"}); err != nil {
-		return err
-	}
-	it := s.bucket.Retryer(s.retry()...).Objects(ctx, q)
+	token := ""
 	for {
-		attrs, err := it.Next()
-		if err == iterator.Done {
-			return nil
+		q := url.Values{
+			"prefix": {s.cfg.Prefix + prefix},
+			"fields": {"items(name,size,updated),nextPageToken"},
 		}
+		if token != "" {
+			q.Set("pageToken", token)
+		}
+		resp, err := s.do(ctx, get(s.bucketURL()+"/o?"+q.Encode()))
 		if err != nil {
 			return s.translateError(ctx, "list", prefix, err)
 		}
-		if attrs.Name == "" {
-			continue
+		var page struct {
+			Items         []objectAttrs `json:"items"`
+			NextPageToken string        `json:"nextPageToken"`
 		}
-		info := storage.ObjectInfo{Key: strings.TrimPrefix(attrs.Name, s.cfg.Prefix), Size: attrs.Size, ModTime: attrs.Updated}
-		if err := fn(info); err != nil {
-			return err
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			return s.translateError(ctx, "list", prefix, fmt.Errorf("reading a page: %w", err))
 		}
+		for _, a := range page.Items {
+			if a.Name == "" {
+				continue
+			}
+			info, err := a.info(s.cfg.Prefix)
+			if err != nil {
+				return storage.Permanent(fmt.Errorf("gcs list %s: %w", prefix, err))
+			}
+			if err := fn(info); err != nil {
+				return err
+			}
+		}
+		if page.NextPageToken == "" {
+			return nil
+		}
+		token = page.NextPageToken
 	}
 }
 
 func (s *Store) Delete(ctx context.Context, key string) error {
-	err := s.object(key).Delete(ctx)
+	resp, err := s.do(ctx, func(ctx context.Context) (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodDelete, s.objectURL(key), nil)
+	})
 	if err == nil {
+		resp.Body.Close()
 		return nil
 	}
 	err = s.translateError(ctx, "delete", key, err)
@@ -249,4 +279,15 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return err
 }
 
-func (s *Store) Close() error { return s.client.Close() }
+func (s *Store) Close() error {
+	s.client.CloseIdleConnections()
+	return nil
+}
+
+// sizeReader applies the known size of a Put to its source.
+func sizeReader(ctx context.Context, r io.Reader, size int64) *sourceReader {
+	if size >= 0 {
+		r = exactsize.Reader(r, size)
+	}
+	return &sourceReader{r: storage.ContextReader(ctx, r)}
+}

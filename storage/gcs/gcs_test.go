@@ -1,6 +1,7 @@
 package gcs_test
 
 import (
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"crypto/rsa"
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -220,5 +222,42 @@ func TestStalledServiceFailsEveryCall(t *testing.T) {
 	storagetest.WantRetryable(t, "against a stalled service", everyCall(t.Context(), s))
 	if d := time.Since(start); d > time.Minute {
 		t.Errorf("six calls against a stalled service took %s", d)
+	}
+}
+
+// Objects of several chunks, of known and unknown size, round-trip through
+// a resumable upload whose chunks the service acknowledges with 308
+// ("resume incomplete"); a size of whole chunks ends on a full last chunk.
+func TestMultiChunkPut(t *testing.T) {
+	f := testserver.StartFakeGCS(t)
+	f.CreateBucket(t, "walnut")
+	cfg := emulatorConfig(f, "walnut", "p/")
+	cfg.ChunkSize = 256 << 10
+	s := newStore(t, cfg)
+	defer s.Close()
+	for _, size := range []int64{256 << 10, 256<<10 + 1, 3 << 20, 3<<20 + 12345} {
+		for _, known := range []bool{true, false} {
+			key := fmt.Sprintf("multi/%d-%v", size, known)
+			want, err := io.ReadAll(storagetest.RandomData(byte(size), size))
+			if err != nil {
+				t.Fatal(err)
+			}
+			putSize := size
+			if !known {
+				putSize = -1
+			}
+			if err := s.Put(t.Context(), key, storagetest.OnlyReader{R: bytes.NewReader(want)}, putSize); err != nil {
+				t.Fatalf("Put %s: %v", key, err)
+			}
+			rc, err := s.Get(t.Context(), key)
+			if err != nil {
+				t.Fatalf("Get %s: %v", key, err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("Get %s: %d bytes, %v; want the %d bytes put", key, len(got), err, size)
+			}
+		}
 	}
 }
