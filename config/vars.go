@@ -21,6 +21,8 @@ var Vars = []Var{
 	{Name: "WALNUT_UPLOAD_CONCURRENCY", Usage: "partitions compressed and uploaded at once by backup-push (default 2)"},
 	{Name: "WALNUT_DOWNLOAD_CONCURRENCY", Usage: "partitions fetched and extracted at once by backup-fetch (default 2)"},
 	{Name: "WALNUT_PARTITION_SIZE", Usage: "uncompressed bytes per backup tar partition (default 1073741824)"},
+	{Name: "WALNUT_WAL_PUSH_POOL_SIZE", Usage: "files wal-push stores at once: the one asked for and the next ready ones (default 4; 1 turns pooling off)"},
+	{Name: "WALNUT_PREFETCH", Usage: "segments wal-fetch fetches ahead in the background into pg_wal/.walnut/prefetch (default 8; 0 turns it off)"},
 	{Name: "WALNUT_LOG_LEVEL", Usage: "debug, info (default), warn or error"},
 	{Name: "PGHOST, PGPORT, PGUSER, ...", Usage: "libpq variables (also PGDATABASE, PGPASSWORD, PGPASSFILE, PGSSLMODE) for backup-push's session"},
 }
@@ -33,6 +35,21 @@ func (e *Env) Prefix() (prefix, from string, err error) {
 		return "", "", fmt.Errorf("no archive prefix: set WALNUT_PREFIX (for example file:///var/lib/walnut) or pass --prefix")
 	}
 	return prefix, from, nil
+}
+
+// Count returns name parsed as an integer of zero or more, or def when
+// unset.
+func (e *Env) Count(name string, def int64) (int64, error) {
+	v, ok := e.Get(name)
+	v = strings.TrimSpace(v)
+	if !ok || v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s=%q: want an integer of 0 or more", name, v)
+	}
+	return n, nil
 }
 
 // Int returns name parsed as a positive integer, or def when unset.
