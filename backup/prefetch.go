@@ -128,6 +128,11 @@ func SegmentSize(path string) (uint64, error) {
 	return uint64(segSize), nil
 }
 
+// maxPrefetchBytes bounds the disk a prefetch may fill, whatever the
+// segment size: a standby must not fill pg_wal's file system ahead of
+// replay.
+const maxPrefetchBytes = 1 << 30
+
 // PrefetchOptions is what the background prefetch needs.
 type PrefetchOptions struct {
 	// WALFetchOptions says how to fetch (Store, Log); Name is the segment
@@ -135,7 +140,7 @@ type PrefetchOptions struct {
 	// used.
 	WALFetchOptions
 	Dir         string // the prefetch directory
-	Count       int    // how many segments after Name to fetch
+	Count       int    // how many segments after Name to fetch, at most 1 GiB of them
 	SegmentSize uint64
 }
 
@@ -162,6 +167,7 @@ func Prefetch(ctx context.Context, o PrefetchOptions) (PrefetchResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("prefetch: %w", err)
 	}
+	count := min(o.Count, max(1, int(maxPrefetchBytes/o.SegmentSize)))
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return res, err
 	}
@@ -173,7 +179,7 @@ func Prefetch(ctx context.Context, o PrefetchOptions) (PrefetchResult, error) {
 
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for i := 1; i <= o.Count; i++ {
+	for i := 1; i <= count; i++ {
 		name := pgcontrol.WALFileName(tli, segNo+uint64(i), o.SegmentSize)
 		wg.Add(1)
 		go func() {

@@ -130,7 +130,7 @@ func WALPushPool(ctx context.Context, o WALPushPoolOptions) (WALPushPoolResult, 
 		}
 	}
 	cleanMarkers(markers)
-	if err == nil && !inRecovery(filepath.Dir(walDir)) {
+	if err == nil && recoveryOver(filepath.Dir(walDir)) {
 		clearPrefetched(walStatePath(walDir, prefetchDirName))
 	}
 	return res, err
@@ -277,17 +277,18 @@ func readyFiles(walDir, name, markers, tag string, n int) ([]string, error) {
 	return out, nil
 }
 
-// inRecovery reports whether the data directory holds a signal file that
-// starts recovery. wal-push runs during recovery only on a standby with
-// archive_mode=always, which may still be using prefetched segments.
-func inRecovery(dataDir string) bool {
+// recoveryOver reports whether dataDir is a data directory without the
+// signal files that start recovery. wal-push runs during recovery only on
+// a standby with archive_mode=always, which may still be using prefetched
+// segments.
+func recoveryOver(dataDir string) bool {
 	if _, err := os.Stat(filepath.Join(dataDir, "PG_VERSION")); err != nil {
-		return true // not a data directory: leave it alone
+		return false
 	}
 	for _, f := range []string{"standby.signal", "recovery.signal"} {
 		if _, err := os.Stat(filepath.Join(dataDir, f)); err == nil {
-			return true
+			return false
 		}
 	}
-	return false
+	return true
 }
