@@ -13,7 +13,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/walnut-pg/walnut/compression"
+	"github.com/walnut-pg/walnut/crypto"
 	"github.com/walnut-pg/walnut/storage"
 	"github.com/walnut-pg/walnut/tarball"
 )
@@ -26,6 +26,7 @@ type BackupFetchOptions struct {
 	Tablespaces map[string]string // old location -> new location
 	Concurrency int
 	Recovery    *RecoveryOptions // nil: restore the files only
+	Keyring     *crypto.Keyring  // decrypts an encrypted backup; nil: none configured
 	Log         *slog.Logger
 }
 
@@ -50,7 +51,7 @@ func BackupFetch(ctx context.Context, o BackupFetchOptions) (res *BackupFetchRes
 	if err != nil {
 		return nil, err
 	}
-	m, err := readManifest(ctx, o.Store, sn.ManifestKey)
+	m, err := readManifest(ctx, o.Store, sn.ManifestKey, o.Keyring)
 	if err != nil {
 		return nil, err
 	}
@@ -132,12 +133,12 @@ func BackupFetch(ctx context.Context, o BackupFetchOptions) (res *BackupFetchRes
 		}
 		return nil
 	})
-	codec := codecFromKey(sn.ManifestKey)
+	ext := backupExt(sn)
 	for range o.Concurrency {
 		g.Go(func() error {
 			for n := range parts {
-				key := partitionKey(sn.Name, n, codec)
-				if err := extractObject(gctx, o.Store, key, root, mounts, byPart[n]); err != nil {
+				key := partitionKey(sn.Name, n, ext)
+				if err := extractObject(gctx, o.Store, o.Keyring, key, root, mounts, byPart[n]); err != nil {
 					return err
 				}
 				o.Log.Debug("partition restored", "key", key)
@@ -151,11 +152,11 @@ func BackupFetch(ctx context.Context, o BackupFetchOptions) (res *BackupFetchRes
 	if err := linkTablespaces(root, res.Tablespaces); err != nil {
 		return nil, err
 	}
-	if err := extractObject(ctx, o.Store, sn.ControlKey, root, mounts, byPart[controlPartition]); err != nil {
+	if err := extractObject(ctx, o.Store, o.Keyring, sn.ControlKey, root, mounts, byPart[controlPartition]); err != nil {
 		return nil, err
 	}
 	if sn.PGManifestKey != "" {
-		if err := restorePGManifest(ctx, o.Store, sn.PGManifestKey, root); err != nil {
+		if err := restorePGManifest(ctx, o.Store, o.Keyring, sn.PGManifestKey, root); err != nil {
 			return nil, err
 		}
 	}
@@ -177,15 +178,10 @@ func BackupFetch(ctx context.Context, o BackupFetchOptions) (res *BackupFetchRes
 	return res, nil
 }
 
-func codecFromKey(key string) compression.Codec {
-	c, _ := compression.ForKey(strings.TrimSuffix(key, encryptedExt))
-	return c
-}
-
 // extractObject restores one tar object, checking every file against the
 // manifest entries expected in it.
-func extractObject(ctx context.Context, s storage.Store, key string, root *os.Root, mounts map[string]*os.Root, expect map[string]tarball.File) error {
-	rc, err := openDecoded(ctx, s, key)
+func extractObject(ctx context.Context, s storage.Store, kr *crypto.Keyring, key string, root *os.Root, mounts map[string]*os.Root, expect map[string]tarball.File) error {
+	rc, err := openDecoded(ctx, s, key, kr)
 	if err != nil {
 		return fmt.Errorf("fetch %s: %w", key, err)
 	}
@@ -309,8 +305,8 @@ func mapValues(m map[string]string) []string {
 
 // restorePGManifest puts backup_manifest in the data directory, where
 // pg_verifybackup looks for it; the server ignores it.
-func restorePGManifest(ctx context.Context, s storage.Store, key string, root *os.Root) error {
-	rc, err := openDecoded(ctx, s, key)
+func restorePGManifest(ctx context.Context, s storage.Store, kr *crypto.Keyring, key string, root *os.Root) error {
+	rc, err := openDecoded(ctx, s, key, kr)
 	if err != nil {
 		return fmt.Errorf("fetch %s: %w", key, err)
 	}

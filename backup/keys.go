@@ -29,8 +29,9 @@ const (
 // 000000010000000000000002.00000028.backup.
 func walKeyPrefix(name string) string { return walDir + name + "-" }
 
-func walKey(name, digest string, c compression.Codec) string {
-	return walKeyPrefix(name) + digest + c.Extension()
+// walKey names a WAL object; ext is its encoding's (encoding.ext).
+func walKey(name, digest, ext string) string {
+	return walKeyPrefix(name) + digest + ext
 }
 
 // walObject is a parsed WAL key.
@@ -61,20 +62,30 @@ func parseWALKey(key string) (walObject, error) {
 func backupPrefix(name string) string { return backupsDir + name + "/" }
 func sentinelKey(name string) string  { return backupsDir + name + sentinelExt }
 
-func partitionKey(name string, n int, c compression.Codec) string {
-	return backupPrefix(name) + fmt.Sprintf(partitionName, n) + c.Extension()
+// backupExt is the extension every object of the backup sn shares (one
+// codec, encrypted or not), read from its manifest's key.
+func backupExt(sn *Sentinel) string {
+	ext, ok := strings.CutPrefix(sn.ManifestKey, backupPrefix(sn.Name)+manifestName)
+	if !ok {
+		return ""
+	}
+	return ext
 }
 
-func controlKey(name string, c compression.Codec) string {
-	return backupPrefix(name) + controlName + c.Extension()
+func partitionKey(name string, n int, ext string) string {
+	return backupPrefix(name) + fmt.Sprintf(partitionName, n) + ext
 }
 
-func pgManifestKey(name string, c compression.Codec) string {
-	return backupPrefix(name) + pgManifestName + c.Extension()
+func controlKey(name, ext string) string {
+	return backupPrefix(name) + controlName + ext
 }
 
-func manifestKey(name string, c compression.Codec) string {
-	return backupPrefix(name) + manifestName + c.Extension()
+func pgManifestKey(name, ext string) string {
+	return backupPrefix(name) + pgManifestName + ext
+}
+
+func manifestKey(name, ext string) string {
+	return backupPrefix(name) + manifestName + ext
 }
 
 // backupNameFromSentinel returns the backup name of a sentinel key, or ""

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/walnut-pg/walnut/compression"
+	"github.com/walnut-pg/walnut/crypto"
 	"github.com/walnut-pg/walnut/pgcontrol"
 	"github.com/walnut-pg/walnut/storage"
 	"github.com/walnut-pg/walnut/tarball"
@@ -26,6 +27,7 @@ import (
 type BackupPushOptions struct {
 	Store          storage.Store
 	Codec          compression.Codec
+	Encrypt        *crypto.Recipients // nil: stored unencrypted
 	DataDir        string
 	ConnString     string // libpq keyword/value string; holds the password, never log it
 	FastCheckpoint bool
@@ -59,6 +61,7 @@ func BackupPush(ctx context.Context, o BackupPushOptions) (_ *Sentinel, err erro
 		o.ArchiveTimeout = DefaultArchiveTimeout
 	}
 	log := o.Log
+	enc := encoding{codec: o.Codec, to: o.Encrypt}
 	dataDir, err := checkDataDir(o.DataDir)
 	if err != nil {
 		return nil, err
@@ -100,12 +103,13 @@ func BackupPush(ctx context.Context, o BackupPushOptions) (_ *Sentinel, err erro
 		PGVersion:        sess.version,
 		WALSegmentSize:   seg,
 		Compression:      o.Codec.Name(),
+		Encrypted:        o.Encrypt != nil,
 		DataDir:          dataDir,
 	}
 	sn.Name = "base_" + sn.StartSegment + "_" + sn.StartOffset
 	sn.Hostname, _ = os.Hostname()
-	sn.ManifestKey = manifestKey(sn.Name, o.Codec)
-	sn.ControlKey = controlKey(sn.Name, o.Codec)
+	sn.ManifestKey = manifestKey(sn.Name, enc.ext())
+	sn.ControlKey = controlKey(sn.Name, enc.ext())
 	log.Info("backup started", "name", sn.Name, "start_lsn", sn.StartLSN, "timeline", tli)
 
 	if _, err := o.Store.Stat(ctx, sentinelKey(sn.Name)); err == nil {
@@ -121,7 +125,7 @@ func BackupPush(ctx context.Context, o BackupPushOptions) (_ *Sentinel, err erro
 			deletePrefix(dctx, o.Store, backupPrefix(sn.Name), log)
 		}
 	}()
-	p := &packer{store: o.Store, codec: o.Codec, name: sn.Name, limit: o.PartitionSize, log: log}
+	p := &packer{store: o.Store, enc: enc, name: sn.Name, limit: o.PartitionSize, log: log}
 	versionDir := fmt.Sprintf("PG_%d_", sess.version/10000)
 	if err := p.run(ctx, dataDir, facts.Tablespaces, versionDir, o.Concurrency); err != nil {
 		return nil, err
@@ -144,12 +148,12 @@ func BackupPush(ctx context.Context, o BackupPushOptions) (_ *Sentinel, err erro
 	}
 	m := &Manifest{Format: formatVersion, Name: sn.Name, Tablespaces: facts.Tablespaces, Files: p.files}
 	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
-	stored, err := putManifest(ctx, o.Store, sn.ManifestKey, o.Codec, m)
+	stored, err := putManifest(ctx, o.Store, sn.ManifestKey, enc, m)
 	if err != nil {
 		return nil, err
 	}
-	sn.PGManifestKey = pgManifestKey(sn.Name, o.Codec)
-	pgStored, err := putStream(ctx, o.Store, sn.PGManifestKey, o.Codec, func(w io.Writer) error {
+	sn.PGManifestKey = pgManifestKey(sn.Name, enc.ext())
+	pgStored, err := putStream(ctx, o.Store, sn.PGManifestKey, enc, func(w io.Writer) error {
 		return writePGManifest(w, m.Files, tli, sn.StartLSN, sn.FinishLSN)
 	})
 	if err != nil {
@@ -221,7 +225,7 @@ func deletePrefix(ctx context.Context, s storage.Store, prefix string, log *slog
 // partition is full, so reading, compressing and uploading overlap.
 type packer struct {
 	store    storage.Store
-	codec    compression.Codec
+	enc      encoding
 	name     string
 	limit    int64
 	log      *slog.Logger
@@ -268,9 +272,9 @@ func (p *packer) worker(ctx context.Context, items <-chan walkItem) error {
 			return ctx.Err()
 		}
 		n := int(p.next.Add(1))
-		key := partitionKey(p.name, n, p.codec)
+		key := partitionKey(p.name, n, p.enc.ext())
 		var entries []tarball.File
-		stored, err := putStream(ctx, p.store, key, p.codec, func(w io.Writer) error {
+		stored, err := putStream(ctx, p.store, key, p.enc, func(w io.Writer) error {
 			tw := tarball.NewWriter(w)
 			for item, more := first, true; more; {
 				f, err := p.add(tw, item)
@@ -344,7 +348,7 @@ func (p *packer) add(tw *tarball.Writer, it walkItem) (*tarball.File, error) {
 func (p *packer) putControl(ctx context.Context, dataDir, label, spcmap string) error {
 	now := time.Now()
 	var entries []tarball.File
-	stored, err := putStream(ctx, p.store, controlKey(p.name, p.codec), p.codec, func(w io.Writer) error {
+	stored, err := putStream(ctx, p.store, controlKey(p.name, p.enc.ext()), p.enc, func(w io.Writer) error {
 		tw := tarball.NewWriter(w)
 		add := func(name string, r io.Reader, size int64) error {
 			f, _, err := tw.AddFile(name, r, size, 0o600, now)
@@ -376,7 +380,7 @@ func (p *packer) putControl(ctx context.Context, dataDir, label, spcmap string) 
 		return tw.Close()
 	})
 	if err != nil {
-		return fmt.Errorf("store %s: %w", controlKey(p.name, p.codec), err)
+		return fmt.Errorf("store %s: %w", controlKey(p.name, p.enc.ext()), err)
 	}
 	p.stored.Add(stored)
 	p.files = append(p.files, entries...)

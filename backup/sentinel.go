@@ -10,7 +10,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/walnut-pg/walnut/compression"
+	"github.com/walnut-pg/walnut/crypto"
 	"github.com/walnut-pg/walnut/storage"
 	"github.com/walnut-pg/walnut/tarball"
 )
@@ -78,20 +78,24 @@ func putJSON(ctx context.Context, s storage.Store, key string, v any) (int64, er
 	return int64(len(b)), nil
 }
 
-func putManifest(ctx context.Context, s storage.Store, key string, c compression.Codec, m *Manifest) (int64, error) {
-	return putStream(ctx, s, key, c, func(w io.Writer) error {
+func putManifest(ctx context.Context, s storage.Store, key string, e encoding, m *Manifest) (int64, error) {
+	return putStream(ctx, s, key, e, func(w io.Writer) error {
 		return json.NewEncoder(w).Encode(m)
 	})
 }
 
-func readManifest(ctx context.Context, s storage.Store, key string) (*Manifest, error) {
-	rc, err := openDecoded(ctx, s, key)
+func readManifest(ctx context.Context, s storage.Store, key string, kr *crypto.Keyring) (*Manifest, error) {
+	rc, err := openDecoded(ctx, s, key, kr)
 	if err != nil {
 		return nil, fmt.Errorf("read manifest %s: %w", key, err)
 	}
 	defer rc.Close()
 	var m Manifest
-	if err := json.NewDecoder(rc).Decode(&m); err != nil {
+	err = json.NewDecoder(rc).Decode(&m)
+	if err == nil {
+		err = readToEnd(rc)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("read manifest %s: %w", key, err)
 	}
 	return &m, nil
@@ -131,6 +135,12 @@ func listSentinels(ctx context.Context, s storage.Store) ([]*Sentinel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", backupsDir, err)
 	}
+	return readSentinels(ctx, s, names)
+}
+
+// readSentinels reads the named backups' sentinels, oldest first by
+// finish time; one deleted since it was listed is left out.
+func readSentinels(ctx context.Context, s storage.Store, names []string) ([]*Sentinel, error) {
 	out := make([]*Sentinel, 0, len(names))
 	for _, n := range names {
 		sn, err := readSentinel(ctx, s, n)
@@ -142,13 +152,17 @@ func listSentinels(ctx context.Context, s storage.Store) ([]*Sentinel, error) {
 		}
 		out = append(out, sn)
 	}
+	sortByFinish(out)
+	return out, nil
+}
+
+func sortByFinish(out []*Sentinel) {
 	sort.SliceStable(out, func(i, j int) bool {
 		if !out[i].FinishTime.Equal(out[j].FinishTime) {
 			return out[i].FinishTime.Before(out[j].FinishTime)
 		}
 		return out[i].Name < out[j].Name
 	})
-	return out, nil
 }
 
 // resolveBackup finds a backup by name, or the newest for "LATEST".

@@ -10,17 +10,35 @@ import (
 	"sync/atomic"
 
 	"github.com/walnut-pg/walnut/compression"
+	"github.com/walnut-pg/walnut/crypto"
 	"github.com/walnut-pg/walnut/storage"
 )
 
-// ErrEncrypted is returned for .pgp objects until this build can decrypt.
-var ErrEncrypted = errors.New("object is OpenPGP-encrypted and this walnut has no decryption configured")
+// ErrNoPrivateKey is returned for a .pgp object when no private key is
+// configured to decrypt it.
+var ErrNoPrivateKey = errors.New("object is OpenPGP-encrypted and no private key is configured: set WALNUT_PGP_PRIVATE_KEY_FILE (and WALNUT_PGP_PASSPHRASE_FILE if the key has one)")
 
-// putStream stores under key whatever write produces, compressed with c,
+// encoding is how new objects are written: compressed with codec, then,
+// when there are recipients, encrypted to them (compressing first, since
+// ciphertext does not compress).
+type encoding struct {
+	codec compression.Codec
+	to    *crypto.Recipients // nil: stored unencrypted
+}
+
+// ext is what the key of an object written this way ends with.
+func (e encoding) ext() string {
+	if e.to != nil {
+		return e.codec.Extension() + encryptedExt
+	}
+	return e.codec.Extension()
+}
+
+// putStream stores under key whatever write produces, encoded with e,
 // streaming through a pipe so memory does not grow with the object. If
 // write fails, the Put sees the error instead of EOF and stores nothing.
 // It returns the number of bytes stored (after compression).
-func putStream(ctx context.Context, s storage.Store, key string, c compression.Codec, write func(w io.Writer) error) (int64, error) {
+func putStream(ctx context.Context, s storage.Store, key string, e encoding, write func(w io.Writer) error) (int64, error) {
 	pr, pw := io.Pipe()
 	var stored atomic.Int64
 	done := make(chan error, 1)
@@ -29,7 +47,7 @@ func putStream(ctx context.Context, s storage.Store, key string, c compression.C
 		pr.CloseWithError(err) // unblock the writer if Put gave up early
 		done <- err
 	}()
-	err := encodeTo(pw, c, write)
+	err := encodeTo(pw, e, write)
 	pw.CloseWithError(err) // nil: EOF, the Put commits
 	if putErr := <-done; err == nil && putErr != nil {
 		err = fmt.Errorf("store %s: %w", key, putErr)
@@ -37,8 +55,18 @@ func putStream(ctx context.Context, s storage.Store, key string, c compression.C
 	return stored.Load(), err
 }
 
-func encodeTo(w io.Writer, c compression.Codec, write func(w io.Writer) error) error {
-	cw, err := c.NewWriter(w)
+func encodeTo(w io.Writer, e encoding, write func(w io.Writer) error) error {
+	if e.to != nil {
+		ew, err := e.to.Encrypt(w)
+		if err != nil {
+			return fmt.Errorf("encrypt: %w", err)
+		}
+		if err := encodeTo(ew, encoding{codec: e.codec}, write); err != nil {
+			return err // the message is left without its MDC: unreadable
+		}
+		return ew.Close()
+	}
+	cw, err := e.codec.NewWriter(w)
 	if err != nil {
 		return err
 	}
@@ -60,30 +88,64 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// openDecoded opens key and returns its decompressed content, choosing the
-// codec from the key's extension.
-func openDecoded(ctx context.Context, s storage.Store, key string) (io.ReadCloser, error) {
-	if isEncryptedKey(key) {
-		return nil, fmt.Errorf("%s: %w", key, ErrEncrypted)
+// openDecoded opens key and returns its content, decrypted with kr if the
+// key ends in .pgp and decompressed with the codec its extension names, so
+// an archive holding both kinds reads without configuration. The content
+// is verified only once it has been read to io.EOF (an OpenPGP message is
+// checked at its end): callers that may stop early use readToEnd.
+func openDecoded(ctx context.Context, s storage.Store, key string, kr *crypto.Keyring) (io.ReadCloser, error) {
+	encrypted := isEncryptedKey(key)
+	if encrypted && kr == nil {
+		return nil, ErrNoPrivateKey
 	}
-	c, _ := compression.ForKey(key)
+	c, _ := compression.ForKey(strings.TrimSuffix(key, encryptedExt))
 	rc, err := s.Get(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	dr, err := c.NewReader(rc)
-	if err != nil {
-		rc.Close()
-		return nil, fmt.Errorf("%s: %w", key, err)
+	d := &decodedReader{body: rc}
+	var compressed io.Reader = rc
+	if encrypted {
+		if d.plain, err = kr.Decrypt(rc); err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("decrypt: %w", err)
+		}
+		compressed = d.plain
 	}
-	return &decodedReader{ReadCloser: dr, body: rc}, nil
+	if d.ReadCloser, err = c.NewReader(compressed); err != nil {
+		rc.Close()
+		return nil, fmt.Errorf("decompress: %w", err)
+	}
+	return d, nil
 }
 
 func isEncryptedKey(key string) bool { return strings.HasSuffix(key, encryptedExt) }
 
 type decodedReader struct {
-	io.ReadCloser
-	body io.Closer
+	io.ReadCloser           // the decompressor
+	body          io.Closer // the stored object
+	plain         io.Reader // the decrypted stream, if encrypted
+}
+
+// Read ends with the decryptor's verdict: a decompressor may stop at the
+// end of its frame before the decryptor has seen the end of the message
+// and checked its MDC, so the rest is read before EOF is believed.
+func (d *decodedReader) Read(p []byte) (int, error) {
+	n, err := d.ReadCloser.Read(p)
+	if err == io.EOF && d.plain != nil {
+		if _, derr := io.Copy(io.Discard, d.plain); derr != nil {
+			return n, derr
+		}
+		d.plain = nil
+	}
+	return n, err
+}
+
+// readToEnd reads what a parser left of a decoded object (the newline
+// after JSON), so that the integrity checks at its end run.
+func readToEnd(r io.Reader) error {
+	_, err := io.Copy(io.Discard, r)
+	return err
 }
 
 func (d *decodedReader) Close() error {
@@ -94,14 +156,16 @@ func (d *decodedReader) Close() error {
 	return err
 }
 
-// compressedFile is a rewindable stream of a file's compressed bytes. The
-// retry decorator rewinds a Put's reader with Seek; rather than buffer the
-// compressed object, a rewind starts the compression again from the file.
+// compressedFile is a rewindable stream of a file's encoded (compressed,
+// maybe encrypted) bytes. The retry decorator rewinds a Put's reader with
+// Seek; rather than buffer the encoded object, a rewind starts compression
+// and encryption again from the file (with a new session key: the object
+// is written anew).
 type compressedFile struct {
-	path  string
-	codec compression.Codec
-	pr    *io.PipeReader
-	off   int64
+	path string
+	enc  encoding
+	pr   *io.PipeReader
+	off  int64
 }
 
 func (f *compressedFile) start() error {
@@ -111,7 +175,7 @@ func (f *compressedFile) start() error {
 	}
 	pr, pw := io.Pipe()
 	go func() {
-		err := encodeTo(pw, f.codec, func(w io.Writer) error {
+		err := encodeTo(pw, f.enc, func(w io.Writer) error {
 			_, err := io.Copy(w, in)
 			return err
 		})
@@ -143,7 +207,7 @@ func (f *compressedFile) Seek(offset int64, whence int) (int64, error) {
 		f.Close()
 		return 0, nil
 	}
-	return 0, fmt.Errorf("compressed stream of %s: seek(%d, %d) not supported", f.path, offset, whence)
+	return 0, fmt.Errorf("encoded stream of %s: seek(%d, %d) not supported", f.path, offset, whence)
 }
 
 func (f *compressedFile) Close() error {

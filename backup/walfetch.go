@@ -8,26 +8,29 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/walnut-pg/walnut/crypto"
 	"github.com/walnut-pg/walnut/storage"
 )
 
 // WALFetchOptions is what wal-fetch needs.
 type WALFetchOptions struct {
-	Store storage.Store
-	Name  string // %f
-	Dest  string // %p, relative to the working directory PostgreSQL gives
-	Log   *slog.Logger
+	Store   storage.Store
+	Name    string          // %f
+	Dest    string          // %p, relative to the working directory PostgreSQL gives
+	Keyring *crypto.Keyring // decrypts .pgp objects; nil: none configured
+	Log     *slog.Logger
 }
 
 // WALFetch writes the archived file name to Dest, atomically: Dest appears
-// whole and checked or not at all. A name not in the archive gives an error
+// whole and checked or not at all. An encrypted object is verified (its
+// MDC, at the end of the stream) before Dest is renamed into place. A name not in the archive gives an error
 // that errors.Is storage.ErrNotFound, and only then.
 func WALFetch(ctx context.Context, o WALFetchOptions) error {
 	obj, err := findWAL(ctx, o.Store, o.Name)
 	if err != nil {
 		return err
 	}
-	rc, err := openDecoded(ctx, o.Store, obj.Key)
+	rc, err := openDecoded(ctx, o.Store, obj.Key, o.Keyring)
 	if err != nil {
 		return fmt.Errorf("fetch %s: %w", obj.Key, err)
 	}

@@ -12,16 +12,18 @@ import (
 	"path/filepath"
 
 	"github.com/walnut-pg/walnut/compression"
+	"github.com/walnut-pg/walnut/crypto"
 	"github.com/walnut-pg/walnut/pgcontrol"
 	"github.com/walnut-pg/walnut/storage"
 )
 
 // WALPushOptions is what wal-push needs.
 type WALPushOptions struct {
-	Store storage.Store
-	Codec compression.Codec
-	Path  string // the file PostgreSQL asks to archive (%p)
-	Log   *slog.Logger
+	Store   storage.Store
+	Codec   compression.Codec
+	Encrypt *crypto.Recipients // nil: stored unencrypted
+	Path    string             // the file PostgreSQL asks to archive (%p)
+	Log     *slog.Logger
 }
 
 // WALPushResult says what wal-push did.
@@ -62,6 +64,9 @@ func WALPush(ctx context.Context, o WALPushOptions) (WALPushResult, error) {
 		}
 	}
 
+	// The digest is of the file as PostgreSQL wrote it, whatever the
+	// encoding, so the same file pushed again is recognised as stored
+	// even when compression or encryption changed in between.
 	existing, err := findWAL(ctx, o.Store, name)
 	switch {
 	case err == nil && existing.Digest == digest:
@@ -74,8 +79,9 @@ func WALPush(ctx context.Context, o WALPushOptions) (WALPushResult, error) {
 		return res, err
 	}
 
-	res.Key = walKey(name, digest, o.Codec)
-	body := &compressedFile{path: o.Path, codec: o.Codec}
+	enc := encoding{codec: o.Codec, to: o.Encrypt}
+	res.Key = walKey(name, digest, enc.ext())
+	body := &compressedFile{path: o.Path, enc: enc}
 	defer body.Close()
 	counted := &countingSeeker{compressedFile: body}
 	if err := o.Store.Put(ctx, res.Key, counted, -1); err != nil {

@@ -67,6 +67,9 @@ func newApp(environ []string, stdout, stderr io.Writer) *cli.App {
 			backupPushCommand(g),
 			backupFetchCommand(g),
 			backupListCommand(g),
+			deleteCommand(g),
+			backupMarkCommand(g),
+			keysCommand(g),
 			versionCommand(g),
 		},
 	}

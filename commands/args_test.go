@@ -23,6 +23,10 @@ func TestInterspersedFlags(t *testing.T) {
 			[]string{"walnut", "wal-fetch", "--", "-odd", "dest"},
 		},
 		{[]string{"walnut", "version"}, []string{"walnut", "version"}},
+		{
+			[]string{"walnut", "keys", "create", "--name", "n", "--out-dir", "/k"},
+			[]string{"walnut", "keys", "create", "--name", "n", "--out-dir", "/k"},
+		},
 	}
 	for _, c := range cases {
 		if got := interspersed(app, c.in); !slices.Equal(got, c.want) {
@@ -33,8 +37,8 @@ func TestInterspersedFlags(t *testing.T) {
 
 func TestUnknownCommandIsAUsageError(t *testing.T) {
 	var stderr strings.Builder
-	code := Main([]string{"walnut", "delete", "retain", "7"}, nil, io.Discard, &stderr)
-	if code != ExitUsage || strings.TrimSpace(stderr.String()) != `walnut: unknown command "delete": see walnut help` {
+	code := Main([]string{"walnut", "frobnicate", "7"}, nil, io.Discard, &stderr)
+	if code != ExitUsage || strings.TrimSpace(stderr.String()) != `walnut: unknown command "frobnicate": see walnut help` {
 		t.Fatalf("exit %d, stderr %q", code, stderr.String())
 	}
 }

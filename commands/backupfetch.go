@@ -24,7 +24,7 @@ func backupFetchCommand(g *globals) *cli.Command {
 			"then writes recovery settings to postgresql.auto.conf and recovery.signal (standby.signal\n" +
 			"with --standby) unless --no-recovery. The default restore_command is this walnut's wal-fetch\n" +
 			"with the same --envdir/--env-file/--prefix.\n" +
-			varsHelp("WALNUT_PREFIX", "WALNUT_DOWNLOAD_CONCURRENCY"),
+			varsHelp("WALNUT_PREFIX", "WALNUT_PGP_PRIVATE_KEY_FILE", "WALNUT_PGP_PASSPHRASE_FILE", "WALNUT_DOWNLOAD_CONCURRENCY"),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "restore-command", Usage: "restore_command to write (default: this walnut's wal-fetch %f %p)", Destination: &rec.RestoreCommand},
 			&cli.StringFlag{Name: "recovery-target-time", Usage: "recover up to this `TIMESTAMP` (e.g. '2026-11-26 03:00:00+00')", Destination: &rec.TargetTime},
@@ -61,6 +61,10 @@ func backupFetchCommand(g *globals) *cli.Command {
 						return err
 					}
 					rec.RestoreCommand = cmd + " wal-fetch %f %p"
+					if names := g.env.OnlyInEnviron(restoreCommandPrefixes()...); len(names) > 0 {
+						g.log.Warn("restore_command will not see settings that are only in this shell's environment: PostgreSQL starts it with its own; put them in an envdir and pass --envdir, or give --restore-command",
+							"variables", strings.Join(names, ","))
+					}
 				}
 				if err := rec.Validate(); err != nil {
 					return usageError(fmt.Errorf("backup-fetch: %w", err))
@@ -72,6 +76,9 @@ func backupFetchCommand(g *globals) *cli.Command {
 				return err
 			}
 			opts.Concurrency = int(conc)
+			if opts.Keyring, err = g.pgpKeyring(); err != nil {
+				return err
+			}
 			store, err := g.openStore(c.Context)
 			if err != nil {
 				return err
@@ -91,6 +98,9 @@ func backupFetchCommand(g *globals) *cli.Command {
 			default:
 				fmt.Fprintf(g.stdout, "It will recover from the archive with: %s\n", rec.RestoreCommand)
 			}
+			if !noRecovery && !c.IsSet("restore-command") && res.Backup.Encrypted && g.privateKeyInProcessEnv() {
+				fmt.Fprintf(g.stdout, "The private key setting came from the process environment: restore_command sees it only if the server is started with it (or use --envdir).\n")
+			}
 			if os.Geteuid() == 0 {
 				fmt.Fprintf(g.stdout, "Restored as root: first give it to the server's user, e.g. chown -R postgres:postgres %s\n", shellQuote(res.Dest))
 			}
@@ -98,4 +108,12 @@ func backupFetchCommand(g *globals) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// restoreCommandPrefixes name the variables wal-fetch may need to reach the
+// archive and decrypt it: the stores' credentials and settings and the
+// private key. The prefix itself travels as --prefix.
+func restoreCommandPrefixes() []string {
+	return []string{"AWS_", "AZURE_", "WABS_", "SWIFT_", "OS_", "GOOGLE_", "STORAGE_EMULATOR_HOST", "WALE_S3_ENDPOINT",
+		"WALNUT_S3_", "WALNUT_AZURE_", "WALNUT_SWIFT_", "WALNUT_GCS_", "WALNUT_PGP_", "WALG_PGP_"}
 }

@@ -19,7 +19,7 @@ func backupPushCommand(g *globals) *cli.Command {
 		ArgsUsage: "PGDATA",
 		Description: "Non-exclusive base backup over one libpq session, streamed as tar partitions; the backup\n" +
 			"is listed only once every part and the WAL it needs are stored.\n" +
-			varsHelp("WALNUT_PREFIX", "WALNUT_COMPRESSION", "WALNUT_UPLOAD_CONCURRENCY", "WALNUT_PARTITION_SIZE", "PG*"),
+			varsHelp("WALNUT_PREFIX", "WALNUT_COMPRESSION", "WALNUT_PGP_PUBLIC_KEY_FILE", "WALNUT_UPLOAD_CONCURRENCY", "WALNUT_PARTITION_SIZE", "PG*"),
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "archive-timeout", Value: backup.DefaultArchiveTimeout, Usage: "how long to wait for the WAL the backup needs to reach the archive before failing", Destination: &archiveTimeout},
 			&cli.BoolFlag{Name: "spread-checkpoint", Usage: "let the starting checkpoint spread over checkpoint_completion_target instead of forcing it", Destination: &spread},
@@ -29,6 +29,10 @@ func backupPushCommand(g *globals) *cli.Command {
 				return usageError(fmt.Errorf("backup-push: want one PGDATA, got %d arguments", c.NArg()))
 			}
 			codec, err := g.codec()
+			if err != nil {
+				return err
+			}
+			to, err := g.pgpRecipients()
 			if err != nil {
 				return err
 			}
@@ -48,6 +52,7 @@ func backupPushCommand(g *globals) *cli.Command {
 			sn, err := backup.BackupPush(c.Context, backup.BackupPushOptions{
 				Store:          store,
 				Codec:          codec,
+				Encrypt:        to,
 				DataDir:        c.Args().First(),
 				ConnString:     g.env.PGConnString(),
 				FastCheckpoint: !spread,

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/walnut-pg/walnut/compression"
 	"github.com/walnut-pg/walnut/config"
+	"github.com/walnut-pg/walnut/crypto"
 	"github.com/walnut-pg/walnut/storage"
 	"github.com/walnut-pg/walnut/storage/all"
 )
@@ -143,4 +145,145 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// keySetting is a key or passphrase given in the variable itself or in a
+// file the other variable names.
+type keySetting struct{ inline, file string }
+
+// The settings in order of precedence; WAL-G's names come after walnut's.
+var (
+	publicKeySettings  = []keySetting{{"WALNUT_PGP_PUBLIC_KEY", "WALNUT_PGP_PUBLIC_KEY_FILE"}}
+	privateKeySettings = []keySetting{{"WALNUT_PGP_PRIVATE_KEY", "WALNUT_PGP_PRIVATE_KEY_FILE"}, {"WALG_PGP_KEY", "WALG_PGP_KEY_PATH"}}
+	passphraseSettings = []keySetting{{"WALNUT_PGP_PASSPHRASE", "WALNUT_PGP_PASSPHRASE_FILE"}, {"WALG_PGP_KEY_PASSPHRASE", ""}}
+)
+
+// pgpRecipients returns the public keys new objects are encrypted to, or
+// nil when encryption is off. Without a public key setting, a private key
+// setting encrypts to its first key, as WAL-G's WALG_PGP_KEY does.
+func (g *globals) pgpRecipients() (*crypto.Recipients, error) {
+	b, from, err := g.keySetting(publicKeySettings, false)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	var r *crypto.Recipients
+	if b != nil {
+		if r, err = crypto.ParseRecipients(b); err != nil {
+			return nil, usageError(fmt.Errorf("%s: %w", from, err))
+		}
+		if r.HasPrivate() {
+			g.log.Warn("the public key setting holds a private key: a database host needs only the public key", "setting", from)
+		}
+	} else {
+		kr, err := g.pgpKeyring()
+		if kr == nil || err != nil {
+			return nil, err
+		}
+		if r, err = kr.Recipients(); err != nil {
+			return nil, usageError(fmt.Errorf("private key setting: %w", err))
+		}
+	}
+	g.log.Debug("encrypting new objects", "to", strings.Join(r.Fingerprints(), ","))
+	return r, nil
+}
+
+// pgpKeyring returns the private keys that decrypt, or nil when none is
+// configured. Protected keys are unlocked only when an object needs them.
+func (g *globals) pgpKeyring() (*crypto.Keyring, error) {
+	b, from, err := g.keySetting(privateKeySettings, true)
+	if err != nil || b == nil {
+		return nil, usageError(err)
+	}
+	pass, _, err := g.keySetting(passphraseSettings, true)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	kr, err := crypto.ParseKeyring(b, pass)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("%s: %w", from, err))
+	}
+	return kr, nil
+}
+
+// keySetting returns the value of the first of settings that is set, and
+// where it came from. A passphrase is the first line of its file, as gpg's
+// --passphrase-file reads it. A secret in a file others may read is
+// warned about on every run, so the warning is seen.
+func (g *globals) keySetting(settings []keySetting, secret bool) ([]byte, string, error) {
+	for _, s := range settings {
+		inline := g.env.Getenv(s.inline)
+		file := ""
+		if s.file != "" {
+			file = g.env.Getenv(s.file)
+		}
+		switch {
+		case inline != "" && file != "":
+			return nil, "", fmt.Errorf("both %s and %s are set: set one", s.inline, s.file)
+		case inline != "":
+			if secret && g.env.FromFile(s.inline) {
+				g.warnLoose(s.inline, g.settingFile(s.inline))
+			}
+			return []byte(inline), s.inline, nil
+		case file != "":
+			b, err := os.ReadFile(file)
+			if err != nil {
+				return nil, "", fmt.Errorf("%s: %w", s.file, err)
+			}
+			if secret {
+				g.warnLoose(s.file, file)
+			}
+			if isPassphrase(s) {
+				b = firstLine(b)
+				if len(b) == 0 {
+					return nil, "", fmt.Errorf("%s: %s has an empty first line", s.file, file)
+				}
+			}
+			return b, s.file + "=" + file, nil
+		}
+	}
+	return nil, "", nil
+}
+
+func isPassphrase(s keySetting) bool { return s == passphraseSettings[0] }
+
+func firstLine(b []byte) []byte {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+	}
+	return bytes.TrimSuffix(b, []byte("\r"))
+}
+
+// settingFile is the envdir or env file a variable was read from.
+func (g *globals) settingFile(name string) string {
+	if g.envdir != "" {
+		p := filepath.Join(g.envdir, name)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return g.envFile
+}
+
+// warnLoose warns when path, which holds a secret, is open to group or
+// others.
+func (g *globals) warnLoose(setting, path string) {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	g.log.Warn("a file holding a secret is readable by group or others: chmod 600 it", "setting", setting, "path", path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
+}
+
+// privateKeyInProcessEnv reports whether the private key setting came from
+// the process environment, which a restore_command run by PostgreSQL sees
+// only if the server was started with it.
+func (g *globals) privateKeyInProcessEnv() bool {
+	for _, s := range privateKeySettings {
+		for _, name := range []string{s.inline, s.file} {
+			if g.env.Getenv(name) != "" {
+				return !g.env.FromFile(name)
+			}
+		}
+	}
+	return false
 }

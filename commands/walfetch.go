@@ -27,7 +27,7 @@ func walFetchCommand(g *globals) *cli.Command {
 			"mode (standby.signal in the working directory, so PostgreSQL tries again).\n" +
 			"Under PostgreSQL (DEST in pg_wal) a background process fetches the next --prefetch segments\n" +
 			"into pg_wal/.walnut/prefetch, and later calls take them from there.\n" +
-			varsHelp("WALNUT_PREFIX", "WALNUT_PREFETCH", "WALNUT_LOG_LEVEL"),
+			varsHelp("WALNUT_PREFIX", "WALNUT_PGP_PRIVATE_KEY_FILE", "WALNUT_PGP_PASSPHRASE_FILE", "WALNUT_PREFETCH", "WALNUT_LOG_LEVEL"),
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "prefetch", Usage: "segments fetched ahead, 0 for none (default $WALNUT_PREFETCH, else 8)", Destination: &prefetch},
 		},
@@ -64,8 +64,12 @@ func walFetch(c *cli.Context, g *globals, prefetch int) error {
 		return err
 	}
 	defer store.Close()
+	kr, err := g.pgpKeyring()
+	if err != nil {
+		return err
+	}
 	name, dest := c.Args().Get(0), c.Args().Get(1)
-	opts := backup.WALFetchOptions{Store: store, Name: name, Dest: dest, Log: g.log}
+	opts := backup.WALFetchOptions{Store: store, Name: name, Dest: dest, Keyring: kr, Log: g.log}
 	dir, underServer := backup.PrefetchDir(dest)
 	if prefetch == 0 || !underServer {
 		if err := backup.WALFetch(c.Context, opts); err != nil {

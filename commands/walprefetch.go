@@ -46,8 +46,12 @@ func walPrefetchCommand(g *globals) *cli.Command {
 				return err
 			}
 			defer store.Close()
+			kr, err := g.pgpKeyring()
+			if err != nil {
+				return err
+			}
 			res, err := backup.Prefetch(ctx, backup.PrefetchOptions{
-				WALFetchOptions: backup.WALFetchOptions{Store: store, Name: c.Args().Get(0), Log: g.log},
+				WALFetchOptions: backup.WALFetchOptions{Store: store, Name: c.Args().Get(0), Keyring: kr, Log: g.log},
 				Dir:             c.Args().Get(1),
 				Count:           count,
 				SegmentSize:     segSize,

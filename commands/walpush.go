@@ -21,7 +21,7 @@ func walPushCommand(g *globals) *cli.Command {
 			"Pushing the same content again exits 0; other content under an archived name is an error.\n" +
 			"Under PostgreSQL (PATH in pg_wal) it also stores up to --pool-size - 1 of the next files\n" +
 			"marked ready in pg_wal/archive_status, and PostgreSQL's later calls for those return at once.\n" +
-			varsHelp("WALNUT_PREFIX", "WALNUT_COMPRESSION", "WALNUT_WAL_PUSH_POOL_SIZE", "WALNUT_LOG_LEVEL"),
+			varsHelp("WALNUT_PREFIX", "WALNUT_COMPRESSION", "WALNUT_PGP_PUBLIC_KEY_FILE", "WALNUT_WAL_PUSH_POOL_SIZE", "WALNUT_LOG_LEVEL"),
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "pool-size", Usage: "files stored at once (default $WALNUT_WAL_PUSH_POOL_SIZE, else 4)", Destination: &poolSize},
 		},
@@ -52,8 +52,12 @@ func walPushCommand(g *globals) *cli.Command {
 			if err != nil {
 				return err
 			}
+			to, err := g.pgpRecipients()
+			if err != nil {
+				return err
+			}
 			res, err := backup.WALPushPool(c.Context, backup.WALPushPoolOptions{
-				WALPushOptions: backup.WALPushOptions{Store: store, Codec: codec, Path: c.Args().First(), Log: g.log},
+				WALPushOptions: backup.WALPushOptions{Store: store, Codec: codec, Encrypt: to, Path: c.Args().First(), Log: g.log},
 				PoolSize:       poolSize,
 				ArchiveID:      prefix,
 			})

@@ -119,3 +119,26 @@ func (e *Env) LoadEnvFile(path string) error {
 	}
 	return nil
 }
+
+// OnlyInEnviron returns, sorted, the names starting with one of prefixes
+// that are set only in the process environment, not by a file or a flag.
+// A command PostgreSQL runs later (restore_command) does not inherit them.
+func (e *Env) OnlyInEnviron(prefixes ...string) []string {
+	var names []string
+	for name, v := range e.environ {
+		if v == "" || e.unset[name] {
+			continue
+		}
+		if _, ok := e.files[name]; ok {
+			continue
+		}
+		for _, p := range prefixes {
+			if strings.HasPrefix(name, p) {
+				names = append(names, name)
+				break
+			}
+		}
+	}
+	sort.Strings(names)
+	return names
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -94,5 +95,24 @@ func TestPGConnString(t *testing.T) {
 	want := `host='/run/pg' port='5433' password='it\'s' application_name='walnut' connect_timeout='10'`
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestOnlyInEnviron(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "AWS_SECRET_ACCESS_KEY"), []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "AWS_REGION"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := New([]string{"AWS_ACCESS_KEY_ID=k", "AWS_SECRET_ACCESS_KEY=s", "AWS_REGION=r", "AWS_EMPTY=", "HOME=/root", "OS_PASSWORD=p"})
+	if err := e.LoadEnvdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	got := e.OnlyInEnviron("AWS_", "OS_")
+	want := []string{"AWS_ACCESS_KEY_ID", "OS_PASSWORD"}
+	if !slices.Equal(got, want) {
+		t.Errorf("OnlyInEnviron = %q, want %q", got, want)
 	}
 }

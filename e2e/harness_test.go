@@ -130,7 +130,9 @@ func switchAndWaitArchived(t *testing.T, c *testpg.Cluster) {
 	seg := c.QueryString(t, "SELECT pg_walfile_name(pg_switch_wal())")
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
-		done := c.QueryString(t, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
+		// After a backup the last file archived may be a .backup file,
+		// named after its segment: compare segment names only.
+		done := c.QueryString(t, "SELECT coalesce(left(last_archived_wal, 24), '') FROM pg_stat_archiver")
 		if done >= seg && len(done) == len(seg) {
 			return
 		}

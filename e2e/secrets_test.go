@@ -37,9 +37,16 @@ func TestPasswordNeverPrinted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A credential only in this shell's environment would not reach the
+	// restore_command: backup-fetch names it, without its value.
+	fetched := mustRun(t, "", env(a, nil, "AWS_SECRET_ACCESS_KEY="+secret), "backup-fetch", filepath.Join(a.Dir, "restore"), name)
+	if !strings.Contains(fetched.Stderr, "AWS_SECRET_ACCESS_KEY") || !strings.Contains(fetched.Stderr, "--envdir") {
+		t.Errorf("backup-fetch does not warn that AWS_SECRET_ACCESS_KEY will not reach restore_command:\n%s", fetched)
+	}
 	for what, text := range map[string]string{
 		"failed login": wrong.String(), "json debug log": right.String(), "sentinel": string(sentinel),
-		"backup-list": mustRun(t, "", env(a, nil), "backup-list", "--json", "--detail").Stdout,
+		"backup-list":  mustRun(t, "", env(a, nil), "backup-list", "--json", "--detail").Stdout,
+		"backup-fetch": fetched.String(),
 	} {
 		if strings.Contains(text, secret) {
 			t.Errorf("the password appears in the %s:\n%s", what, text)

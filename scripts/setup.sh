@@ -12,6 +12,8 @@ set -euo pipefail
 
 PG_BINDIR=/usr/lib/postgresql/15/bin
 STATICCHECK_VERSION=v0.8.2
+TOXIPROXY_VERSION=v2.12.0
+AZURITE_VERSION=3.35.0
 
 apt_queue=()
 go_queue=()
@@ -50,6 +52,13 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 GOBIN_DIR=$(go env GOBIN)
 [[ -n $GOBIN_DIR ]] || GOBIN_DIR="$(go env GOPATH)/bin"
+# Servers that are neither Debian packages nor plain go-installs live here;
+# internal/testserver looks in $CACHE_DIR/bin.
+CACHE_DIR=${WALNUT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/walnut}
+
+azurite_current() {
+	[[ $("$CACHE_DIR/bin/azurite-blob" --version 2>/dev/null) == "$AZURITE_VERSION" ]]
+}
 
 staticcheck_current() {
 	"$GOBIN_DIR/staticcheck" -version | grep -qF "(${STATICCHECK_VERSION#v})"
@@ -69,7 +78,41 @@ want_apt lz4 have lz4
 want_apt gnupg have gpg
 # Go tools.
 want_go staticcheck "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" staticcheck_current
-# Object-store servers: add want_apt/want_go/want_custom lines here.
+# Object-store servers the storage tests run against, each on 127.0.0.1.
+# go install keeps MinIO's slow build in the Go bin directory, so only the
+# first run on a machine pays for it.
+want_go minio github.com/minio/minio@latest executable "$GOBIN_DIR/minio"
+want_go fake-gcs-server github.com/fsouza/fake-gcs-server@latest executable "$GOBIN_DIR/fake-gcs-server"
+want_custom toxiproxy executable "$CACHE_DIR/bin/toxiproxy-server"
+want_apt nodejs have node
+want_apt npm have npm
+want_custom azurite azurite_current
+want_apt memcached executable /usr/bin/memcached
+want_apt swift-proxy executable /usr/bin/swift-proxy-server
+want_apt swift-account executable /usr/bin/swift-account-server
+want_apt swift-container executable /usr/bin/swift-container-server
+want_apt swift-object executable /usr/bin/swift-object-server
+# make bench runs walnut side by side with pgBackRest and reads peak RSS
+# from GNU time.
+want_apt pgbackrest have pgbackrest
+want_apt time executable /usr/bin/time
+
+install_azurite() {
+	mkdir -p "$CACHE_DIR/azurite" "$CACHE_DIR/bin"
+	(cd "$CACHE_DIR/azurite" && npm install --silent --no-audit --no-fund "azurite@$AZURITE_VERSION" >/dev/null)
+	ln -sf ../azurite/node_modules/.bin/azurite-blob "$CACHE_DIR/bin/azurite-blob"
+	ln -sf ../azurite/node_modules/.bin/azurite "$CACHE_DIR/bin/azurite"
+}
+
+# toxiproxy's server command installs as plain "server"; give it a name.
+install_toxiproxy() {
+	local tmp
+	tmp=$(mktemp -d)
+	GOBIN=$tmp go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION"
+	mkdir -p "$CACHE_DIR/bin"
+	mv "$tmp/server" "$CACHE_DIR/bin/toxiproxy-server"
+	rmdir "$tmp"
+}
 
 # Root privileges, only when something has to be installed.
 as_root() {

@@ -13,11 +13,12 @@ import (
 	"github.com/walnut-pg/walnut/storage"
 	"github.com/walnut-pg/walnut/storage/local"
 	"github.com/walnut-pg/walnut/storage/mem"
+	"github.com/walnut-pg/walnut/storage/swift"
 )
 
 // Open returns the store for prefix, such as file:///var/lib/walnut or
 // s3://bucket/path. getenv supplies the backends' settings and credentials
-// (AWS_*, AZURE_STORAGE_*, ...); no backend built so far needs any.
+// (AWS_*, AZURE_STORAGE_*, ...): swift:// reads SWIFT_* or OS_*.
 func Open(ctx context.Context, prefix string, getenv func(string) string) (storage.Store, error) {
 	u, err := url.Parse(prefix)
 	if err != nil {
@@ -43,7 +44,15 @@ func Open(ctx context.Context, prefix string, getenv func(string) string) (stora
 		return storage.WithRetry(s, p), nil
 	case "mem":
 		return mem.New(), nil
-	case "s3", "azure", "wabs", "swift", "gs":
+	case "swift":
+		s, err := swift.Open(ctx, u, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("storage prefix %q: %w", Redact(prefix), err)
+		}
+		p := storage.DefaultRetryPolicy()
+		p.Logger = slog.Default()
+		return storage.WithRetry(s, p), nil
+	case "s3", "azure", "wabs", "gs":
 		return nil, fmt.Errorf("storage scheme %q is not built yet (see issue: object stores); use file://", u.Scheme)
 	case "":
 		return nil, fmt.Errorf("storage prefix %q has no scheme: want file:///absolute/path, s3://, azure:// (wabs://), swift:// or gs://", Redact(prefix))

@@ -34,7 +34,7 @@ func TestOpen(t *testing.T) {
 		{"S3://bucket/path", `storage scheme "s3" is not built yet`},
 		{"azure://container/path", `storage scheme "azure" is not built yet`},
 		{"wabs://container/path", `storage scheme "wabs" is not built yet`},
-		{"swift://container/path", `storage scheme "swift" is not built yet`},
+		{"swift://container/path", `storage prefix "swift://container/path": swift: set SWIFT_AUTHURL (or OS_AUTH_URL)`},
 		{"gs://bucket/path", `storage scheme "gs" is not built yet`},
 		{"ftp://host/x", `unknown storage scheme "ftp" in prefix "ftp://host/x": want file://, s3://, azure:// (wabs://), swift:// or gs://`},
 		{"gcs://bucket", `unknown storage scheme "gcs"`},
@@ -105,6 +105,8 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 		"file://me:hunter2@localhost/x",
 		"s3://me:hunter2@bucket/%zz",
 		"azure://container/path?sv=2020&sig=hunter2",
+		"swift://me:hunter2@container/path",
+		"swift://container/path?temp_url_sig=hunter2",
 	} {
 		_, err := Open(t.Context(), prefix, noEnv)
 		if err == nil {

@@ -263,8 +263,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	dir := filepath.Dir(path)
 	// Retention deletes the sentinel before the parts it names, and that
-	// order must survive a crash.
-	if err := syncDir(dir); err != nil {
+	// order must survive a crash. A concurrent Delete of the directory's
+	// last other object may have removed the directory already.
+	if err := syncDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return translateError("delete", key, err)
 	}
 	for ; dir != s.root && len(dir) > len(s.root); dir = filepath.Dir(dir) {

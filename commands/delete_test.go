@@ -1,0 +1,100 @@
+package commands
+
+import (
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/walnut-pg/walnut/backup"
+)
+
+func TestDeletePolicy(t *testing.T) {
+	at := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	cases := []struct {
+		args []string
+		time string
+		want backup.Policy
+		bad  bool
+	}{
+		{args: []string{"retain", "7"}, want: backup.Policy{Mode: backup.DeleteRetain, Retain: 7}},
+		{args: []string{"before", "base_000000010000000000000002_00000028"}, want: backup.Policy{Mode: backup.DeleteBefore, Name: "base_000000010000000000000002_00000028"}},
+		{args: []string{"before", "LATEST"}, want: backup.Policy{Mode: backup.DeleteBefore, Name: "LATEST"}},
+		{args: []string{"before"}, time: "2026-11-26T03:00:00Z", want: backup.Policy{Mode: backup.DeleteBeforeTime, Time: at}},
+		{args: []string{"before"}, time: "2026-11-26 04:00:00+01", want: backup.Policy{Mode: backup.DeleteBeforeTime, Time: at}},
+		{args: []string{"garbage"}, want: backup.Policy{Mode: backup.DeleteGarbage}},
+		{args: []string{"everything"}, want: backup.Policy{Mode: backup.DeleteEverything}},
+		{args: nil, bad: true},
+		{args: []string{"retain"}, bad: true},
+		{args: []string{"retain", "0"}, bad: true},
+		{args: []string{"retain", "-1"}, bad: true},
+		{args: []string{"retain", "seven"}, bad: true},
+		{args: []string{"retain", "7"}, time: "2026-11-26T03:00:00Z", bad: true},
+		{args: []string{"before"}, bad: true},
+		{args: []string{"before", "x"}, time: "2026-11-26T03:00:00Z", bad: true},
+		{args: []string{"before"}, time: "2026-11-26 03:00:00", bad: true}, // no zone
+		{args: []string{"garbage", "now"}, bad: true},
+		{args: []string{"everything", "--force"}, bad: true},
+		{args: []string{"old-versions"}, bad: true},
+	}
+	for _, c := range cases {
+		got, err := deletePolicy(c.args, c.time)
+		if c.bad {
+			if err == nil {
+				t.Errorf("deletePolicy(%q, %q) accepted: %+v", c.args, c.time, got)
+			}
+			continue
+		}
+		if err != nil || got.Mode != c.want.Mode || got.Retain != c.want.Retain || got.Name != c.want.Name || !got.Time.Equal(c.want.Time) {
+			t.Errorf("deletePolicy(%q, %q) = %+v, %v; want %+v", c.args, c.time, got, err, c.want)
+		}
+	}
+}
+
+// Flags may follow the form, as WAL-G users write them, and an empty
+// archive is nothing to do: exit 0.
+func TestDeleteCommandLine(t *testing.T) {
+	prefix := "file://" + t.TempDir()
+	for _, args := range [][]string{
+		{"delete", "retain", "7", "--confirm"},
+		{"delete", "--confirm", "retain", "7"},
+		{"delete", "before", "--time", "2026-11-26T03:00:00Z", "--confirm", "--grace", "1h"},
+		{"delete", "garbage", "--grace", "30m"},
+		{"delete", "before", "LATEST"},
+	} {
+		var stdout, stderr strings.Builder
+		code := Main(append([]string{"walnut", "--prefix", prefix}, args...), nil, &stdout, &stderr)
+		if code != ExitOK || !strings.Contains(stdout.String(), "nothing to delete") {
+			t.Errorf("%q: exit %d\n%s%s", args, code, stdout.String(), stderr.String())
+		}
+	}
+	var stdout strings.Builder
+	if code := Main([]string{"walnut", "--prefix", prefix, "delete", "everything", "--json"}, nil, &stdout, io.Discard); code != ExitOK {
+		t.Fatalf("delete everything --json: exit %d", code)
+	}
+	var out struct {
+		DryRun  *bool             `json:"dry_run"`
+		Backups []json.RawMessage `json:"backups"`
+		Objects *int              `json:"objects"`
+	}
+	if err := json.Unmarshal([]byte(stdout.String()), &out); err != nil || out.DryRun == nil || !*out.DryRun || out.Backups == nil || out.Objects == nil {
+		t.Errorf("delete --json: %v\n%s", err, stdout.String())
+	}
+	for _, args := range [][]string{{"delete"}, {"delete", "retain", "0"}, {"delete", "garbage", "--grace", "-1h"}, {"backup-mark"}} {
+		if code := Main(append([]string{"walnut", "--prefix", prefix}, args...), nil, io.Discard, io.Discard); code != ExitUsage {
+			t.Errorf("%q: exit %d, want %d", args, code, ExitUsage)
+		}
+	}
+	if code := Main([]string{"walnut", "--prefix", prefix, "delete", "before", "base_000000010000000000000002_00000028"}, nil, io.Discard, io.Discard); code != ExitFailure {
+		t.Errorf("delete before a missing backup: exit %d, want %d", code, ExitFailure)
+	}
+}
+
+func TestHumanBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 3 << 20: "3.0 MiB", 5 << 40: "5.0 TiB"} {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
