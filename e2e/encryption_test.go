@@ -464,7 +464,9 @@ func TestEncryptionErrors(t *testing.T) {
 		}
 
 		restored := filepath.Join(work, "restored")
-		r = run(t, "", env(a, nil, settings...), "--terse", "backup-fetch", restored, name)
+		// --no-recovery: no restore_command, so no warning that these
+		// settings would not reach one; the error is the only line.
+		r = run(t, "", env(a, nil, settings...), "--terse", "backup-fetch", "--no-recovery", restored, name)
 		if r.Code != 1 {
 			t.Errorf("backup-fetch: want exit 1, got %s", r)
 		}

@@ -42,11 +42,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// archive is a file:// prefix in a directory the server user owns.
+// archive is a file:// prefix in a directory the server user owns, or
+// an object store prefix (see newS3Archive).
 type archive struct {
 	Dir    string // the whole test directory
-	Path   string // the archive itself
+	Path   string // the archive itself, for file:// prefixes
 	Prefix string
+	// Env holds the store's settings and credentials, for walnut commands
+	// the tests run; Envdir holds them too, with the prefix, for the
+	// commands PostgreSQL runs, as an operator would set them up.
+	Env    []string
+	Envdir string
 }
 
 func newArchive(t *testing.T) *archive {
@@ -58,9 +64,13 @@ func newArchive(t *testing.T) *archive {
 // archivingCluster starts a cluster whose archive_command is walnut
 // wal-push into a.
 func archivingCluster(t *testing.T, a *archive, extraConf map[string]string) *testpg.Cluster {
+	walnut := walnutBin
+	if a.Envdir != "" {
+		walnut += " --envdir " + a.Envdir
+	}
 	conf := map[string]string{
 		"archive_mode":    "on",
-		"archive_command": walnutBin + " wal-push %p",
+		"archive_command": walnut + " wal-push %p",
 		"archive_timeout": "0",
 	}
 	for k, v := range extraConf {
@@ -116,7 +126,7 @@ func mustRun(t *testing.T, dir string, env []string, args ...string) result {
 
 // env returns the environment for walnut commands against a and c.
 func env(a *archive, c *testpg.Cluster, extra ...string) []string {
-	e := []string{"WALNUT_PREFIX=" + a.Prefix}
+	e := append([]string{"WALNUT_PREFIX=" + a.Prefix}, a.Env...)
 	if c != nil {
 		e = append(e, c.Env()...)
 	}
@@ -154,7 +164,7 @@ const tableDigest = `SELECT md5(string_agg(x, ',' ORDER BY x)) FROM (
 
 // restoreEnv is what a restored server needs to run walnut wal-fetch.
 func restoreOpts(a *archive) testpg.Options {
-	return testpg.Options{Env: []string{"WALNUT_PREFIX=" + a.Prefix}}
+	return testpg.Options{Env: append([]string{"WALNUT_PREFIX=" + a.Prefix}, a.Env...)}
 }
 
 // startRestored starts a data directory restored by backup-fetch and waits

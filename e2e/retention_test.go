@@ -28,6 +28,7 @@ var retentionArchives = []struct {
 	new  func(t *testing.T) *archive
 }{
 	{"file", newArchive},
+	{"minio", func(t *testing.T) *archive { return newS3Archive(t, startMinIO(t), "") }},
 }
 
 func forEachArchive(t *testing.T, test func(t *testing.T, a *archive)) {

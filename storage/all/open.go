@@ -11,14 +11,18 @@ import (
 	"strings"
 
 	"github.com/walnut-pg/walnut/storage"
+	"github.com/walnut-pg/walnut/storage/azure"
+	"github.com/walnut-pg/walnut/storage/gcs"
 	"github.com/walnut-pg/walnut/storage/local"
 	"github.com/walnut-pg/walnut/storage/mem"
+	"github.com/walnut-pg/walnut/storage/s3"
 	"github.com/walnut-pg/walnut/storage/swift"
 )
 
 // Open returns the store for prefix, such as file:///var/lib/walnut or
 // s3://bucket/path. getenv supplies the backends' settings and credentials
-// (AWS_*, AZURE_STORAGE_*, ...): swift:// reads SWIFT_* or OS_*.
+// (AWS_*, AZURE_STORAGE_*, GOOGLE_APPLICATION_CREDENTIALS, ...): swift://
+// reads SWIFT_* or OS_*.
 func Open(ctx context.Context, prefix string, getenv func(string) string) (storage.Store, error) {
 	u, err := url.Parse(prefix)
 	if err != nil {
@@ -39,25 +43,43 @@ func Open(ctx context.Context, prefix string, getenv func(string) string) (stora
 		if err != nil {
 			return nil, err
 		}
-		p := storage.DefaultRetryPolicy()
-		p.Logger = slog.Default()
-		return storage.WithRetry(s, p), nil
+		return withRetry(s), nil
 	case "mem":
 		return mem.New(), nil
+	case "s3":
+		s, err := s3.Open(ctx, u, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("storage prefix %q: %w", Redact(prefix), err)
+		}
+		return withRetry(s), nil
 	case "swift":
 		s, err := swift.Open(ctx, u, getenv)
 		if err != nil {
 			return nil, fmt.Errorf("storage prefix %q: %w", Redact(prefix), err)
 		}
-		p := storage.DefaultRetryPolicy()
-		p.Logger = slog.Default()
-		return storage.WithRetry(s, p), nil
-	case "s3", "azure", "wabs", "gs":
-		return nil, fmt.Errorf("storage scheme %q is not built yet (see issue: object stores); use file://", u.Scheme)
+		return withRetry(s), nil
+	case "azure", "wabs":
+		s, err := azure.Open(ctx, u, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("storage prefix %q: %w", Redact(prefix), err)
+		}
+		return withRetry(s), nil
+	case "gs":
+		s, err := gcs.Open(ctx, u, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("storage prefix %q: %w", Redact(prefix), err)
+		}
+		return withRetry(s), nil
 	case "":
 		return nil, fmt.Errorf("storage prefix %q has no scheme: want file:///absolute/path, s3://, azure:// (wabs://), swift:// or gs://", Redact(prefix))
 	}
 	return nil, fmt.Errorf("unknown storage scheme %q in prefix %q: want file://, s3://, azure:// (wabs://), swift:// or gs://", u.Scheme, Redact(prefix))
+}
+
+func withRetry(s storage.Store) storage.Store {
+	p := storage.DefaultRetryPolicy()
+	p.Logger = slog.Default()
+	return storage.WithRetry(s, p)
 }
 
 // fileRoot returns the directory a file URL names. Only the local host

@@ -2,11 +2,14 @@ package all
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/walnut-pg/walnut/internal/testserver"
 	"github.com/walnut-pg/walnut/storage"
 )
 
@@ -30,12 +33,13 @@ func TestOpen(t *testing.T) {
 		{"file://user:hunter2@localhost/x", "cannot carry a user name"},
 		{"file:///x?y=1", "query or fragment"},
 		{"file:///x#frag", "query or fragment"},
-		{"s3://bucket/path", `storage scheme "s3" is not built yet (see issue: object stores); use file://`},
-		{"S3://bucket/path", `storage scheme "s3" is not built yet`},
-		{"azure://container/path", `storage scheme "azure" is not built yet`},
-		{"wabs://container/path", `storage scheme "wabs" is not built yet`},
+		{"s3:///path", `storage prefix "s3:///path": s3 prefix has no bucket`},
+		{"S3://bucket:9000/path", `names bucket "bucket:9000" with a port; set the server in AWS_ENDPOINT_URL`},
+		{"azure://container/path", `storage prefix "azure://container/path": azure credentials missing: set AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY`},
+		{"wabs://container/path", `storage prefix "wabs://container/path": azure credentials missing`},
+		{"azure:///path", "azure prefix needs a container: azure://container/path"},
 		{"swift://container/path", `storage prefix "swift://container/path": swift: set SWIFT_AUTHURL (or OS_AUTH_URL)`},
-		{"gs://bucket/path", `storage scheme "gs" is not built yet`},
+		{"gs:///path", "gs prefix needs a bucket: gs://bucket/path"},
 		{"ftp://host/x", `unknown storage scheme "ftp" in prefix "ftp://host/x": want file://, s3://, azure:// (wabs://), swift:// or gs://`},
 		{"gcs://bucket", `unknown storage scheme "gcs"`},
 		{"/var/lib/walnut", `storage prefix "/var/lib/walnut" has no scheme`},
@@ -105,6 +109,9 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 		"file://me:hunter2@localhost/x",
 		"s3://me:hunter2@bucket/%zz",
 		"azure://container/path?sv=2020&sig=hunter2",
+		"wabs://me:hunter2@container/path",
+		"gs://bucket/path?sig=hunter2",
+		"gs://me:hunter2@bucket/path",
 		"swift://me:hunter2@container/path",
 		"swift://container/path?temp_url_sig=hunter2",
 	} {
@@ -132,4 +139,66 @@ func TestRedact(t *testing.T) {
 			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+// roundTrip checks that a store opened by Open works and is wrapped in the
+// retry decorator.
+func roundTrip(t *testing.T, prefix string, env map[string]string) {
+	t.Helper()
+	s, err := Open(t.Context(), prefix, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("Open(%q): %v", prefix, err)
+	}
+	defer s.Close()
+	if got, want := typeName(s), typeName(storage.WithRetry(nil, storage.RetryPolicy{})); got != want {
+		t.Errorf("Open(%q) returned a %s, want the retry decorator %s", prefix, got, want)
+	}
+	if err := s.Put(t.Context(), "walnut.json", strings.NewReader("{}"), 2); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	rc, err := s.Get(t.Context(), "walnut.json")
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(b) != "{}" {
+		t.Errorf("Get = %q", b)
+	}
+	if _, err := s.Stat(t.Context(), "missing"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Stat of a missing key: %v, want ErrNotFound", err)
+	}
+}
+
+func typeName(v any) string { return strings.TrimPrefix(fmt.Sprintf("%T", v), "*") }
+
+func TestOpenAzure(t *testing.T) {
+	az := testserver.StartAzurite(t)
+	az.CreateContainer(t, "walnut")
+	env := map[string]string{}
+	for _, kv := range az.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	roundTrip(t, "azure://walnut/archive", env)
+	// WAL-E's scheme and names reach the same blobs.
+	wale := map[string]string{
+		"WABS_ACCOUNT_NAME":      testserver.AzuriteAccount,
+		"WABS_ACCESS_KEY":        testserver.AzuriteKey,
+		"AZURE_STORAGE_ENDPOINT": az.Endpoint,
+	}
+	s, err := Open(t.Context(), "wabs://walnut/archive/", func(k string) string { return wale[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Stat(t.Context(), "walnut.json"); err != nil {
+		t.Errorf("wabs:// with WABS_* does not see what azure:// stored: %v", err)
+	}
+}
+
+func TestOpenGCS(t *testing.T) {
+	f := testserver.StartFakeGCS(t)
+	f.CreateBucket(t, "walnut")
+	roundTrip(t, "gs://walnut/archive", map[string]string{"STORAGE_EMULATOR_HOST": f.URL})
 }

@@ -43,9 +43,16 @@ func (s *Store) putLarge(ctx context.Context, key, name string, src io.Reader, s
 	}
 	dir := s.prefix + segmentsDir + key + "/" + uploadID() + "/"
 	var segments []manifestEntry
+	// A segment whose PUT failed on our side (cancelled, cut) may still
+	// have been stored by Swift: it is deleted with the others.
+	var inflight string
 	defer func() {
 		if err != nil {
-			s.deleteSegments(ctx, s.segmentNames(segments))
+			names := s.segmentNames(segments)
+			if inflight != "" {
+				names = append(names, inflight)
+			}
+			s.deleteSegments(ctx, names)
 		}
 	}()
 	br := bufio.NewReaderSize(src, 64<<10)
@@ -68,10 +75,12 @@ func (s *Store) putLarge(ctx context.Context, key, name string, src io.Reader, s
 		if size >= 0 {
 			length = min(segSize, size-done)
 		}
-		seg, err := s.putSegment(ctx, key, dir+fmt.Sprintf("%08d", n), br, length, segSize)
+		inflight = dir + fmt.Sprintf("%08d", n)
+		seg, err := s.putSegment(ctx, key, inflight, br, length, segSize)
 		if err != nil {
 			return err
 		}
+		inflight = ""
 		segments = append(segments, seg)
 		done += seg.Size
 	}

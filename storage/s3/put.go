@@ -1,0 +1,233 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/walnut-pg/walnut/storage"
+)
+
+// abortTimeout bounds the clean-up of a failed multipart upload, which
+// runs after the caller's context may be gone.
+const abortTimeout = 30 * time.Second
+
+// stepAttempts bounds the tries of each request of an upload whose bytes
+// Put holds in memory (a single PUT's body, one part). storage.WithRetry
+// retries a Put whole only when it can rewind the source; for a stream
+// such as a backup partition, these are the only retries there are.
+const stepAttempts = 3
+
+// Put reads at most one part into memory. An object that fits is stored
+// with one PUT; a larger one, or one of unknown size that turns out
+// larger, as a multipart upload of fixed-size parts read one at a time,
+// so memory stays at one part (WALNUT_S3_PART_SIZE) whatever the size of
+// the object. Either way S3 makes the object visible only once it is
+// whole: a single PUT is atomic, and parts become an object only on
+// CompleteMultipartUpload, which is not sent after any failure; the
+// upload is aborted instead so its parts do not linger.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	name, err := s.object(key)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	bufSize := s.cfg.partSize
+	if size >= 0 && size < bufSize {
+		// One byte more than announced shows a source that is longer.
+		bufSize = size + 1
+	}
+	buf := make([]byte, bufSize)
+	src := storage.ContextReader(ctx, r)
+	attempts := stepAttempts
+	if sk, ok := r.(io.Seeker); ok {
+		if _, err := sk.Seek(0, io.SeekCurrent); err == nil {
+			// storage.WithRetry retries the whole Put; retrying here too
+			// would multiply the time spent on a dead server.
+			attempts = 1
+		}
+	}
+	u := &upload{s: s, ctx: ctx, key: key, name: name, attempts: attempts}
+	n, err := io.ReadFull(src, buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		if size >= 0 && int64(n) != size {
+			return fmt.Errorf("put %s: read %d bytes, want %d", key, n, size)
+		}
+		return u.single(buf[:n])
+	case err != nil:
+		return fmt.Errorf("put %s: read source: %w", key, err)
+	case size >= 0 && size < s.cfg.partSize:
+		return fmt.Errorf("put %s: source is longer than the %d bytes announced", key, size)
+	}
+	return u.multipart(buf, src, size)
+}
+
+// upload is one Put's requests.
+type upload struct {
+	s        *Store
+	ctx      context.Context
+	key      string
+	name     string
+	attempts int
+}
+
+// retry runs step until it succeeds, fails for good, or the attempts are
+// spent, waiting about 0.5s, then 1s, between tries. step returns
+// translated errors.
+func (u *upload) retry(step func(attempt int) error) error {
+	wait := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := step(attempt)
+		if err == nil || attempt >= u.attempts || storage.IsPermanent(err) || u.ctx.Err() != nil {
+			return err
+		}
+		d := wait/2 + rand.N(wait)
+		u.s.log.Warn("s3 upload request failed; retrying",
+			"key", u.key, "attempt", attempt, "max_attempts", u.attempts, "wait", d, "error", err)
+		select {
+		case <-u.ctx.Done():
+			return err
+		case <-time.After(d):
+		}
+		wait *= 2
+	}
+}
+
+func (s *Store) putOptions() minio.PutObjectOptions {
+	return minio.PutObjectOptions{
+		ContentType:          "application/octet-stream",
+		ServerSideEncryption: s.cfg.sse,
+		StorageClass:         s.cfg.storageClass,
+		// Content-MD5 lets the server check every byte it stores, costs
+		// less than signing the payload with SHA-256, and is what buckets
+		// with Object Lock require.
+		DisableContentSha256: true,
+	}
+}
+
+func contentMD5(b []byte) string {
+	sum := md5.Sum(b)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+func (u *upload) single(data []byte) error {
+	s, md5 := u.s, contentMD5(data)
+	return u.retry(func(int) error {
+		_, err := s.core.PutObject(u.ctx, s.cfg.bucket, u.name, bytes.NewReader(data), int64(len(data)), md5, "", s.putOptions())
+		if err != nil {
+			return s.translateError("put", u.key, err)
+		}
+		s.bucketSeen.Store(true)
+		return nil
+	})
+}
+
+// multipart uploads buf, which is one full part, and then the rest of
+// src, part by part through the same buffer.
+func (u *upload) multipart(buf []byte, src io.Reader, size int64) (err error) {
+	s, ctx, key := u.s, u.ctx, u.key
+	opts := s.putOptions()
+	var uploadID string
+	err = u.retry(func(int) error {
+		var err error
+		uploadID, err = s.core.NewMultipartUpload(ctx, s.cfg.bucket, u.name, opts)
+		return s.translateError("put", key, err)
+	})
+	if err != nil {
+		return err
+	}
+	s.bucketSeen.Store(true)
+	defer func() {
+		if err != nil {
+			err = s.abort(ctx, key, u.name, uploadID, err)
+		}
+	}()
+	var (
+		parts []minio.CompletePart
+		total int64
+		n     = len(buf)
+	)
+	for num := 1; n > 0; num++ {
+		if num > maxParts {
+			return storage.Permanent(fmt.Errorf("put %s: object exceeds %d parts of %d bytes: raise %s", key, maxParts, s.cfg.partSize, envPartSize))
+		}
+		part := buf[:n]
+		md5 := contentMD5(part)
+		var etag string
+		err := u.retry(func(int) error {
+			p, err := s.core.PutObjectPart(ctx, s.cfg.bucket, u.name, uploadID, num, bytes.NewReader(part), int64(len(part)),
+				minio.PutObjectPartOptions{Md5Base64: md5, DisableContentSha256: true})
+			if err != nil {
+				return s.translateError("put", key, fmt.Errorf("part %d: %w", num, err))
+			}
+			etag = p.ETag
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		parts = append(parts, minio.CompletePart{PartNumber: num, ETag: etag})
+		total += int64(n)
+		if n < len(buf) {
+			break // the short read before was the end
+		}
+		var rerr error
+		n, rerr = io.ReadFull(src, buf)
+		if rerr != nil && rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
+			return fmt.Errorf("put %s: read source: %w", key, rerr)
+		}
+		if size >= 0 && total+int64(n) > size {
+			return fmt.Errorf("put %s: source is longer than the %d bytes announced", key, size)
+		}
+	}
+	if size >= 0 && total != size {
+		return fmt.Errorf("put %s: read %d bytes, want %d", key, total, size)
+	}
+	// Completing is what makes the object visible: never for a caller
+	// that has given up.
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return u.retry(func(attempt int) error {
+		_, err := s.core.CompleteMultipartUpload(ctx, s.cfg.bucket, u.name, uploadID, parts, opts)
+		var resp minio.ErrorResponse
+		if attempt > 1 && errors.As(err, &resp) && resp.Code == "NoSuchUpload" {
+			// An earlier try completed the upload and its answer was
+			// lost: the object is there if it has our size.
+			info, serr := s.client.StatObject(ctx, s.cfg.bucket, u.name, minio.StatObjectOptions{})
+			if serr == nil && info.Size == total {
+				return nil
+			}
+		}
+		return s.translateError("put", key, err)
+	})
+}
+
+// abort removes the parts of a failed upload. Its own failure is added to
+// cause, since parts left behind cost money until a lifecycle rule
+// (AbortIncompleteMultipartUpload) removes them.
+func (s *Store) abort(ctx context.Context, key, name, uploadID string, cause error) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	defer cancel()
+	err := s.core.AbortMultipartUpload(actx, s.cfg.bucket, name, uploadID)
+	if err == nil {
+		return cause
+	}
+	var resp minio.ErrorResponse
+	if errors.As(err, &resp) && resp.Code == "NoSuchUpload" {
+		return cause
+	}
+	// %v: how the abort failed must not decide whether the Put is retried.
+	return fmt.Errorf("%w (and the incomplete upload could not be aborted: %v)", cause, s.translateError("abort upload of", key, err))
+}
