@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -128,6 +129,9 @@ func SegmentSize(path string) (uint64, error) {
 	return uint64(segSize), nil
 }
 
+// prefetchWorkers is how many segments a prefetch fetches at once.
+const prefetchWorkers = 4
+
 // maxPrefetchBytes bounds the disk a prefetch may fill, whatever the
 // segment size: a standby must not fill pg_wal's file system ahead of
 // replay.
@@ -153,9 +157,10 @@ type PrefetchResult struct {
 }
 
 // Prefetch fetches the Count segments after o.Name on o.Name's timeline
-// into o.Dir, at once, skipping those already there or being fetched. A
-// segment that is not in the archive (the end of the archive, or not yet
-// archived while a standby follows it) is normal. Prefetch also removes
+// into o.Dir, nearest first and a few at once, skipping those already
+// there or being fetched. A segment that is not in the archive (the end
+// of the archive, or not yet archived while a standby follows it) is
+// normal, and the prefetch stops there. Prefetch also removes
 // what is no longer needed: segments before o.Name and files left by a
 // prefetch that died.
 func Prefetch(ctx context.Context, o PrefetchOptions) (PrefetchResult, error) {
@@ -177,33 +182,82 @@ func Prefetch(ctx context.Context, o PrefetchOptions) (PrefetchResult, error) {
 		return err != nil || s < segNo
 	})
 
-	var mu sync.Mutex
-	var wg sync.WaitGroup
+	// In order, a few at a time: the segment replay needs next comes
+	// first, and a few downloads at once already hide a store's latency.
+	names := make(chan string, count)
 	for i := 1; i <= count; i++ {
-		name := pgcontrol.WALFileName(tli, segNo+uint64(i), o.SegmentSize)
+		names <- pgcontrol.WALFileName(tli, segNo+uint64(i), o.SegmentSize)
+	}
+	close(names)
+	var mu sync.Mutex
+	var end atomic.Bool // a segment was not found: the archive ends there
+	var wg sync.WaitGroup
+	for range min(count, prefetchWorkers) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			fetched, err := prefetchOne(ctx, o, name)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case errors.Is(err, storage.ErrNotFound):
-				res.Missing++
-			case err != nil:
-				res.Failed++
-				if ctx.Err() == nil {
-					o.Log.Warn("prefetch failed; wal-fetch will fetch it when asked", "name", name, "err", err)
+			for name := range names {
+				var fetched bool
+				err := storage.ErrNotFound
+				if !end.Load() {
+					fetched, err = prefetchOne(ctx, o, name)
 				}
-			case fetched:
-				res.Fetched = append(res.Fetched, name)
-			default:
-				res.Present++
+				mu.Lock()
+				switch {
+				case errors.Is(err, storage.ErrNotFound):
+					end.Store(true)
+					res.Missing++
+				case err != nil:
+					res.Failed++
+					if ctx.Err() == nil {
+						o.Log.Warn("prefetch failed; wal-fetch will fetch it when asked", "name", name, "err", err)
+					}
+				case fetched:
+					res.Fetched = append(res.Fetched, name)
+				default:
+					res.Present++
+				}
+				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
 	return res, nil
+}
+
+// PrefetchWanted reports whether a prefetch after name is worth starting:
+// whether fewer than half of the count segments after it are prefetched
+// or being fetched. Refilling only then fetches in batches, so a steady
+// replay starts a background process every few segments rather than for
+// each one, and still never runs out of segments fetched ahead.
+func PrefetchWanted(dir, name string, segSize uint64, count int) bool {
+	tli, segNo, err := pgcontrol.ParseWALFileName(name, segSize)
+	if err != nil || count < 1 {
+		return false
+	}
+	count = min(count, max(1, int(maxPrefetchBytes/segSize)))
+	ahead := 0
+	for i := 1; i <= count; i++ {
+		seg := pgcontrol.WALFileName(tli, segNo+uint64(i), segSize)
+		if _, err := os.Stat(filepath.Join(dir, seg)); err == nil || lockHeld(dir, seg) {
+			ahead++
+		}
+	}
+	return ahead*2 < count
+}
+
+// lockHeld reports whether someone holds seg's lock, without taking it.
+func lockHeld(dir, seg string) bool {
+	f, err := os.Open(filepath.Join(dir, "."+seg+lockSuffix))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		return errors.Is(err, syscall.EWOULDBLOCK)
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
 }
 
 // prefetchOne fetches name into dir unless it is there or being fetched.

@@ -57,7 +57,7 @@ func BenchmarkWALFetchPrefetch(b *testing.B) {
 						if err != nil {
 							b.Fatal(err)
 						}
-						if ahead > 0 {
+						if ahead > 0 && PrefetchWanted(dir, n, 16<<20, ahead) {
 							wg.Add(1)
 							go func() {
 								defer wg.Done()

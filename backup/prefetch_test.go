@@ -234,3 +234,42 @@ func TestClearPrefetchedAfterRecovery(t *testing.T) {
 		t.Fatalf("prefetched segments left after recovery ended and wal-push ran: %v", left)
 	}
 }
+
+// A prefetch is started again only once fewer than half of the segments
+// ahead are fetched or being fetched.
+func TestPrefetchWanted(t *testing.T) {
+	s, walDir, names, _ := archivedPGWAL(t, 6)
+	dest := filepath.Join(walDir, "RECOVERYXLOG")
+	dir, _ := PrefetchDir(dest)
+	const seg = 16 << 20
+	if !PrefetchWanted(dir, names[0], seg, 4) {
+		t.Fatal("nothing prefetched, yet no prefetch wanted")
+	}
+	if _, err := Prefetch(context.Background(), prefetchOpts(s, dir, names[0], 4)); err != nil {
+		t.Fatal(err)
+	}
+	if PrefetchWanted(dir, names[0], seg, 4) {
+		t.Fatal("4 of 4 segments ahead prefetched, yet a prefetch wanted")
+	}
+	for i, want := range []bool{false, false, true} {
+		if _, err := WALFetchPrefetched(context.Background(), fetchOpts(s, names[i+1], dest), dir, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if got := PrefetchWanted(dir, names[i+1], seg, 4); got != want {
+			t.Fatalf("after taking %s: prefetch wanted %v, want %v", names[i+1], got, want)
+		}
+	}
+	// A segment being fetched counts as ahead; a lock left by a dead
+	// prefetch does not.
+	lock, err := lockSegment(context.Background(), dir, names[5], 0)
+	if err != nil || lock == nil {
+		t.Fatal(err)
+	}
+	if PrefetchWanted(dir, names[3], seg, 4) {
+		t.Fatal("2 of 4 segments ahead prefetched or being fetched, yet a prefetch wanted")
+	}
+	lock.f.Close() // as if its holder died: the file stays, the lock goes
+	if !PrefetchWanted(dir, names[3], seg, 4) {
+		t.Fatal("a dead prefetch's lock file counted as a segment being fetched")
+	}
+}

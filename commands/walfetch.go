@@ -86,7 +86,7 @@ func walFetch(c *cli.Context, g *globals, prefetch int) error {
 	if !pgcontrol.IsWALFileName(name) {
 		return nil
 	}
-	if segSize, err := backup.SegmentSize(dest); err == nil {
+	if segSize, err := backup.SegmentSize(dest); err == nil && backup.PrefetchWanted(dir, name, segSize, prefetch) {
 		if err := g.startPrefetch(name, dir, prefetch, segSize); err != nil {
 			g.log.Warn("cannot start prefetching", "err", err)
 		}
