@@ -6,6 +6,8 @@
 #   bench/wal.sh                                  file:// archive in the work dir
 #   BENCH_PREFIX=s3://bucket/wal bench/wal.sh     another archive (its AWS_* etc. from the environment)
 #   BENCH_POOLS="1 4 8" BENCH_PREFETCH="0 8" BENCH_WAL_MB=1024 bench/wal.sh
+#   BENCH_REPEAT=3 bench/wal.sh                   best of 3 runs (a busy machine is noisy)
+#   BENCH_KEEPUP_SECS=60 bench/wal.sh             pgbench at full speed with archiving on (0: skip)
 #   BENCH_MINIO=1 bench/wal.sh                    a MinIO started here, behind toxiproxy adding
 #                                                 BENCH_LATENCY_MS (default 20) to every response
 #   BENCH_KEEP=1 bench/wal.sh                     keep the work directory
@@ -213,6 +215,42 @@ if [ -n "$pools" ]; then
 	for pool in $pools; do
 		echo "| --pool-size $pool | $n | ${best[$pool]} | ${all[$pool]} |"
 	done
+fi
+
+# Keeping up: pgbench at full speed with archiving on at the default pool
+# size; the backlog of ready segments, sampled each second, must not grow.
+keepup_secs=${BENCH_KEEPUP_SECS:-60}
+if [ "$keepup_secs" -gt 0 ]; then
+	as_pg "$pgbin/pgbench" -h "$work" -p "$port" -i -s 10 -q postgres >/dev/null 2>&1
+	psql_src "ALTER SYSTEM SET archive_command = '$walnut --prefix $(prefix_for keepup) wal-push %p'" >/dev/null
+	psql_src "SELECT pg_reload_conf()" >/dev/null
+	while [ "$(ready_count)" -gt 0 ]; do sleep 0.2; done
+	say "pgbench for $keepup_secs s with archiving on"
+	lsn0=$(psql_src "SELECT pg_current_wal_lsn()")
+	as_pg "$pgbin/pgbench" -h "$work" -p "$port" -n -c 4 -j 2 -T "$keepup_secs" postgres >"$work/pgbench.out" 2>&1 &
+	bench_pid=$!
+	samples=()
+	while kill -0 "$bench_pid" 2>/dev/null; do
+		samples+=("$(ready_count)")
+		sleep 1
+	done
+	wait "$bench_pid" || true
+	keep_mb=$(psql_src "SELECT round((pg_current_wal_lsn() - '$lsn0'::pg_lsn) / 1048576)")
+	tps=$(sed -n 's/^tps = \([0-9]*\).*/\1/p' "$work/pgbench.out" | head -1)
+	max=0
+	for b in "${samples[@]}"; do [ "$b" -gt "$max" ] && max=$b; done
+	half=$((${#samples[@]} / 2))
+	echo
+	echo "| pgbench -c 4, ${keepup_secs} s | tps | WAL MB/s | ready backlog: max | first half max | second half max | at end |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
+	m1=0 m2=0
+	for i in "${!samples[@]}"; do
+		if [ "$i" -lt "$half" ]; then [ "${samples[$i]}" -gt "$m1" ] && m1=${samples[$i]}; else [ "${samples[$i]}" -gt "$m2" ] && m2=${samples[$i]}; fi
+	done
+	echo "| default pool size | $tps | $(ratio "$keep_mb" "$keepup_secs") | $max | $m1 | $m2 | ${samples[-1]:-0} |"
+	psql_src "ALTER SYSTEM SET archive_command = ''" >/dev/null
+	psql_src "SELECT pg_reload_conf()" >/dev/null
+	echo
 fi
 
 # Replay: a base backup, then about wal_mb of WAL after it.

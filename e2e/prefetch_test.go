@@ -269,3 +269,52 @@ func TestKilledPrefetch(t *testing.T) {
 		t.Errorf("left in the prefetch directory after the restore: %v", m)
 	}
 }
+
+// Against MinIO, with every setting only in an envdir as an operator
+// would keep them: a pooled archive_command stores each file once, and
+// the restore's background prefetch, started by wal-fetch with the same
+// --envdir, hands segments over.
+func TestPoolAndPrefetchAgainstMinIO(t *testing.T) {
+	m := startMinIO(t)
+	a := newS3Archive(t, m, "")
+	src := archivingCluster(t, a, map[string]string{
+		"archive_command": walnutBin + " --envdir " + a.Envdir + " --log-format json wal-push --pool-size 8 %p",
+	})
+	src.Pgbench(t, "-i", "-s", "2", "-q")
+	mustRun(t, "", src.Env(), "--envdir", a.Envdir, "backup-push", src.DataDir)
+	src.Exec(t, "CREATE TABLE filler AS SELECT g, md5(g::text) AS v FROM generate_series(1, 1500000) g")
+	src.Pgbench(t, "-n", "-c", "2", "-t", "500", "postgres")
+	want := src.QueryString(t, tableDigest)
+	switchAndWaitArchived(t, src)
+	waitNoBacklog(t, src)
+
+	puts, skipped := walnutPushes(t, src)
+	stored := map[string]int{}
+	for _, k := range s3Keys(t, m, a, "wal/") {
+		name, _, _ := strings.Cut(strings.TrimPrefix(k, "wal/"), "-")
+		stored[name]++
+	}
+	if len(stored) < 8 {
+		t.Fatalf("only %d files archived: %v", len(stored), stored)
+	}
+	for name, n := range stored {
+		if n != 1 || puts[name] != 1 {
+			t.Errorf("%s: %d objects, stored %d times; want one of each", name, n, puts[name])
+		}
+	}
+	if skipped == 0 {
+		t.Error("no archive_command call was answered by a file stored ahead")
+	}
+
+	dest := filepath.Join(a.Dir, "restored")
+	mustRun(t, "", nil, "--envdir", a.Envdir, "backup-fetch", dest, "LATEST")
+	restored := testpg.Start(t, dest, testpg.Options{Conf: map[string]string{"archive_mode": "off"}})
+	restored.WaitReady(t, 5*time.Minute)
+	if got := restored.QueryString(t, tableDigest); got != want {
+		t.Fatalf("restored data digest %s, want %s", got, want)
+	}
+	if n := prefetchedFetches(t, restored); n == 0 {
+		t.Errorf("no segment came from the prefetch directory\n%s", restored.LogTail(30))
+	}
+	waitPrefetchQuiet(t, prefetchDir(dest))
+}
