@@ -63,6 +63,7 @@ func newApp(environ []string, stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			walPushCommand(g),
 			walFetchCommand(g),
+			walPrefetchCommand(g),
 			backupPushCommand(g),
 			backupFetchCommand(g),
 			backupListCommand(g),

@@ -7,10 +7,16 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/walnut-pg/walnut/backup"
+	"github.com/walnut-pg/walnut/pgcontrol"
 	"github.com/walnut-pg/walnut/storage"
 )
 
+// defaultPrefetch is measured, not guessed: see bench/wal.sh and the
+// README's performance section.
+const defaultPrefetch = 8
+
 func walFetchCommand(g *globals) *cli.Command {
+	var prefetch int
 	return &cli.Command{
 		Name:      "wal-fetch",
 		Usage:     "restore one WAL file (restore_command = 'walnut wal-fetch %f %p')",
@@ -19,9 +25,22 @@ func walFetchCommand(g *globals) *cli.Command {
 			"Exit codes: 0 fetched; 66 NAME is not in the archive; any other failure exits 200 during\n" +
 			"archive recovery (so PostgreSQL stops rather than ending recovery early) and 1 in standby\n" +
 			"mode (standby.signal in the working directory, so PostgreSQL tries again).\n" +
-			varsHelp("WALNUT_PREFIX", "WALNUT_PGP_PRIVATE_KEY_FILE", "WALNUT_PGP_PASSPHRASE_FILE", "WALNUT_LOG_LEVEL"),
+			"Under PostgreSQL (DEST in pg_wal) a background process fetches the next --prefetch segments\n" +
+			"into pg_wal/.walnut/prefetch, and later calls take them from there.\n" +
+			varsHelp("WALNUT_PREFIX", "WALNUT_PGP_PRIVATE_KEY_FILE", "WALNUT_PGP_PASSPHRASE_FILE", "WALNUT_PREFETCH", "WALNUT_LOG_LEVEL"),
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "prefetch", Usage: "segments fetched ahead, 0 for none (default $WALNUT_PREFETCH, else 8)", Destination: &prefetch},
+		},
 		Action: func(c *cli.Context) error {
-			err := walFetch(c, g)
+			if !c.IsSet("prefetch") {
+				n, err := g.env.Count("WALNUT_PREFETCH", defaultPrefetch)
+				if err != nil {
+					n = 0 // a bad setting must not stop recovery; it only turns prefetch off
+					g.log.Warn("prefetch off", "err", err)
+				}
+				prefetch = int(n)
+			}
+			err := walFetch(c, g, min(max(prefetch, 0), maxPrefetch))
 			switch {
 			case err == nil:
 				return nil
@@ -36,7 +55,7 @@ func walFetchCommand(g *globals) *cli.Command {
 	}
 }
 
-func walFetch(c *cli.Context, g *globals) error {
+func walFetch(c *cli.Context, g *globals, prefetch int) error {
 	if c.NArg() != 2 {
 		return fmt.Errorf("wal-fetch: want NAME and DEST, got %d arguments", c.NArg())
 	}
@@ -50,10 +69,28 @@ func walFetch(c *cli.Context, g *globals) error {
 		return err
 	}
 	name, dest := c.Args().Get(0), c.Args().Get(1)
-	if err := backup.WALFetch(c.Context, backup.WALFetchOptions{Store: store, Name: name, Dest: dest, Keyring: kr, Log: g.log}); err != nil {
+	opts := backup.WALFetchOptions{Store: store, Name: name, Dest: dest, Keyring: kr, Log: g.log}
+	dir, underServer := backup.PrefetchDir(dest)
+	if prefetch == 0 || !underServer {
+		if err := backup.WALFetch(c.Context, opts); err != nil {
+			return fmt.Errorf("wal-fetch: %w", err)
+		}
+		g.log.Info("fetched", "name", name)
+		return nil
+	}
+	prefetched, err := backup.WALFetchPrefetched(c.Context, opts, dir, backup.PrefetchWait)
+	if err != nil {
 		return fmt.Errorf("wal-fetch: %w", err)
 	}
-	g.log.Info("fetched", "name", name)
+	g.log.Info("fetched", "name", name, "prefetched", prefetched)
+	if !pgcontrol.IsWALFileName(name) {
+		return nil
+	}
+	if segSize, err := backup.SegmentSize(dest); err == nil && backup.PrefetchWanted(dir, name, segSize, prefetch) {
+		if err := g.startPrefetch(name, dir, prefetch, segSize); err != nil {
+			g.log.Warn("cannot start prefetching", "err", err)
+		}
+	}
 	return nil
 }
 

@@ -29,6 +29,8 @@ var Vars = []Var{
 	{Name: "WALNUT_PGP_PRIVATE_KEY", Usage: "the private key armored in the variable itself (WAL-G's WALG_PGP_KEY accepted); with no public key set, new objects are encrypted to its first key"},
 	{Name: "WALNUT_PGP_PASSPHRASE_FILE", Usage: "file whose first line unlocks the private key"},
 	{Name: "WALNUT_PGP_PASSPHRASE", Usage: "the passphrase in the variable itself (WAL-G's WALG_PGP_KEY_PASSPHRASE accepted)"},
+	{Name: "WALNUT_WAL_PUSH_POOL_SIZE", Usage: "files wal-push stores at once: the one asked for and the next ready ones (default 4; 1 turns pooling off)"},
+	{Name: "WALNUT_PREFETCH", Usage: "segments wal-fetch fetches ahead in the background into pg_wal/.walnut/prefetch (default 8; 0 turns it off)"},
 	{Name: "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY", Usage: "s3://: keys (also AWS_SESSION_TOKEN); unset: shared credentials file (AWS_PROFILE), web identity, instance role"},
 	{Name: "AWS_REGION", Aliases: []string{"AWS_DEFAULT_REGION"}, Usage: "s3://: the bucket's region (unset: asked from the server)"},
 	{Name: "AWS_ENDPOINT_URL", Aliases: []string{"AWS_ENDPOINT_URL_S3", "WALE_S3_ENDPOINT"}, Usage: "s3://: S3-compatible server such as MinIO or Ceph RGW, http(s)://host:port (WAL-E: https+path://host:port)"},
@@ -59,6 +61,21 @@ func (e *Env) Prefix() (prefix, from string, err error) {
 		return "", "", fmt.Errorf("no archive prefix: set WALNUT_PREFIX (for example file:///var/lib/walnut) or pass --prefix")
 	}
 	return prefix, from, nil
+}
+
+// Count returns name parsed as an integer of zero or more, or def when
+// unset.
+func (e *Env) Count(name string, def int64) (int64, error) {
+	v, ok := e.Get(name)
+	v = strings.TrimSpace(v)
+	if !ok || v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s=%q: want an integer of 0 or more", name, v)
+	}
+	return n, nil
 }
 
 // FromFile reports whether name was set by --envdir or --env-file (or a

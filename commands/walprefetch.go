@@ -1,0 +1,116 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/backup"
+)
+
+// maxPrefetch bounds how far wal-fetch fetches ahead, and so the disk the
+// prefetch directory can take (64 segments of 16 MiB: 1 GiB).
+const maxPrefetch = 64
+
+// prefetchTimeout bounds a background prefetch, so a stuck store never
+// leaves a process behind for long.
+const prefetchTimeout = 10 * time.Minute
+
+// walPrefetchCommand is the background half of wal-fetch's prefetch; it is
+// started by wal-fetch, not by people.
+func walPrefetchCommand(g *globals) *cli.Command {
+	var count int
+	var segSize uint64
+	return &cli.Command{
+		Name:      "wal-prefetch",
+		Hidden:    true,
+		ArgsUsage: "NAME DIR",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "count", Value: defaultPrefetch, Destination: &count},
+			&cli.Uint64Flag{Name: "segment-size", Destination: &segSize},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 2 || count < 1 || count > maxPrefetch {
+				return usageError(fmt.Errorf("wal-prefetch: want NAME DIR and --count 1 to %d", maxPrefetch))
+			}
+			ctx, cancel := context.WithTimeout(c.Context, prefetchTimeout)
+			defer cancel()
+			store, err := g.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			kr, err := g.pgpKeyring()
+			if err != nil {
+				return err
+			}
+			res, err := backup.Prefetch(ctx, backup.PrefetchOptions{
+				WALFetchOptions: backup.WALFetchOptions{Store: store, Name: c.Args().Get(0), Keyring: kr, Log: g.log},
+				Dir:             c.Args().Get(1),
+				Count:           count,
+				SegmentSize:     segSize,
+			})
+			if err != nil {
+				return fmt.Errorf("wal-prefetch: %w", err)
+			}
+			g.log.Debug("prefetched", "after", c.Args().Get(0), "fetched", res.Fetched, "present", res.Present, "missing", res.Missing, "failed", res.Failed)
+			return nil
+		},
+	}
+}
+
+// startPrefetch starts wal-prefetch in the background with this run's
+// configuration and does not wait for it. It runs in a session of its own
+// so PostgreSQL, which waits for restore_command and signals its process
+// group, neither waits for nor kills it; it ends by itself.
+func (g *globals) startPrefetch(name, dir string, count int, segSize uint64) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var args []string
+	if g.envdir != "" {
+		abs, err := filepath.Abs(g.envdir)
+		if err != nil {
+			return err
+		}
+		args = append(args, "--envdir", abs)
+	}
+	if g.envFile != "" {
+		abs, err := filepath.Abs(g.envFile)
+		if err != nil {
+			return err
+		}
+		args = append(args, "--env-file", abs)
+	}
+	if g.prefix != "" {
+		args = append(args, "--prefix", g.prefix)
+	}
+	args = append(args, "--log-format", g.logFormat)
+	if g.terse {
+		args = append(args, "--terse")
+	}
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	args = append(args, "wal-prefetch", "--count", strconv.Itoa(count), "--segment-size", strconv.FormatUint(segSize, 10), name, absDir)
+	cmd := exec.Command(exe, args...)
+	cmd.Env = g.environ
+	// Warnings reach PostgreSQL's log like wal-fetch's own. Anything but
+	// a file would need this process to stay and copy.
+	if f, ok := g.stderr.(*os.File); ok {
+		cmd.Stderr = f
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	return cmd.Process.Release()
+}
