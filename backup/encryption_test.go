@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -73,7 +72,7 @@ func TestEncryptedWALRoundTripAndMixedArchive(t *testing.T) {
 	if !strings.HasSuffix(res.Key, ".zst.pgp") {
 		t.Fatalf("encrypted segment stored as %s, want a .zst.pgp key", res.Key)
 	}
-	raw := storedBytes(t, s, res.Key)
+	raw := readAll(t, s, res.Key)
 	if bytes.Contains(raw, bytes.Repeat([]byte{2}, 64)) {
 		t.Fatal("the stored object holds the segment's bytes in the clear")
 	}
@@ -154,7 +153,7 @@ func TestEncryptedWALTampering(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				b := c.alter(storedBytes(t, s, res.Key))
+				b := c.alter(readAll(t, s, res.Key))
 				if err := s.Put(context.Background(), res.Key, bytes.NewReader(b), int64(len(b))); err != nil {
 					t.Fatal(err)
 				}
@@ -200,20 +199,6 @@ func TestEncryptedWALPushRetriesWithRewind(t *testing.T) {
 	}
 }
 
-func storedBytes(t *testing.T, s storage.Store, key string) []byte {
-	t.Helper()
-	rc, err := s.Get(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // files.json is encrypted like the data it describes; an altered one is
 // refused even though the JSON decoder stops before the message's end.
 func TestEncryptedManifest(t *testing.T) {
@@ -229,7 +214,7 @@ func TestEncryptedManifest(t *testing.T) {
 	if !strings.HasSuffix(key, "files.json.zst.pgp") {
 		t.Fatalf("manifest key %s", key)
 	}
-	if bytes.Contains(storedBytes(t, s, key), []byte("secret_ts")) {
+	if bytes.Contains(readAll(t, s, key), []byte("secret_ts")) {
 		t.Fatal("the manifest is stored in the clear")
 	}
 	got, err := readManifest(ctx, s, key, kr)
@@ -239,7 +224,7 @@ func TestEncryptedManifest(t *testing.T) {
 	if _, err := readManifest(ctx, s, key, nil); !errors.Is(err, ErrNoPrivateKey) {
 		t.Fatalf("manifest without a key: %v, want ErrNoPrivateKey", err)
 	}
-	b := storedBytes(t, s, key)
+	b := readAll(t, s, key)
 	b[len(b)-1] ^= 0x01
 	if err := s.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
 		t.Fatal(err)
