@@ -61,7 +61,8 @@ func backupFetchCommand(g *globals) *cli.Command {
 						return err
 					}
 					rec.RestoreCommand = cmd + " wal-fetch %f %p"
-					if names := g.env.OnlyInEnviron(restoreCommandPrefixes()...); len(names) > 0 {
+					prefix, _, _ := g.env.Prefix()
+					if names := g.env.OnlyInEnviron(restoreCommandPrefixes(prefix)...); len(names) > 0 {
 						g.log.Warn("restore_command will not see settings that are only in this shell's environment: PostgreSQL starts it with its own; put them in an envdir and pass --envdir, or give --restore-command",
 							"variables", strings.Join(names, ","))
 					}
@@ -119,10 +120,21 @@ func backupFetchCommand(g *globals) *cli.Command {
 	}
 }
 
-// restoreCommandPrefixes name the variables wal-fetch may need to reach the
-// archive and decrypt it: the stores' credentials and settings and the
-// private key. The prefix itself travels as --prefix.
-func restoreCommandPrefixes() []string {
-	return []string{"AWS_", "AZURE_", "WABS_", "SWIFT_", "OS_", "GOOGLE_", "STORAGE_EMULATOR_HOST", "WALE_S3_ENDPOINT",
-		"WALNUT_S3_", "WALNUT_AZURE_", "WALNUT_SWIFT_", "WALNUT_GCS_", "WALNUT_PGP_", "WALG_PGP_"}
+// restoreCommandPrefixes name the variables wal-fetch may need to reach
+// the archive at prefix and decrypt it: that store's credentials and
+// settings, and the private key. The prefix itself travels as --prefix.
+func restoreCommandPrefixes(prefix string) []string {
+	names := []string{"WALNUT_PGP_", "WALG_PGP_"}
+	scheme, _, _ := strings.Cut(strings.ToLower(prefix), "://")
+	switch scheme {
+	case "s3":
+		names = append(names, "AWS_", "WALE_S3_ENDPOINT", "WALNUT_S3_")
+	case "azure", "wabs":
+		names = append(names, "AZURE_", "WABS_", "WALNUT_AZURE_")
+	case "swift":
+		names = append(names, "SWIFT_", "OS_", "WALNUT_SWIFT_")
+	case "gs":
+		names = append(names, "GOOGLE_", "STORAGE_EMULATOR_HOST", "WALNUT_GCS_")
+	}
+	return names
 }

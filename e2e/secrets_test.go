@@ -37,11 +37,15 @@ func TestPasswordNeverPrinted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A credential only in this shell's environment would not reach the
-	// restore_command: backup-fetch names it, without its value.
-	fetched := mustRun(t, "", env(a, nil, "AWS_SECRET_ACCESS_KEY="+secret), "backup-fetch", filepath.Join(a.Dir, "restore"), name)
-	if !strings.Contains(fetched.Stderr, "AWS_SECRET_ACCESS_KEY") || !strings.Contains(fetched.Stderr, "--envdir") {
-		t.Errorf("backup-fetch does not warn that AWS_SECRET_ACCESS_KEY will not reach restore_command:\n%s", fetched)
+	// A key setting only in this shell's environment would not reach the
+	// restore_command: backup-fetch names it, without its value. A cloud
+	// credential is no concern of a file:// archive's.
+	fetched := mustRun(t, "", env(a, nil, "WALNUT_PGP_PASSPHRASE="+secret, "AWS_SECRET_ACCESS_KEY="+secret), "backup-fetch", filepath.Join(a.Dir, "restore"), name)
+	if !strings.Contains(fetched.Stderr, "WALNUT_PGP_PASSPHRASE") || !strings.Contains(fetched.Stderr, "--envdir") {
+		t.Errorf("backup-fetch does not warn that WALNUT_PGP_PASSPHRASE will not reach restore_command:\n%s", fetched)
+	}
+	if strings.Contains(fetched.Stderr, "AWS_SECRET_ACCESS_KEY") {
+		t.Errorf("backup-fetch of a file:// archive warns about an S3 setting:\n%s", fetched)
 	}
 	for what, text := range map[string]string{
 		"failed login": wrong.String(), "json debug log": right.String(), "sentinel": string(sentinel),
