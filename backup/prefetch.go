@@ -81,6 +81,10 @@ func WALFetchPrefetched(ctx context.Context, o WALFetchOptions, dir string, wait
 		if takePrefetched(dir, o.Name, o.Dest) {
 			return true, nil
 		}
+		// Only a lock holder writes this segment's temp files, so any
+		// there now are a dead prefetch's. A later sweep could find the
+		// lock busy and skip them; the fetch that holds it clears them.
+		removeTemps(dir, o.Name)
 	}
 	return false, WALFetch(ctx, o)
 }
