@@ -1,6 +1,7 @@
-// Package commands turns command lines into calls of package backup, and
-// errors into output and exit codes. It is the only place, with main, that
-// decides how the process ends.
+// Package commands turns command lines into calls of the job packages
+// (wal, basebackup, restore, retention), and errors into output and exit
+// codes. It is the only place, with main, that decides how the process
+// ends.
 package commands
 
 import (

@@ -6,12 +6,12 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"github.com/walnut-pg/walnut/backup"
+	"github.com/walnut-pg/walnut/restore"
 )
 
 func backupFetchCommand(g *globals) *cli.Command {
 	var (
-		rec        backup.RecoveryOptions
+		rec        restore.RecoveryOptions
 		noRecovery bool
 		inclusive  bool
 		mappings   cli.StringSlice
@@ -53,7 +53,7 @@ func backupFetchCommand(g *globals) *cli.Command {
 				}
 				tsMap[from] = to
 			}
-			opts := backup.BackupFetchOptions{Dest: c.Args().Get(0), Name: c.Args().Get(1), Tablespaces: tsMap, Log: g.log}
+			opts := restore.Options{Dest: c.Args().Get(0), Name: c.Args().Get(1), Tablespaces: tsMap, Log: g.log}
 			if !noRecovery {
 				if rec.RestoreCommand == "" {
 					cmd, err := g.walnutCommand()
@@ -94,7 +94,7 @@ func backupFetchCommand(g *globals) *cli.Command {
 			if bar != nil {
 				opts.Progress = bar
 			}
-			res, err := backup.BackupFetch(c.Context, opts)
+			res, err := restore.Run(c.Context, opts)
 			bar.Stop() // before the summary on stdout, which may share the terminal
 			if err != nil {
 				return fmt.Errorf("backup-fetch: %w", err)

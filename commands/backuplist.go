@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"github.com/walnut-pg/walnut/backup"
+	"github.com/walnut-pg/walnut/archive"
+	"github.com/walnut-pg/walnut/retention"
 )
 
 // WAL-E's backup-list columns, kept so scripts written for it still parse.
@@ -36,14 +37,14 @@ func backupListCommand(g *globals) *cli.Command {
 				return err
 			}
 			defer store.Close()
-			list, err := backup.List(c.Context, store)
+			list, err := retention.List(c.Context, store)
 			if err != nil {
 				return fmt.Errorf("backup-list: %w", err)
 			}
 			switch {
 			case asJSON:
 				if list == nil {
-					list = []*backup.Sentinel{}
+					list = []*archive.Sentinel{}
 				}
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")
@@ -57,7 +58,7 @@ func backupListCommand(g *globals) *cli.Command {
 	}
 }
 
-func listRow(sn *backup.Sentinel, detail bool) []string {
+func listRow(sn *archive.Sentinel, detail bool) []string {
 	row := []string{sn.Name, sn.FinishTime.Format(time.RFC3339), strconv.FormatInt(sn.ExpandedSize, 10),
 		sn.StartSegment, sn.StartOffset, sn.StopSegment, sn.StopOffset}
 	if detail {
@@ -79,7 +80,7 @@ func header(detail bool) []string {
 	return h
 }
 
-func writeCSV(g *globals, list []*backup.Sentinel, detail bool) error {
+func writeCSV(g *globals, list []*archive.Sentinel, detail bool) error {
 	w := csv.NewWriter(g.stdout)
 	w.Write(header(detail))
 	for _, sn := range list {
@@ -89,7 +90,7 @@ func writeCSV(g *globals, list []*backup.Sentinel, detail bool) error {
 	return w.Error()
 }
 
-func writeTable(g *globals, list []*backup.Sentinel, detail bool) error {
+func writeTable(g *globals, list []*archive.Sentinel, detail bool) error {
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	printRow := func(cols []string) {
 		for i, c := range cols {

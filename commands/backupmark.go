@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v2"
-	"github.com/walnut-pg/walnut/backup"
+	"github.com/walnut-pg/walnut/retention"
 )
 
 func backupMarkCommand(g *globals) *cli.Command {
@@ -28,7 +28,7 @@ func backupMarkCommand(g *globals) *cli.Command {
 				return err
 			}
 			defer store.Close()
-			name, changed, err := backup.Mark(c.Context, backup.MarkOptions{Store: store, Name: c.Args().First(), Permanent: !impermanent})
+			name, changed, err := retention.Mark(c.Context, retention.MarkOptions{Store: store, Name: c.Args().First(), Permanent: !impermanent})
 			if err != nil {
 				return fmt.Errorf("backup-mark: %w", err)
 			}

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"github.com/walnut-pg/walnut/backup"
+	"github.com/walnut-pg/walnut/basebackup"
 )
 
 func backupPushCommand(g *globals) *cli.Command {
@@ -21,7 +21,7 @@ func backupPushCommand(g *globals) *cli.Command {
 			"is listed only once every part and the WAL it needs are stored.\n" +
 			varsHelp("WALNUT_PREFIX", "WALNUT_COMPRESSION", "WALNUT_PGP_PUBLIC_KEY_FILE", "WALNUT_UPLOAD_CONCURRENCY", "WALNUT_RATE_LIMIT", "WALNUT_PARTITION_SIZE", "PG*"),
 		Flags: []cli.Flag{
-			&cli.DurationFlag{Name: "archive-timeout", Value: backup.DefaultArchiveTimeout, Usage: "how long to wait for the WAL the backup needs to reach the archive before failing", Destination: &archiveTimeout},
+			&cli.DurationFlag{Name: "archive-timeout", Value: basebackup.DefaultArchiveTimeout, Usage: "how long to wait for the WAL the backup needs to reach the archive before failing", Destination: &archiveTimeout},
 			&cli.BoolFlag{Name: "spread-checkpoint", Usage: "let the starting checkpoint spread over checkpoint_completion_target instead of forcing it", Destination: &spread},
 		},
 		Action: func(c *cli.Context) error {
@@ -36,7 +36,7 @@ func backupPushCommand(g *globals) *cli.Command {
 			if err != nil {
 				return err
 			}
-			part, err := g.intSetting("WALNUT_PARTITION_SIZE", backup.DefaultPartitionSize)
+			part, err := g.intSetting("WALNUT_PARTITION_SIZE", basebackup.DefaultPartitionSize)
 			if err != nil {
 				return err
 			}
@@ -53,7 +53,7 @@ func backupPushCommand(g *globals) *cli.Command {
 				return err
 			}
 			defer store.Close()
-			opts := backup.BackupPushOptions{
+			opts := basebackup.Options{
 				Store:          limitRate(store, rate),
 				Codec:          codec,
 				Encrypt:        to,
@@ -69,7 +69,7 @@ func backupPushCommand(g *globals) *cli.Command {
 			if bar != nil {
 				opts.Progress = bar
 			}
-			sn, err := backup.BackupPush(c.Context, opts)
+			sn, err := basebackup.Push(c.Context, opts)
 			bar.Stop() // before the name on stdout, which may share the terminal
 			if err != nil {
 				return fmt.Errorf("backup-push: %w", err)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"github.com/walnut-pg/walnut/backup"
+	"github.com/walnut-pg/walnut/retention"
 )
 
 func deleteCommand(g *globals) *cli.Command {
@@ -34,7 +34,7 @@ func deleteCommand(g *globals) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "confirm", Usage: "delete; without it, only list what would go", Destination: &confirm},
 			&cli.BoolFlag{Name: "json", Usage: "print the plan (and what was deleted) as JSON", Destination: &asJSON},
-			&cli.DurationFlag{Name: "grace", Value: backup.DefaultGrace, Usage: "age after which a backup without a sentinel counts as abandoned", Destination: &grace},
+			&cli.DurationFlag{Name: "grace", Value: retention.DefaultGrace, Usage: "age after which a backup without a sentinel counts as abandoned", Destination: &grace},
 			&cli.StringFlag{Name: "time", Usage: "with before: delete backups that finished before `TIMESTAMP` (RFC 3339, e.g. 2026-11-26T03:00:00Z)", Destination: &before},
 		},
 		Action: func(c *cli.Context) error {
@@ -51,7 +51,7 @@ func deleteCommand(g *globals) *cli.Command {
 				return err
 			}
 			defer store.Close()
-			plan, err := backup.Delete(c.Context, backup.DeleteOptions{Store: store, Policy: p, Confirm: confirm, Log: g.log})
+			plan, err := retention.Delete(c.Context, retention.Options{Store: store, Policy: p, Confirm: confirm, Log: g.log})
 			if plan != nil {
 				var werr error
 				if asJSON {
@@ -72,13 +72,13 @@ func deleteCommand(g *globals) *cli.Command {
 }
 
 // deletePolicy reads the form of delete from its arguments.
-func deletePolicy(args []string, beforeTime string) (backup.Policy, error) {
+func deletePolicy(args []string, beforeTime string) (retention.Policy, error) {
 	if len(args) == 0 {
-		return backup.Policy{}, fmt.Errorf("say what to delete: retain N, before NAME, before --time TIMESTAMP, garbage or everything")
+		return retention.Policy{}, fmt.Errorf("say what to delete: retain N, before NAME, before --time TIMESTAMP, garbage or everything")
 	}
 	mode, rest := args[0], args[1:]
 	if beforeTime != "" && mode != "before" {
-		return backup.Policy{}, fmt.Errorf("--time goes with before, not %s", mode)
+		return retention.Policy{}, fmt.Errorf("--time goes with before, not %s", mode)
 	}
 	want := func(n int, what string) error {
 		if len(rest) != n {
@@ -89,40 +89,40 @@ func deletePolicy(args []string, beforeTime string) (backup.Policy, error) {
 	switch mode {
 	case "retain":
 		if err := want(1, "a number of backups"); err != nil {
-			return backup.Policy{}, err
+			return retention.Policy{}, err
 		}
 		n, err := strconv.Atoi(rest[0])
 		if err != nil || n < 1 {
-			return backup.Policy{}, fmt.Errorf("retain %q: want a number of backups, at least 1 (delete everything removes all)", rest[0])
+			return retention.Policy{}, fmt.Errorf("retain %q: want a number of backups, at least 1 (delete everything removes all)", rest[0])
 		}
-		return backup.Policy{Mode: backup.DeleteRetain, Retain: n}, nil
+		return retention.Policy{Mode: retention.Retain, Retain: n}, nil
 	case "before":
 		if beforeTime != "" {
 			if err := want(0, "a backup name or --time, not both"); err != nil {
-				return backup.Policy{}, err
+				return retention.Policy{}, err
 			}
 			t, err := parseTimestamp(beforeTime)
 			if err != nil {
-				return backup.Policy{}, err
+				return retention.Policy{}, err
 			}
-			return backup.Policy{Mode: backup.DeleteBeforeTime, Time: t}, nil
+			return retention.Policy{Mode: retention.BeforeTime, Time: t}, nil
 		}
 		if err := want(1, "a backup name, LATEST or --time TIMESTAMP"); err != nil {
-			return backup.Policy{}, err
+			return retention.Policy{}, err
 		}
-		return backup.Policy{Mode: backup.DeleteBefore, Name: rest[0]}, nil
+		return retention.Policy{Mode: retention.Before, Name: rest[0]}, nil
 	case "garbage":
 		if err := want(0, "no arguments"); err != nil {
-			return backup.Policy{}, err
+			return retention.Policy{}, err
 		}
-		return backup.Policy{Mode: backup.DeleteGarbage}, nil
+		return retention.Policy{Mode: retention.Garbage}, nil
 	case "everything":
 		if err := want(0, "no arguments"); err != nil {
-			return backup.Policy{}, err
+			return retention.Policy{}, err
 		}
-		return backup.Policy{Mode: backup.DeleteEverything}, nil
+		return retention.Policy{Mode: retention.Everything}, nil
 	}
-	return backup.Policy{}, fmt.Errorf("unknown form %q: want retain, before, garbage or everything", mode)
+	return retention.Policy{}, fmt.Errorf("unknown form %q: want retain, before, garbage or everything", mode)
 }
 
 // Timestamps must say their zone: a cron job and the server it cleans up
@@ -138,21 +138,21 @@ func parseTimestamp(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("--time %q: want RFC 3339 with a zone, e.g. 2026-11-26T03:00:00Z or '2026-11-26 03:00:00+01'", s)
 }
 
-func writeDeleteJSON(w io.Writer, plan *backup.Plan, confirm bool) error {
+func writeDeleteJSON(w io.Writer, plan *retention.Plan, confirm bool) error {
 	out := struct {
 		DryRun bool `json:"dry_run"`
-		*backup.Plan
+		*retention.Plan
 		Objects int   `json:"objects"`
 		Bytes   int64 `json:"bytes"`
 	}{!confirm, plan, plan.Objects(), plan.Bytes()}
 	if out.Backups == nil {
-		out.Backups = []backup.BackupDeletion{}
+		out.Backups = []retention.BackupDeletion{}
 	}
 	if out.Unfinished == nil {
-		out.Unfinished = []backup.UnfinishedBackup{}
+		out.Unfinished = []retention.UnfinishedBackup{}
 	}
 	if out.WAL == nil {
-		out.WAL = []backup.WALRange{}
+		out.WAL = []retention.WALRange{}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -161,7 +161,7 @@ func writeDeleteJSON(w io.Writer, plan *backup.Plan, confirm bool) error {
 
 // writeDeleteText prints one line per backup and WAL range that goes (or
 // went), then one summary line per kind of object.
-func writeDeleteText(w io.Writer, plan *backup.Plan, confirm bool, grace time.Duration) error {
+func writeDeleteText(w io.Writer, plan *retention.Plan, confirm bool, grace time.Duration) error {
 	verb := func(done bool) string {
 		switch {
 		case !confirm:
@@ -223,7 +223,7 @@ func writeDeleteText(w io.Writer, plan *backup.Plan, confirm bool, grace time.Du
 		fmt.Fprintf(&b, " (all from %s on, any timeline)", plan.Kept.WALFrom)
 	}
 	b.WriteString("\n")
-	if plan.Mode == backup.DeleteEverything {
+	if plan.Mode == retention.Everything {
 		fmt.Fprintf(&b, "other objects: %d %s\n", len(plan.Other), gone)
 		state := "absent"
 		if plan.Identity {

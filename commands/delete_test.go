@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/walnut-pg/walnut/backup"
+	"github.com/walnut-pg/walnut/retention"
 )
 
 func TestDeletePolicy(t *testing.T) {
@@ -15,16 +15,16 @@ func TestDeletePolicy(t *testing.T) {
 	cases := []struct {
 		args []string
 		time string
-		want backup.Policy
+		want retention.Policy
 		bad  bool
 	}{
-		{args: []string{"retain", "7"}, want: backup.Policy{Mode: backup.DeleteRetain, Retain: 7}},
-		{args: []string{"before", "base_000000010000000000000002_00000028"}, want: backup.Policy{Mode: backup.DeleteBefore, Name: "base_000000010000000000000002_00000028"}},
-		{args: []string{"before", "LATEST"}, want: backup.Policy{Mode: backup.DeleteBefore, Name: "LATEST"}},
-		{args: []string{"before"}, time: "2026-11-26T03:00:00Z", want: backup.Policy{Mode: backup.DeleteBeforeTime, Time: at}},
-		{args: []string{"before"}, time: "2026-11-26 04:00:00+01", want: backup.Policy{Mode: backup.DeleteBeforeTime, Time: at}},
-		{args: []string{"garbage"}, want: backup.Policy{Mode: backup.DeleteGarbage}},
-		{args: []string{"everything"}, want: backup.Policy{Mode: backup.DeleteEverything}},
+		{args: []string{"retain", "7"}, want: retention.Policy{Mode: retention.Retain, Retain: 7}},
+		{args: []string{"before", "base_000000010000000000000002_00000028"}, want: retention.Policy{Mode: retention.Before, Name: "base_000000010000000000000002_00000028"}},
+		{args: []string{"before", "LATEST"}, want: retention.Policy{Mode: retention.Before, Name: "LATEST"}},
+		{args: []string{"before"}, time: "2026-11-26T03:00:00Z", want: retention.Policy{Mode: retention.BeforeTime, Time: at}},
+		{args: []string{"before"}, time: "2026-11-26 04:00:00+01", want: retention.Policy{Mode: retention.BeforeTime, Time: at}},
+		{args: []string{"garbage"}, want: retention.Policy{Mode: retention.Garbage}},
+		{args: []string{"everything"}, want: retention.Policy{Mode: retention.Everything}},
 		{args: nil, bad: true},
 		{args: []string{"retain"}, bad: true},
 		{args: []string{"retain", "0"}, bad: true},

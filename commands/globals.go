@@ -109,35 +109,48 @@ func (g *globals) intSetting(name string, def int64) (int64, error) {
 	return n, nil
 }
 
+// configArgs are the global flags that give another walnut process this
+// run's configuration: the envdir and env file by absolute path, and
+// --prefix unless the prefix was read from one of those files. A prefix
+// from the process environment travels too, because a process PostgreSQL
+// starts does not share this one's environment. restore_command and the
+// prefetch child are both built from it.
+func (g *globals) configArgs() ([]string, error) {
+	var args []string
+	for _, f := range []struct{ flag, path string }{{"--envdir", g.envdir}, {"--env-file", g.envFile}} {
+		if f.path == "" {
+			continue
+		}
+		abs, err := filepath.Abs(f.path)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, f.flag, abs)
+	}
+	prefix, from, err := g.env.Prefix()
+	if err != nil {
+		return nil, usageError(err)
+	}
+	if g.prefix != "" || !g.env.FromFile(from) {
+		args = append(args, "--prefix", prefix)
+	}
+	return args, nil
+}
+
 // walnutCommand is how PostgreSQL should call this walnut with the same
-// configuration: this executable, the same envdir or env file, and the
-// prefix when it did not come from those files.
+// configuration, as a shell command line.
 func (g *globals) walnutCommand() (string, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", err
 	}
+	args, err := g.configArgs()
+	if err != nil {
+		return "", err
+	}
 	parts := []string{shellQuote(exe)}
-	if g.envdir != "" {
-		abs, err := filepath.Abs(g.envdir)
-		if err != nil {
-			return "", err
-		}
-		parts = append(parts, "--envdir", shellQuote(abs))
-	}
-	if g.envFile != "" {
-		abs, err := filepath.Abs(g.envFile)
-		if err != nil {
-			return "", err
-		}
-		parts = append(parts, "--env-file", shellQuote(abs))
-	}
-	if g.prefix != "" || (g.envdir == "" && g.envFile == "") {
-		prefix, _, err := g.env.Prefix()
-		if err != nil {
-			return "", usageError(err)
-		}
-		parts = append(parts, "--prefix", shellQuote(prefix))
+	for _, a := range args {
+		parts = append(parts, shellQuote(a))
 	}
 	return strings.Join(parts, " "), nil
 }

@@ -12,7 +12,7 @@ import (
 
 // byteBar draws a backup's or restore's progress on a terminal: bytes
 // done of the expected total, rate and time left. It implements
-// backup.Progress. The bar is a passing view: it is cleared when the work
+// archive.Progress. The bar is a passing view: it is cleared when the work
 // ends, and the log's closing line says what was done.
 type byteBar struct {
 	desc string

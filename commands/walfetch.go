@@ -6,9 +6,9 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
-	"github.com/walnut-pg/walnut/backup"
 	"github.com/walnut-pg/walnut/pgcontrol"
 	"github.com/walnut-pg/walnut/storage"
+	"github.com/walnut-pg/walnut/wal"
 )
 
 // defaultPrefetch is measured, not guessed: see bench/wal.sh and the
@@ -69,16 +69,16 @@ func walFetch(c *cli.Context, g *globals, prefetch int) error {
 		return err
 	}
 	name, dest := c.Args().Get(0), c.Args().Get(1)
-	opts := backup.WALFetchOptions{Store: store, Name: name, Dest: dest, Keyring: kr, Log: g.log}
-	dir, underServer := backup.PrefetchDir(dest)
+	opts := wal.FetchOptions{Store: store, Name: name, Dest: dest, Keyring: kr, Log: g.log}
+	dir, underServer := wal.PrefetchDir(dest)
 	if prefetch == 0 || !underServer {
-		if err := backup.WALFetch(c.Context, opts); err != nil {
+		if err := wal.Fetch(c.Context, opts); err != nil {
 			return fmt.Errorf("wal-fetch: %w", err)
 		}
 		g.log.Info("fetched", "name", name)
 		return nil
 	}
-	prefetched, err := backup.WALFetchPrefetched(c.Context, opts, dir, backup.PrefetchWait)
+	prefetched, err := wal.FetchPrefetched(c.Context, opts, dir, wal.PrefetchWait)
 	if err != nil {
 		return fmt.Errorf("wal-fetch: %w", err)
 	}
@@ -86,7 +86,7 @@ func walFetch(c *cli.Context, g *globals, prefetch int) error {
 	if !pgcontrol.IsWALFileName(name) {
 		return nil
 	}
-	if segSize, err := backup.SegmentSize(dest); err == nil && backup.PrefetchWanted(dir, name, segSize, prefetch) {
+	if segSize, err := wal.SegmentSize(dest); err == nil && wal.PrefetchWanted(dir, name, segSize, prefetch) {
 		if err := g.startPrefetch(name, dir, prefetch, segSize); err != nil {
 			g.log.Warn("cannot start prefetching", "err", err)
 		}

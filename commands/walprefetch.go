@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"github.com/walnut-pg/walnut/backup"
+	"github.com/walnut-pg/walnut/wal"
 )
 
 // maxPrefetch bounds how far wal-fetch fetches ahead, and so the disk the
@@ -50,11 +50,11 @@ func walPrefetchCommand(g *globals) *cli.Command {
 			if err != nil {
 				return err
 			}
-			res, err := backup.Prefetch(ctx, backup.PrefetchOptions{
-				WALFetchOptions: backup.WALFetchOptions{Store: store, Name: c.Args().Get(0), Keyring: kr, Log: g.log},
-				Dir:             c.Args().Get(1),
-				Count:           count,
-				SegmentSize:     segSize,
+			res, err := wal.Prefetch(ctx, wal.PrefetchOptions{
+				FetchOptions: wal.FetchOptions{Store: store, Name: c.Args().Get(0), Keyring: kr, Log: g.log},
+				Dir:          c.Args().Get(1),
+				Count:        count,
+				SegmentSize:  segSize,
 			})
 			if err != nil {
 				return fmt.Errorf("wal-prefetch: %w", err)
@@ -74,23 +74,9 @@ func (g *globals) startPrefetch(name, dir string, count int, segSize uint64) err
 	if err != nil {
 		return err
 	}
-	var args []string
-	if g.envdir != "" {
-		abs, err := filepath.Abs(g.envdir)
-		if err != nil {
-			return err
-		}
-		args = append(args, "--envdir", abs)
-	}
-	if g.envFile != "" {
-		abs, err := filepath.Abs(g.envFile)
-		if err != nil {
-			return err
-		}
-		args = append(args, "--env-file", abs)
-	}
-	if g.prefix != "" {
-		args = append(args, "--prefix", g.prefix)
+	args, err := g.configArgs()
+	if err != nil {
+		return err
 	}
 	args = append(args, "--log-format", g.logFormat)
 	if g.terse {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v2"
-	"github.com/walnut-pg/walnut/backup"
+	"github.com/walnut-pg/walnut/wal"
 )
 
 // defaultPoolSize is measured, not guessed: see bench/wal.sh and the
@@ -56,10 +56,10 @@ func walPushCommand(g *globals) *cli.Command {
 			if err != nil {
 				return err
 			}
-			res, err := backup.WALPushPool(c.Context, backup.WALPushPoolOptions{
-				WALPushOptions: backup.WALPushOptions{Store: store, Codec: codec, Encrypt: to, Path: c.Args().First(), Log: g.log},
-				PoolSize:       poolSize,
-				ArchiveID:      prefix,
+			res, err := wal.PushPool(c.Context, wal.PoolOptions{
+				PushOptions: wal.PushOptions{Store: store, Codec: codec, Encrypt: to, Path: c.Args().First(), Log: g.log},
+				PoolSize:    poolSize,
+				ArchiveID:   prefix,
 			})
 			if err != nil {
 				return fmt.Errorf("wal-push: %w", err)

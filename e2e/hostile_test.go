@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/walnut-pg/walnut/backup"
+	core "github.com/walnut-pg/walnut/archive"
 	"github.com/walnut-pg/walnut/internal/testpg"
 	"github.com/walnut-pg/walnut/tarball"
 )
@@ -34,14 +34,14 @@ func forgeBackup(t *testing.T, a *archive, entries []hostileEntry) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	m := backup.Manifest{Format: 1, Name: "evil"}
+	m := core.Manifest{Format: 1, Name: "evil"}
 	mtime := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	// What every base backup has, so the completeness check passes and
 	// path safety alone must refuse the hostile entries.
 	part := writeForgedTar(t, &m, 1, mtime, append([]hostileEntry{{name: "PG_VERSION", body: "15\n"}}, entries...))
 	control := writeForgedTar(t, &m, 0, mtime, []hostileEntry{{name: "backup_label", body: "START WAL LOCATION: 0/2000028\n"}, {name: "global/pg_control", body: "fake"}})
 	now := time.Now().UTC()
-	sn := backup.Sentinel{
+	sn := core.Sentinel{
 		Format: 1, Name: "evil", StartTime: now, FinishTime: now,
 		StartLSN: "0/2000028", FinishLSN: "0/2000100", Timeline: 1,
 		StartSegment: "000000010000000000000002", StartOffset: "00000028",
@@ -75,7 +75,7 @@ func forgeBackup(t *testing.T, a *archive, entries []hostileEntry) {
 
 // writeForgedTar returns a tar of entries and lists them in m under
 // partition n, exactly as the tar holds them.
-func writeForgedTar(t *testing.T, m *backup.Manifest, n int, mtime time.Time, entries []hostileEntry) []byte {
+func writeForgedTar(t *testing.T, m *core.Manifest, n int, mtime time.Time, entries []hostileEntry) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)

@@ -12,9 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/walnut-pg/walnut/backup"
+	core "github.com/walnut-pg/walnut/archive"
 	"github.com/walnut-pg/walnut/internal/testpg"
 	"github.com/walnut-pg/walnut/pgcontrol"
+	"github.com/walnut-pg/walnut/retention"
 	"github.com/walnut-pg/walnut/storage"
 	"github.com/walnut-pg/walnut/storage/all"
 	"github.com/walnut-pg/walnut/storage/storagetest"
@@ -91,10 +92,10 @@ func segmentNumber(t *testing.T, name string) uint64 {
 }
 
 // sentinels reads backup-list --json.
-func sentinels(t *testing.T, a *archive) []backup.Sentinel {
+func sentinels(t *testing.T, a *archive) []core.Sentinel {
 	t.Helper()
 	out := mustRun(t, "", env(a, nil), "backup-list", "--json").Stdout
-	var list []backup.Sentinel
+	var list []core.Sentinel
 	if err := json.Unmarshal([]byte(out), &list); err != nil {
 		t.Fatalf("backup-list --json: %v\n%s", err, out)
 	}
@@ -311,11 +312,11 @@ func TestDeleteInterruptedThenRerun(t *testing.T) {
 		src.Pgbench(t, "-n", "-t", "100", "postgres")
 		switchAndWaitArchived(t, src)
 		s := openArchive(t, a)
-		pol := backup.Policy{Mode: backup.DeleteRetain, Retain: 1, Grace: backup.DefaultGrace}
+		pol := retention.Policy{Mode: retention.Retain, Retain: 1, Grace: retention.DefaultGrace}
 
 		for round := 0; ; round++ {
 			f := storagetest.NewFaulty(s, storagetest.Fault{Op: storagetest.OpDelete, After: 3})
-			_, err := backup.Delete(t.Context(), backup.DeleteOptions{Store: f, Policy: pol, Confirm: true})
+			_, err := retention.Delete(t.Context(), retention.Options{Store: f, Policy: pol, Confirm: true})
 			if !errors.Is(err, storagetest.ErrInjected) {
 				t.Fatalf("round %d: delete with a store that fails after 3 deletes: %v", round, err)
 			}

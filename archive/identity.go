@@ -1,0 +1,73 @@
+package archive
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/walnut-pg/walnut/storage"
+)
+
+// Identity is walnut.json: which cluster an archive belongs to. It is
+// written by the first wal-push or backup-push and checked by every later
+// one, so a second cluster cannot mix its WAL into the archive.
+type Identity struct {
+	Format           int       `json:"format"`
+	SystemIdentifier string    `json:"system_identifier"` // a uint64: a string keeps JSON readers from rounding it
+	PGVersion        int       `json:"pg_version,omitempty"`
+	WALSegmentSize   uint64    `json:"wal_segment_size,omitempty"`
+	Created          time.Time `json:"created"`
+}
+
+const FormatVersion = 1
+
+// ErrForeignCluster means the archive belongs to another database cluster.
+var ErrForeignCluster = errors.New("archive belongs to another cluster")
+
+func ReadIdentity(ctx context.Context, s storage.Store) (*Identity, error) {
+	rc, err := s.Get(ctx, IdentityKey)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var id Identity
+	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&id); err != nil {
+		return nil, fmt.Errorf("read %s: %w", IdentityKey, err)
+	}
+	if id.Format > FormatVersion {
+		return nil, fmt.Errorf("%s: archive format %d is newer than this walnut understands (%d); upgrade walnut", IdentityKey, id.Format, FormatVersion)
+	}
+	return &id, nil
+}
+
+// CheckIdentity makes sure the archive belongs to sysid, creating
+// walnut.json if the archive is new.
+func CheckIdentity(ctx context.Context, s storage.Store, sysid uint64, pgVersion int, segSize uint64) error {
+	id, err := ReadIdentity(ctx, s)
+	switch {
+	case err == nil:
+		if id.SystemIdentifier != strconv.FormatUint(sysid, 10) {
+			return fmt.Errorf("%w: archive's %s has system identifier %s, this cluster has %d; use another prefix for this cluster",
+				ErrForeignCluster, IdentityKey, id.SystemIdentifier, sysid)
+		}
+		return nil
+	case errors.Is(err, storage.ErrNotFound):
+		id := Identity{
+			Format:           FormatVersion,
+			SystemIdentifier: strconv.FormatUint(sysid, 10),
+			PGVersion:        pgVersion,
+			WALSegmentSize:   segSize,
+			Created:          time.Now().UTC(),
+		}
+		if _, err := PutJSON(ctx, s, IdentityKey, id); err != nil {
+			return err
+		}
+		return nil
+	default:
+		return fmt.Errorf("read %s: %w", IdentityKey, err)
+	}
+}

@@ -1,0 +1,188 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/walnut-pg/walnut/crypto"
+	"github.com/walnut-pg/walnut/storage"
+	"github.com/walnut-pg/walnut/tarball"
+)
+
+// Sentinel is backups/<name>.json, written after every other part of a
+// backup: a backup exists only once its sentinel does. It holds no table
+// data, so listing and retention never need a decryption key.
+type Sentinel struct {
+	Format           int       `json:"format"`
+	Name             string    `json:"name"`
+	Permanent        bool      `json:"permanent"`
+	StartTime        time.Time `json:"start_time"`
+	FinishTime       time.Time `json:"finish_time"`
+	StartLSN         string    `json:"start_lsn"`
+	FinishLSN        string    `json:"finish_lsn"`
+	Timeline         uint32    `json:"timeline"`
+	StartSegment     string    `json:"wal_segment_backup_start"`
+	StartOffset      string    `json:"wal_segment_offset_backup_start"`
+	StopSegment      string    `json:"wal_segment_backup_stop"`
+	StopOffset       string    `json:"wal_segment_offset_backup_stop"`
+	SystemIdentifier string    `json:"system_identifier"`
+	PGVersion        int       `json:"pg_version"` // server_version_num
+	WALSegmentSize   uint64    `json:"wal_segment_size"`
+	Compression      string    `json:"compression"`
+	Encrypted        bool      `json:"encrypted"`
+	Partitions       int       `json:"partitions"`
+	Files            int       `json:"files"`
+	ExpandedSize     int64     `json:"expanded_size_bytes"`
+	StoredSize       int64     `json:"stored_size_bytes"`
+	Hostname         string    `json:"hostname,omitempty"`
+	DataDir          string    `json:"data_dir"`
+	ManifestKey      string    `json:"manifest_key"`
+	ControlKey       string    `json:"control_key"`
+	PGManifestKey    string    `json:"pg_manifest_key,omitempty"`
+}
+
+// Tablespace is one user tablespace of a backed-up cluster.
+type Tablespace struct {
+	OID      string `json:"oid"`
+	Name     string `json:"name"`
+	Location string `json:"location"`
+}
+
+// Manifest is files.json: every file and directory of a backup, with the
+// partition that holds it and its CRC32C, so a restore checks each file.
+type Manifest struct {
+	Format      int            `json:"format"`
+	Name        string         `json:"name"`
+	Tablespaces []Tablespace   `json:"tablespaces,omitempty"`
+	Files       []tarball.File `json:"files"`
+}
+
+// ControlPartition marks manifest entries stored in pg_control.tar.
+const ControlPartition = 0
+
+func PutJSON(ctx context.Context, s storage.Store, key string, v any) (int64, error) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return 0, err
+	}
+	b = append(b, '\n')
+	if err := s.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
+		return 0, fmt.Errorf("store %s: %w", key, err)
+	}
+	return int64(len(b)), nil
+}
+
+func PutManifest(ctx context.Context, s storage.Store, key string, e Encoding, m *Manifest) (int64, error) {
+	return PutStream(ctx, s, key, e, func(w io.Writer) error {
+		return json.NewEncoder(w).Encode(m)
+	})
+}
+
+func ReadManifest(ctx context.Context, s storage.Store, key string, kr *crypto.Keyring) (*Manifest, error) {
+	rc, err := OpenDecoded(ctx, s, key, kr)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", key, err)
+	}
+	defer rc.Close()
+	var m Manifest
+	err = json.NewDecoder(rc).Decode(&m)
+	if err == nil {
+		err = ReadToEnd(rc)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", key, err)
+	}
+	return &m, nil
+}
+
+func ReadSentinel(ctx context.Context, s storage.Store, name string) (*Sentinel, error) {
+	key := SentinelKey(name)
+	rc, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var sn Sentinel
+	if err := json.NewDecoder(io.LimitReader(rc, 16<<20)).Decode(&sn); err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	if sn.Name != name {
+		return nil, fmt.Errorf("%s: names backup %q", key, sn.Name)
+	}
+	return &sn, nil
+}
+
+// ErrNoBackups is returned for LATEST in an archive without backups.
+var ErrNoBackups = errors.New("no backups in the archive")
+
+// ListBackups returns every committed backup, oldest first by finish
+// time (never by name: names from other timelines or skewed clocks must
+// not decide).
+func ListBackups(ctx context.Context, s storage.Store) ([]*Sentinel, error) {
+	var names []string
+	err := s.List(ctx, BackupsDir, func(oi storage.ObjectInfo) error {
+		if n := BackupNameFromSentinel(oi.Key); n != "" {
+			names = append(names, n)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", BackupsDir, err)
+	}
+	return ReadSentinels(ctx, s, names)
+}
+
+// ReadSentinels reads the named backups' sentinels, oldest first by
+// finish time; one deleted since it was listed is left out.
+func ReadSentinels(ctx context.Context, s storage.Store, names []string) ([]*Sentinel, error) {
+	out := make([]*Sentinel, 0, len(names))
+	for _, n := range names {
+		sn, err := ReadSentinel(ctx, s, n)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sn)
+	}
+	SortByFinish(out)
+	return out, nil
+}
+
+func SortByFinish(out []*Sentinel) {
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].FinishTime.Equal(out[j].FinishTime) {
+			return out[i].FinishTime.Before(out[j].FinishTime)
+		}
+		return out[i].Name < out[j].Name
+	})
+}
+
+// ResolveBackup finds a backup by name, or the newest for "LATEST".
+func ResolveBackup(ctx context.Context, s storage.Store, name string) (*Sentinel, error) {
+	if name == "LATEST" {
+		all, err := ListBackups(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		if len(all) == 0 {
+			return nil, ErrNoBackups
+		}
+		return all[len(all)-1], nil
+	}
+	if err := ValidBackupName(name); err != nil {
+		return nil, err
+	}
+	sn, err := ReadSentinel(ctx, s, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("backup %q not found (no %s); see walnut backup-list: %w", name, SentinelKey(name), storage.ErrNotFound)
+	}
+	return sn, err
+}

@@ -1,0 +1,253 @@
+package basebackup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/walnut-pg/walnut/archive"
+	"github.com/walnut-pg/walnut/compression"
+	"github.com/walnut-pg/walnut/crypto"
+	"github.com/walnut-pg/walnut/pgcontrol"
+	"github.com/walnut-pg/walnut/storage"
+)
+
+// Options is what backup-push needs.
+type Options struct {
+	Store          storage.Store
+	Codec          compression.Codec
+	Encrypt        *crypto.Recipients // nil: stored unencrypted
+	DataDir        string
+	ConnString     string // libpq keyword/value string; holds the password, never log it
+	FastCheckpoint bool
+	PartitionSize  int64 // uncompressed bytes per partition
+	Concurrency    int   // partitions compressed and uploaded at once
+	// ArchiveTimeout bounds the wait for the WAL the backup needs to reach
+	// the archive; without it the backup is not restorable.
+	ArchiveTimeout time.Duration
+	Log            *slog.Logger
+	Progress       archive.Progress // nil: none
+}
+
+// DefaultArchiveTimeout is how long backup-push waits for its WAL.
+const DefaultArchiveTimeout = 10 * time.Minute
+
+// DefaultPartitionSize keeps partitions big enough that per-object costs
+// vanish and small enough that a failed upload loses little.
+const DefaultPartitionSize = 1 << 30
+
+// Push takes a non-exclusive base backup of the running server whose
+// data directory is DataDir and stores it under backups/<name>/. The
+// sentinel is written last, so a backup interrupted at any point is never
+// listed.
+func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
+	if o.PartitionSize <= 0 {
+		o.PartitionSize = DefaultPartitionSize
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 2
+	}
+	if o.ArchiveTimeout <= 0 {
+		o.ArchiveTimeout = DefaultArchiveTimeout
+	}
+	log := o.Log
+	enc := archive.Encoding{Codec: o.Codec, To: o.Encrypt}
+	dataDir, err := checkDataDir(o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := connect(ctx, o.ConnString)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.close(context.WithoutCancel(ctx))
+	facts, err := sess.facts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := sameDir(dataDir, facts.DataDir); err != nil {
+		return nil, err
+	}
+	if facts.ArchiveMode == "off" {
+		return nil, errors.New("archive_mode is off: a base backup cannot be restored without the WAL archive; set archive_mode = on and archive_command = 'walnut wal-push %p'")
+	}
+	if err := archive.CheckIdentity(ctx, o.Store, facts.SystemID, sess.version/10000, facts.WALSegmentSize); err != nil {
+		return nil, err
+	}
+
+	startTime := time.Now().UTC()
+	label := "walnut " + startTime.Format(time.RFC3339)
+	startLSN, tli, err := sess.start(ctx, label, o.FastCheckpoint)
+	if err != nil {
+		return nil, err
+	}
+	seg := facts.WALSegmentSize
+	sn := &archive.Sentinel{
+		Format:           archive.FormatVersion,
+		StartTime:        startTime,
+		StartLSN:         startLSN.String(),
+		Timeline:         tli,
+		StartSegment:     pgcontrol.WALFileName(tli, pgcontrol.SegmentNumber(startLSN, seg), seg),
+		StartOffset:      fmt.Sprintf("%08X", uint64(startLSN)%seg),
+		SystemIdentifier: strconv.FormatUint(facts.SystemID, 10),
+		PGVersion:        sess.version,
+		WALSegmentSize:   seg,
+		Compression:      o.Codec.Name(),
+		Encrypted:        o.Encrypt != nil,
+		DataDir:          dataDir,
+	}
+	sn.Name = "base_" + sn.StartSegment + "_" + sn.StartOffset
+	sn.Hostname, _ = os.Hostname()
+	sn.ManifestKey = archive.ManifestKey(sn.Name, enc.Ext())
+	sn.ControlKey = archive.ControlKey(sn.Name, enc.Ext())
+	log.Info("backup started", "name", sn.Name, "start_lsn", sn.StartLSN, "timeline", tli)
+
+	if _, err := o.Store.Stat(ctx, archive.SentinelKey(sn.Name)); err == nil {
+		return nil, fmt.Errorf("backup %s already exists", sn.Name)
+	}
+
+	defer func() {
+		if err != nil {
+			// Without a sentinel the parts are invisible; removing them
+			// now saves a later delete garbage the work.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			deletePrefix(dctx, o.Store, archive.BackupPrefix(sn.Name), log)
+		}
+	}()
+	p := &packer{store: o.Store, enc: enc, name: sn.Name, limit: o.PartitionSize, log: log, progress: o.Progress}
+	versionDir := fmt.Sprintf("PG_%d_", sess.version/10000)
+	if err := p.run(ctx, dataDir, facts.Tablespaces, versionDir, o.Concurrency); err != nil {
+		return nil, err
+	}
+
+	stopLSN, labelFile, spcmap, err := sess.stop(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sn.FinishLSN = stopLSN.String()
+	stopSeg := pgcontrol.SegmentNumber(stopLSN-1, seg) // the segment holding the last byte
+	sn.StopSegment = pgcontrol.WALFileName(tli, stopSeg, seg)
+	sn.StopOffset = fmt.Sprintf("%08X", uint64(stopLSN)-stopSeg*seg)
+
+	if err := waitArchived(ctx, o.Store, tli, pgcontrol.SegmentNumber(startLSN, seg), stopSeg, seg, o.ArchiveTimeout, log); err != nil {
+		return nil, err
+	}
+	if err := p.putControl(ctx, dataDir, labelFile, spcmap); err != nil {
+		return nil, err
+	}
+	m := &archive.Manifest{Format: archive.FormatVersion, Name: sn.Name, Tablespaces: facts.Tablespaces, Files: p.files}
+	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+	stored, err := archive.PutManifest(ctx, o.Store, sn.ManifestKey, enc, m)
+	if err != nil {
+		return nil, err
+	}
+	sn.PGManifestKey = archive.PGManifestKey(sn.Name, enc.Ext())
+	pgStored, err := archive.PutStream(ctx, o.Store, sn.PGManifestKey, enc, func(w io.Writer) error {
+		return writePGManifest(w, m.Files, tli, sn.StartLSN, sn.FinishLSN)
+	})
+	if err != nil {
+		return nil, err
+	}
+	stored += pgStored
+	sn.Partitions = int(p.next.Load())
+	sn.Files = len(m.Files)
+	sn.ExpandedSize = p.expanded.Load()
+	sn.StoredSize = p.stored.Load() + stored
+	sn.FinishTime = time.Now().UTC()
+	if _, err := archive.PutJSON(ctx, o.Store, archive.SentinelKey(sn.Name), sn); err != nil {
+		return nil, err
+	}
+	log.Info("backup finished", "name", sn.Name, "finish_lsn", sn.FinishLSN, "files", sn.Files,
+		"expanded_bytes", sn.ExpandedSize, "stored_bytes", sn.StoredSize, "seconds", sn.FinishTime.Sub(startTime).Seconds())
+	return sn, nil
+}
+
+func checkDataDir(dir string) (string, error) {
+	if dir == "" {
+		return "", errors.New("no data directory given: walnut backup-push PGDATA")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.ReadFile(filepath.Join(abs, "PG_VERSION")); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%s is not a PostgreSQL data directory (no PG_VERSION)", abs)
+		}
+		return "", fmt.Errorf("data directory %s: %w", abs, err)
+	}
+	if _, err := os.ReadDir(abs); err != nil {
+		return "", fmt.Errorf("data directory %s: %w", abs, err)
+	}
+	return abs, nil
+}
+
+// sameDir refuses to back up one directory while talking to the server of
+// another: the files and the WAL positions would not belong together.
+func sameDir(given, server string) error {
+	a, err1 := filepath.EvalSymlinks(given)
+	b, err2 := filepath.EvalSymlinks(server)
+	if err1 != nil || err2 != nil || a != b {
+		return fmt.Errorf("data directory %s is not the connected server's (%s); check PGHOST/PGPORT", given, server)
+	}
+	return nil
+}
+
+func deletePrefix(ctx context.Context, s storage.Store, prefix string, log *slog.Logger) {
+	var keys []string
+	if err := s.List(ctx, prefix, func(oi storage.ObjectInfo) error {
+		keys = append(keys, oi.Key)
+		return nil
+	}); err != nil {
+		log.Warn("could not list parts of the failed backup; delete garbage will remove them", "prefix", prefix, "err", err)
+		return
+	}
+	for _, k := range keys {
+		if err := s.Delete(ctx, k); err != nil {
+			log.Warn("could not delete part of the failed backup; delete garbage will remove it", "key", k, "err", err)
+		}
+	}
+}
+
+// waitArchived waits until every WAL segment from first to last is in the
+// archive: only then can the backup be restored, so only then may its
+// sentinel exist. Checking the archive itself, rather than trusting that
+// archive_command succeeded, also catches an archive_command that stores
+// somewhere else.
+func waitArchived(ctx context.Context, s storage.Store, tli uint32, first, last, segSize uint64, timeout time.Duration, log *slog.Logger) error {
+	deadline := time.Now().Add(timeout)
+	delay := 100 * time.Millisecond
+	for seg := first; seg <= last; {
+		name := pgcontrol.WALFileName(tli, seg, segSize)
+		_, err := archive.FindWAL(ctx, s, name)
+		switch {
+		case err == nil:
+			seg++
+			continue
+		case !errors.Is(err, storage.ErrNotFound):
+			return err
+		case time.Now().After(deadline):
+			return fmt.Errorf("WAL segment %s, which the backup needs, did not reach the archive within %s: check archive_command and pg_stat_archiver", name, timeout)
+		}
+		log.Debug("waiting for WAL to be archived", "segment", name)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		// The last segment usually arrives within a second of
+		// pg_backup_stop; a long sleep here would be most of a small
+		// backup's time. Polls are one listing each.
+		delay = min(2*delay, 500*time.Millisecond)
+	}
+	return nil
+}

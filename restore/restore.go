@@ -1,0 +1,283 @@
+package restore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+
+	"github.com/walnut-pg/walnut/archive"
+	"github.com/walnut-pg/walnut/crypto"
+	"github.com/walnut-pg/walnut/storage"
+	"github.com/walnut-pg/walnut/tarball"
+)
+
+// Options is what backup-fetch needs.
+type Options struct {
+	Store       storage.Store
+	Dest        string
+	Name        string            // a backup name or LATEST
+	Tablespaces map[string]string // old location -> new location
+	Concurrency int
+	Recovery    *RecoveryOptions // nil: restore the files only
+	Keyring     *crypto.Keyring  // decrypts an encrypted backup; nil: none configured
+	Log         *slog.Logger
+	Progress    archive.Progress // nil: none
+}
+
+// Result says what was restored where.
+type Result struct {
+	Backup      *archive.Sentinel
+	Dest        string
+	Files       int
+	Bytes       int64
+	Tablespaces map[string]string // OID -> restored location
+}
+
+// restorer is one restore in progress: where it writes and what it reads
+// from, shared by the steps of Run.
+type restorer struct {
+	store    storage.Store
+	keyring  *crypto.Keyring
+	progress archive.Progress
+	root     *os.Root            // the data directory
+	mounts   map[string]*os.Root // "pg_tblspc/<oid>/" -> the tablespace's location
+	made     []string            // directories to empty if the restore fails
+}
+
+// Run restores a base backup into a new data directory. On failure it
+// removes what it wrote, so a half-restored directory is never left
+// looking whole; pg_control and backup_label are written last as a second
+// guard.
+func Run(ctx context.Context, o Options) (res *Result, err error) {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 2
+	}
+	sn, err := archive.ResolveBackup(ctx, o.Store, o.Name)
+	if err != nil {
+		return nil, err
+	}
+	m, err := archive.ReadManifest(ctx, o.Store, sn.ManifestKey, o.Keyring)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkComplete(m); err != nil {
+		return nil, fmt.Errorf("backup %s: %w", sn.Name, err)
+	}
+	res = &Result{Backup: sn, Tablespaces: map[string]string{}}
+	if res.Dest, err = filepath.Abs(o.Dest); err != nil {
+		return nil, err
+	}
+
+	r := &restorer{store: o.Store, keyring: o.Keyring, progress: o.Progress, mounts: map[string]*os.Root{}}
+	defer func() {
+		if err != nil {
+			for _, d := range r.made {
+				removeContents(d)
+			}
+			if len(r.made) > 0 {
+				err = fmt.Errorf("%w; the partial restore was removed", err)
+			}
+		}
+	}()
+	defer r.close()
+	if err := r.open(res.Dest, m.Tablespaces, o.Tablespaces, res.Tablespaces); err != nil {
+		return nil, err
+	}
+
+	byPart := map[int]map[string]tarball.File{}
+	for _, f := range m.Files {
+		if byPart[f.Partition] == nil {
+			byPart[f.Partition] = map[string]tarball.File{}
+		}
+		byPart[f.Partition][f.Path] = f
+		if f.Type == tarball.TypeFile {
+			res.Files++
+			res.Bytes += f.Size
+		}
+	}
+	if err := makeDirs(r.root, r.mounts, m.Files); err != nil {
+		return nil, err
+	}
+	if o.Progress != nil {
+		o.Progress.Total(tarSize(m.Files))
+	}
+	if err := r.extractPartitions(ctx, sn, byPart, o.Concurrency, o.Log); err != nil {
+		return nil, err
+	}
+	// The data is durable before pg_control and backup_label exist, so a
+	// crash can leave a restore that lacks them, never one that has them
+	// over missing data.
+	roots := []*os.Root{r.root}
+	for _, mr := range r.mounts {
+		roots = append(roots, mr)
+	}
+	if err := syncAll(ctx, roots); err != nil {
+		return nil, err
+	}
+	if err := linkTablespaces(r.root, res.Tablespaces); err != nil {
+		return nil, err
+	}
+	if err := r.extract(ctx, sn.ControlKey, byPart[archive.ControlPartition], true); err != nil {
+		return nil, err
+	}
+	if sn.PGManifestKey != "" {
+		if err := r.restorePGManifest(ctx, sn.PGManifestKey); err != nil {
+			return nil, err
+		}
+	}
+	if len(o.Tablespaces) > 0 {
+		if err := rewriteTablespaceMap(r.root, m.Tablespaces, res.Tablespaces); err != nil {
+			return nil, err
+		}
+	}
+	if o.Recovery != nil {
+		if err := writeRecovery(r.root, sn, *o.Recovery); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range append([]string{res.Dest}, mapValues(res.Tablespaces)...) {
+		if err := syncTree(d); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// open prepares the empty data directory and tablespace locations (remap:
+// old location -> new) and records where each tablespace went in locs.
+func (r *restorer) open(dest string, tss []archive.Tablespace, remap, locs map[string]string) error {
+	if err := prepareEmptyDir(dest, 0o700, &r.made); err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(dest)
+	if err != nil {
+		return err
+	}
+	r.root = root
+	for _, ts := range tss {
+		loc := ts.Location
+		if to, ok := remap[loc]; ok {
+			loc = to
+		}
+		if !filepath.IsAbs(loc) {
+			return fmt.Errorf("tablespace %s: location %q must be absolute", ts.Name, loc)
+		}
+		if err := prepareEmptyDir(loc, 0o700, &r.made); err != nil {
+			return fmt.Errorf("tablespace %s: %w", ts.Name, err)
+		}
+		mr, err := os.OpenRoot(loc)
+		if err != nil {
+			return err
+		}
+		r.mounts[path.Join("pg_tblspc", ts.OID)+"/"] = mr
+		locs[ts.OID] = loc
+	}
+	return nil
+}
+
+func (r *restorer) close() {
+	if r.root != nil {
+		r.root.Close()
+	}
+	for _, mr := range r.mounts {
+		mr.Close()
+	}
+}
+
+// extractPartitions restores the data partitions, several at once.
+func (r *restorer) extractPartitions(ctx context.Context, sn *archive.Sentinel, byPart map[int]map[string]tarball.File, workers int, log *slog.Logger) error {
+	parts := make(chan int)
+	g, gctx := archive.NewGroup(ctx)
+	g.Go(func() error {
+		defer close(parts)
+		for n := 1; n <= sn.Partitions; n++ {
+			select {
+			case parts <- n:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	ext := archive.BackupExt(sn)
+	for range workers {
+		g.Go(func() error {
+			for n := range parts {
+				key := archive.PartitionKey(sn.Name, n, ext)
+				if err := r.extract(gctx, key, byPart[n], false); err != nil {
+					return err
+				}
+				log.Debug("partition restored", "key", key)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// extract restores one tar object, checking every file against the
+// manifest entries expected in it. With fsync each file is durable as it
+// completes; without, writeback is only started and syncAll finishes it.
+func (r *restorer) extract(ctx context.Context, key string, expect map[string]tarball.File, fsync bool) error {
+	rc, err := archive.OpenDecoded(ctx, r.store, key, r.keyring)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", key, err)
+	}
+	defer rc.Close()
+	if expect == nil {
+		expect = map[string]tarball.File{} // nil would mean "check nothing"
+	}
+	x := &tarball.Extractor{Root: r.root, Mounts: r.mounts, Expect: expect, Fsync: fsync, Writeback: !fsync}
+	got, err := x.Extract(archive.CountProgress(storage.ContextReader(ctx, rc), r.progress))
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", key, err)
+	}
+	if len(got) != len(expect) {
+		return fmt.Errorf("restore %s: %d of the %d entries the manifest lists are missing; the object is incomplete", key, len(expect)-len(got), len(expect))
+	}
+	return nil
+}
+
+// restorePGManifest puts backup_manifest in the data directory, where
+// pg_verifybackup looks for it; the server ignores it.
+func (r *restorer) restorePGManifest(ctx context.Context, key string) error {
+	rc, err := archive.OpenDecoded(ctx, r.store, key, r.keyring)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", key, err)
+	}
+	defer rc.Close()
+	f, err := r.root.OpenFile(archive.PGManifestName, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		return fmt.Errorf("fetch %s: %w", key, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// checkComplete refuses a manifest without what every base backup has:
+// such a "backup" would restore into a directory that cannot start.
+func checkComplete(m *archive.Manifest) error {
+	need := map[string]bool{archive.ControlFile: false, "backup_label": false, "PG_VERSION": false}
+	for _, f := range m.Files {
+		if _, ok := need[f.Path]; ok && f.Type == tarball.TypeFile {
+			need[f.Path] = true
+		}
+	}
+	for _, p := range []string{archive.ControlFile, "backup_label", "PG_VERSION"} {
+		if !need[p] {
+			return fmt.Errorf("manifest lists no %s: not a complete base backup", p)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,224 @@
+package retention
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/walnut-pg/walnut/archive"
+	"github.com/walnut-pg/walnut/storage"
+)
+
+// Options is what delete needs.
+type Options struct {
+	Store   storage.Store
+	Policy  Policy
+	Confirm bool      // without it, only plan
+	Now     time.Time // the clock unfinished backups are aged against; zero means now
+	Log     *slog.Logger
+}
+
+// deleteWorkers bounds the deletes in flight for the parts of one backup or
+// one WAL range; their order does not matter once the sentinel is gone.
+const deleteWorkers = 4
+
+// Delete plans what the policy removes and, with Confirm, removes it:
+// each backup's sentinel first (after a tombstone that lets a later run
+// finish the job), then its parts, then unfinished backups, then WAL, so
+// an interruption at any point leaves every listed backup whole and
+// restorable, and running it again finishes. It returns the plan with
+// Deleted set on what is gone, also when it fails.
+func Delete(ctx context.Context, o Options) (*Plan, error) {
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	inv, err := takeInventory(ctx, o.Store)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := planDelete(o.Policy, inv, now)
+	if err != nil {
+		return nil, err
+	}
+	if !o.Confirm {
+		return plan, nil
+	}
+	x := &executor{store: o.Store, log: o.Log, everything: o.Policy.Mode == Everything}
+	if err := x.run(ctx, plan); err != nil {
+		return plan, fmt.Errorf("delete stopped after %d of %d objects; run it again to finish: %w", x.deleted.Load(), plan.Objects(), err)
+	}
+	return plan, nil
+}
+
+// takeInventory lists the archive once: every object under backups/ and
+// wal/, the committed backups' sentinels, and walnut.json.
+func takeInventory(ctx context.Context, s storage.Store) (*inventory, error) {
+	inv := &inventory{}
+	var names []string
+	err := s.List(ctx, archive.BackupsDir, func(oi storage.ObjectInfo) error {
+		inv.backups = append(inv.backups, oi)
+		if n := archive.BackupNameFromSentinel(oi.Key); n != "" {
+			names = append(names, n)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", archive.BackupsDir, err)
+	}
+	if inv.sentinels, err = archive.ReadSentinels(ctx, s, names); err != nil {
+		return nil, err
+	}
+	err = s.List(ctx, archive.WALDir, func(oi storage.ObjectInfo) error {
+		inv.wal = append(inv.wal, oi)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", archive.WALDir, err)
+	}
+	switch oi, err := s.Stat(ctx, archive.IdentityKey); {
+	case err == nil:
+		inv.identity = &oi
+	case !errors.Is(err, storage.ErrNotFound):
+		return nil, fmt.Errorf("stat %s: %w", archive.IdentityKey, err)
+	}
+	return inv, nil
+}
+
+type executor struct {
+	store      storage.Store
+	log        *slog.Logger
+	everything bool
+	deleted    atomic.Int64
+}
+
+func (x *executor) run(ctx context.Context, plan *Plan) error {
+	spared := false
+	for i := range plan.Backups {
+		b := &plan.Backups[i]
+		skip, err := x.deleteBackup(ctx, b)
+		if err != nil {
+			return err
+		}
+		if skip != "" {
+			plan.Notes = append(plan.Notes, skip)
+			spared = true
+			continue
+		}
+		b.Deleted = true
+		x.log.Info("deleted backup", "name", b.Name, "objects", b.Objects, "bytes", b.Bytes)
+	}
+	for i := range plan.Unfinished {
+		u := &plan.Unfinished[i]
+		if err := x.deleteKeys(ctx, u.parts); err != nil {
+			return err
+		}
+		if u.tombstone != "" {
+			if err := x.delete(ctx, u.tombstone); err != nil {
+				return err
+			}
+		}
+		u.Deleted = true
+		x.log.Info("deleted unfinished backup", "name", u.Name, "objects", u.Objects, "bytes", u.Bytes)
+	}
+	if spared {
+		// The plan's WAL ranges may hold what the spared backup needs.
+		plan.Notes = append(plan.Notes, "no WAL deleted: run delete again to plan it anew")
+		return nil
+	}
+	for i := range plan.WAL {
+		w := &plan.WAL[i]
+		if err := x.deleteKeys(ctx, w.keys); err != nil {
+			return err
+		}
+		w.Deleted = true
+		x.log.Info("deleted WAL", "timeline", w.Timeline, "first", w.First, "last", w.Last, "objects", w.Objects, "bytes", w.Bytes)
+	}
+	if err := x.deleteKeys(ctx, plan.Other); err != nil {
+		return err
+	}
+	if plan.Identity {
+		// Last, so an interrupted delete everything still guards the
+		// archive against another cluster's WAL until it is run again.
+		if err := x.delete(ctx, archive.IdentityKey); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteBackup removes one committed backup: tombstone, sentinel, parts,
+// tombstone. It returns why it left the backup alone, if it did.
+func (x *executor) deleteBackup(ctx context.Context, b *BackupDeletion) (string, error) {
+	if !x.everything {
+		// backup-mark may have run since the plan was made.
+		sn, err := archive.ReadSentinel(ctx, x.store, b.Name)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			// Deleted since it was listed; its parts are still due.
+		case err != nil:
+			return "", err
+		case sn.Permanent:
+			return fmt.Sprintf("%s was marked permanent after the plan was made: kept", b.Name), nil
+		}
+	}
+	tomb := archive.TombstoneKey(b.Name)
+	if _, err := archive.PutJSON(ctx, x.store, tomb, map[string]any{"name": b.Name, "deleting_since": time.Now().UTC()}); err != nil {
+		return "", err
+	}
+	if err := x.delete(ctx, b.sentinel); err != nil {
+		return "", err
+	}
+	if err := x.deleteKeys(ctx, b.parts); err != nil {
+		return "", err
+	}
+	if err := x.store.Delete(ctx, tomb); err != nil { // not counted: the plan does not list it
+		return "", fmt.Errorf("delete %s: %w", tomb, err)
+	}
+	return "", nil
+}
+
+func (x *executor) delete(ctx context.Context, key string) error {
+	if err := x.store.Delete(ctx, key); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	x.deleted.Add(1)
+	return nil
+}
+
+// deleteKeys deletes keys, a few at a time; the first failure stops it.
+func (x *executor) deleteKeys(ctx context.Context, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	g, gctx := archive.NewGroup(ctx)
+	next := make(chan string)
+	for range min(deleteWorkers, len(keys)) {
+		g.Go(func() error {
+			for k := range next {
+				if err := x.delete(gctx, k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer close(next)
+		for _, k := range keys {
+			select {
+			case next <- k:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	return g.Wait()
+}

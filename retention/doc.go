@@ -1,0 +1,3 @@
+// Package retention decides and carries out what delete removes, marks
+// backups permanent and lists them.
+package retention

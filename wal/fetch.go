@@ -1,0 +1,49 @@
+package wal
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/walnut-pg/walnut/archive"
+	"github.com/walnut-pg/walnut/crypto"
+	"github.com/walnut-pg/walnut/storage"
+)
+
+// FetchOptions is what wal-fetch needs.
+type FetchOptions struct {
+	Store   storage.Store
+	Name    string          // %f
+	Dest    string          // %p, relative to the working directory PostgreSQL gives
+	Keyring *crypto.Keyring // decrypts .pgp objects; nil: none configured
+	Log     *slog.Logger
+}
+
+// Fetch writes the archived file name to Dest, atomically: Dest appears
+// whole and checked or not at all. An encrypted object is verified (its
+// MDC, at the end of the stream) before Dest is renamed into place. A name not in the archive gives an error
+// that errors.Is storage.ErrNotFound, and only then.
+func Fetch(ctx context.Context, o FetchOptions) error {
+	obj, err := archive.FindWAL(ctx, o.Store, o.Name)
+	if err != nil {
+		return err
+	}
+	rc, err := archive.OpenDecoded(ctx, o.Store, obj.Key, o.Keyring)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", obj.Key, err)
+	}
+	defer rc.Close()
+	return archive.WriteFileAtomic(o.Dest, func(w io.Writer) error {
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(w, h), rc); err != nil {
+			return fmt.Errorf("fetch %s: %w", obj.Key, err)
+		}
+		if got := hex.EncodeToString(h.Sum(nil))[:archive.DigestLen]; got != obj.Digest {
+			return fmt.Errorf("fetch %s: content digest %s does not match the key's; the object is corrupt", obj.Key, got)
+		}
+		return nil
+	})
+}

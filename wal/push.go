@@ -1,0 +1,138 @@
+package wal
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/walnut-pg/walnut/archive"
+	"github.com/walnut-pg/walnut/compression"
+	"github.com/walnut-pg/walnut/crypto"
+	"github.com/walnut-pg/walnut/pgcontrol"
+	"github.com/walnut-pg/walnut/storage"
+)
+
+// PushOptions is what wal-push needs.
+type PushOptions struct {
+	Store   storage.Store
+	Codec   compression.Codec
+	Encrypt *crypto.Recipients // nil: stored unencrypted
+	Path    string             // the file PostgreSQL asks to archive (%p)
+	Log     *slog.Logger
+}
+
+// PushResult says what wal-push did.
+type PushResult struct {
+	Key            string
+	AlreadyStored  bool
+	Size, Stored   int64
+	SystemIdentity uint64
+}
+
+// ErrConflict means a different file is already archived under the
+// same name: archiving must stop until a human looks.
+var ErrConflict = errors.New("a different file is already archived under this name")
+
+// Push stores one WAL segment, timeline history, backup history or
+// partial segment. It returns only once the object is durable; pushing the
+// same content again succeeds without storing it twice.
+func Push(ctx context.Context, o PushOptions) (PushResult, error) {
+	var res PushResult
+	name := filepath.Base(o.Path)
+	if !pgcontrol.IsArchivableName(name) {
+		return res, fmt.Errorf("%s: not a WAL segment, .history, .backup or .partial file name", o.Path)
+	}
+	digest, size, head, err := digestFile(o.Path)
+	if err != nil {
+		return res, err
+	}
+	res.Size = size
+
+	if pgcontrol.IsWALFileName(name) || pgcontrol.IsPartialFileName(name) {
+		sysid, segSize, err := pgcontrol.WALSegmentSystemIdentifier(head)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", o.Path, err)
+		}
+		res.SystemIdentity = sysid
+		if err := archive.CheckIdentity(ctx, o.Store, sysid, 0, uint64(segSize)); err != nil {
+			return res, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+
+	// The digest is of the file as PostgreSQL wrote it, whatever the
+	// encoding, so the same file pushed again is recognised as stored
+	// even when compression or encryption changed in between.
+	existing, err := archive.FindWAL(ctx, o.Store, name)
+	switch {
+	case err == nil && existing.Digest == digest:
+		res.Key, res.AlreadyStored = existing.Key, true
+		return res, nil
+	case err == nil:
+		return res, fmt.Errorf("%s: %w (%s has digest %s, this file %s); archive unchanged",
+			name, ErrConflict, existing.Key, existing.Digest, digest)
+	case !errors.Is(err, storage.ErrNotFound):
+		return res, err
+	}
+
+	enc := archive.Encoding{Codec: o.Codec, To: o.Encrypt}
+	res.Key = archive.WALKey(name, digest, enc.Ext())
+	body := archive.NewEncodedFile(o.Path, enc)
+	defer body.Close()
+	counted := &countingSeeker{EncodedFile: body}
+	if err := o.Store.Put(ctx, res.Key, counted, -1); err != nil {
+		return res, fmt.Errorf("store %s: %w", res.Key, err)
+	}
+	res.Stored = counted.n
+	return res, nil
+}
+
+// countingSeeker counts what the last attempt of a Put read.
+type countingSeeker struct {
+	*archive.EncodedFile
+	n int64
+}
+
+func (c *countingSeeker) Read(p []byte) (int, error) {
+	n, err := c.EncodedFile.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingSeeker) Seek(offset int64, whence int) (int64, error) {
+	pos, err := c.EncodedFile.Seek(offset, whence)
+	if err == nil {
+		c.n = pos
+	}
+	return pos, err
+}
+
+// walHeadSize covers the long page header that starts every segment.
+const walHeadSize = 64
+
+// digestFile returns the short SHA-256 of path, its size and its first bytes.
+func digestFile(path string) (digest string, size int64, head []byte, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	head = make([]byte, walHeadSize)
+	n, err := io.ReadFull(f, head)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return "", 0, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	head = head[:n]
+	h.Write(head)
+	rest, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:archive.DigestLen], int64(n) + rest, head, nil
+}
