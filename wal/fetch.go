@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
+	"time"
 
 	"github.com/walnut-pg/walnut/archive"
 	"github.com/walnut-pg/walnut/crypto"
@@ -22,11 +24,16 @@ type FetchOptions struct {
 	Log     *slog.Logger
 }
 
+// staleTempAge is how old a temporary file beside Dest must be before a
+// wal-fetch takes it for a dead one's and removes it.
+const staleTempAge = time.Minute
+
 // Fetch writes the archived file name to Dest, atomically: Dest appears
 // whole and checked or not at all. An encrypted object is verified (its
 // MDC, at the end of the stream) before Dest is renamed into place. A name not in the archive gives an error
 // that errors.Is storage.ErrNotFound, and only then.
 func Fetch(ctx context.Context, o FetchOptions) error {
+	archive.RemoveStaleTemps(filepath.Dir(o.Dest), staleTempAge)
 	obj, err := archive.FindWAL(ctx, o.Store, o.Name)
 	if err != nil {
 		return err

@@ -321,10 +321,7 @@ func clearPrefetched(dir string) {
 	sweepPrefetchDir(dir, func(string) bool { return true })
 }
 
-const (
-	lockSuffix = ".lock"
-	tempInfix  = ".walnut-tmp-" // writeFileAtomic's temporary names
-)
+const lockSuffix = ".lock"
 
 // tempSegment returns the segment a lock file or one of writeFileAtomic's
 // temporary files is for.
@@ -335,13 +332,13 @@ func tempSegment(file string) (string, bool) {
 	}
 	seg, ok := strings.CutSuffix(rest, lockSuffix)
 	if !ok {
-		seg, _, ok = strings.Cut(rest, tempInfix)
+		seg, _, ok = strings.Cut(rest, archive.TempInfix)
 	}
 	return seg, ok && pgcontrol.IsWALFileName(seg)
 }
 
 func removeTemps(dir, seg string) {
-	m, _ := filepath.Glob(filepath.Join(dir, "."+seg+tempInfix+"*"))
+	m, _ := filepath.Glob(filepath.Join(dir, "."+seg+archive.TempInfix+"*"))
 	for _, p := range m {
 		os.Remove(p)
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/walnut-pg/walnut/archive"
 	"github.com/walnut-pg/walnut/compression"
@@ -161,4 +162,45 @@ func mustCodec(t *testing.T, spec string) compression.Codec {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// A wal-fetch killed while writing leaves its temp file beside Dest; the
+// next wal-fetch into that directory removes those older than a minute,
+// and nothing else.
+func TestFetchRemovesDeadFetchesTemps(t *testing.T) {
+	s := mem.New()
+	p := fixture.Segment(t, t.TempDir(), segName, 1)
+	if _, err := push(t, s, p); err != nil {
+		t.Fatal(err)
+	}
+	walDir := t.TempDir()
+	old := time.Now().Add(-2 * time.Minute)
+	files := map[string]bool{ // name -> kept
+		".RECOVERYXLOG" + archive.TempInfix + "123":        false,
+		"." + segName + archive.TempInfix + "456":          false,
+		".RECOVERYXLOG" + archive.TempInfix + "789":        true, // fresh: may be being written
+		".RECOVERYHISTORY":                                 true, // not walnut's
+		"000000010000000000000009":                         true,
+		".000000010000000000000009.partial.walnut-other-1": true,
+	}
+	for name, kept := range files {
+		fp := filepath.Join(walDir, name)
+		if err := os.WriteFile(fp, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if !kept || !strings.Contains(name, "789") {
+			if err := os.Chtimes(fp, old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := Fetch(t.Context(), FetchOptions{Store: s, Name: segName, Dest: filepath.Join(walDir, "RECOVERYXLOG")}); err != nil {
+		t.Fatal(err)
+	}
+	for name, kept := range files {
+		_, err := os.Stat(filepath.Join(walDir, name))
+		if kept != (err == nil) {
+			t.Errorf("%s: kept %v, want %v", name, err == nil, kept)
+		}
+	}
 }
