@@ -54,13 +54,13 @@ func Push(ctx context.Context, o PushOptions) (PushResult, error) {
 	}
 	res.Size = size
 
-	if pgcontrol.IsWALFileName(name) || pgcontrol.IsPartialFileName(name) {
-		sysid, segSize, err := pgcontrol.WALSegmentSystemIdentifier(head)
-		if err != nil {
-			return res, fmt.Errorf("%s: %w", o.Path, err)
-		}
-		res.SystemIdentity = sysid
-		if err := archive.CheckIdentity(ctx, o.Store, sysid, 0, uint64(segSize)); err != nil {
+	seg, err := checkFile(o.Path, name, size, head)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w; not archived", o.Path, err)
+	}
+	if seg != nil {
+		res.SystemIdentity = seg.sysid
+		if err := archive.CheckIdentity(ctx, o.Store, seg.sysid, 0, uint64(seg.segSize)); err != nil {
 			return res, fmt.Errorf("%s: %w", name, err)
 		}
 	}

@@ -204,3 +204,63 @@ func TestFetchRemovesDeadFetchesTemps(t *testing.T) {
 		}
 	}
 }
+
+// wal-push stores only files that are what their names say: a truncated
+// segment stored once would block the real one for good and be handed to
+// recovery by wal-fetch.
+func TestPushRefusesFilesThatAreNotWhatTheirNameSays(t *testing.T) {
+	dir := t.TempDir()
+	whole := fixture.Segment(t, t.TempDir(), segName, 5)
+	body, err := os.ReadFile(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := []struct {
+		name string
+		body []byte
+		want string
+	}{
+		{segName, body[:8_000_000], "truncated"},
+		{segName, append(append([]byte(nil), body...), 0), "truncated"},
+		{segName, make([]byte, len(body)), "magic"},
+		{"000000010000000000000002", body, "another segment"},
+		{segName + ".partial", body[:1<<20], "truncated"},
+		{"00000002.history", []byte("not a history\n"), "history"},
+		{"00000002.history", []byte(""), "without entries"},
+		{"00000002.history", []byte("2\t0/3000000\tno recovery target specified\n"), "parent of timeline 2"},
+		{segName + ".00000028.backup", []byte("garbage"), "backup history"},
+	}
+	for _, c := range cases {
+		s := mem.New()
+		_, err := push(t, s, write(c.name, c.body))
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "not archived") {
+			t.Errorf("%s (%d bytes): %v, want an error saying %q and not archived", c.name, len(c.body), err, c.want)
+		}
+		if got := fixture.Keys(t, s, ""); len(got) != 0 {
+			t.Errorf("%s: stored %v", c.name, got)
+		}
+	}
+
+	// What is whole and well-formed is stored, after a refused try.
+	s := mem.New()
+	if _, err := push(t, s, write(segName, body[:8_000_000])); err == nil {
+		t.Fatal("truncated segment archived")
+	}
+	for name, b := range map[string][]byte{
+		segName:                      body,
+		segName + ".partial":         body,
+		"00000002.history":           []byte("1\t0/3000000\tno recovery target specified\n"),
+		segName + ".00000028.backup": []byte("START WAL LOCATION: 0/1000028 (file " + segName + ")\nSTOP WAL LOCATION: 0/1000100 (file " + segName + ")\n"),
+	} {
+		if _, err := push(t, s, write(name, b)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
