@@ -28,6 +28,27 @@ const FormatVersion = 1
 // ErrForeignCluster means the archive belongs to another database cluster.
 var ErrForeignCluster = errors.New("archive belongs to another cluster")
 
+// ErrNotAnArchive means the prefix holds no walnut.json: it is mistyped, or
+// nothing was ever archived there. It never matches storage.ErrNotFound:
+// an empty listing under a wrong prefix must not read as "not in the
+// archive", which ends recovery early, or as "nothing to delete".
+var ErrNotAnArchive = errors.New("no " + IdentityKey + ": not a walnut archive; check the prefix (wal-push and backup-push create one)")
+
+// Require makes sure s is a walnut archive before a listing of it is
+// believed. Only wal-push and backup-push, which may start a new archive,
+// go without it.
+func Require(ctx context.Context, s storage.Store) error {
+	_, err := ReadIdentity(ctx, s)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return ErrNotAnArchive
+	case err != nil:
+		return fmt.Errorf("read %s: %w", IdentityKey, err)
+	}
+	return nil
+}
+
+// ReadIdentity reads walnut.json.
 func ReadIdentity(ctx context.Context, s storage.Store) (*Identity, error) {
 	rc, err := s.Get(ctx, IdentityKey)
 	if err != nil {

@@ -147,6 +147,9 @@ func TestConcurrencyBoundsPartitionTransfers(t *testing.T) {
 	if _, err := archive.PutManifest(t.Context(), s, sn.ManifestKey, enc, &archive.Manifest{Format: archive.FormatVersion, Name: name, Files: p.files}); err != nil {
 		t.Fatal(err)
 	}
+	if err := archive.CheckIdentity(t.Context(), s, 7, 150000, 16<<20); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := archive.PutJSON(t.Context(), s, archive.SentinelKey(name), sn); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/archive"
 )
 
 // Set at build time with -ldflags -X.
@@ -28,25 +29,31 @@ var (
 func Main(args, environ []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	app := newApp(environ, stdout, stderr)
+	g := &globals{environ: environ, stdout: stdout, stderr: stderr}
+	app := newApp(g)
 	err := app.RunContext(ctx, interspersed(app, args))
 	if err == nil {
 		return ExitOK
 	}
 	code := exitCode(err)
-	fmt.Fprintf(stderr, "walnut: %s\n", oneLine(err.Error()))
+	msg := err.Error()
+	if errors.Is(err, archive.ErrNotAnArchive) && g.env != nil {
+		// The one thing to check is the prefix: name it.
+		prefix, _, _ := g.env.Prefix()
+		msg = prefix + ": " + archive.ErrNotAnArchive.Error()
+	}
+	fmt.Fprintf(stderr, "walnut: %s\n", oneLine(msg))
 	return code
 }
 
-func newApp(environ []string, stdout, stderr io.Writer) *cli.App {
-	g := &globals{environ: environ, stdout: stdout, stderr: stderr}
+func newApp(g *globals) *cli.App {
 	app := &cli.App{
 		Name:                 "walnut",
 		Usage:                "continuous archiving and point-in-time recovery for PostgreSQL",
 		Version:              version,
 		HideVersion:          true,
-		Writer:               stdout,
-		ErrWriter:            stderr,
+		Writer:               g.stdout,
+		ErrWriter:            g.stderr,
 		Flags:                g.flags(),
 		Before:               g.before,
 		EnableBashCompletion: false,

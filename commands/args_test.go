@@ -8,7 +8,7 @@ import (
 )
 
 func TestInterspersedFlags(t *testing.T) {
-	app := newApp(nil, io.Discard, io.Discard)
+	app := newApp(&globals{stdout: io.Discard, stderr: io.Discard})
 	cases := []struct{ in, want []string }{
 		{
 			[]string{"walnut", "--envdir", "/e", "backup-fetch", "/d", "LATEST", "--recovery-target-name", "x", "--standby"},

@@ -3,6 +3,8 @@ package commands
 import (
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +57,11 @@ func TestDeletePolicy(t *testing.T) {
 // Flags may follow the form, as WAL-G users write them, and an empty
 // archive is nothing to do: exit 0.
 func TestDeleteCommandLine(t *testing.T) {
-	prefix := "file://" + t.TempDir()
+	dir := t.TempDir()
+	prefix := "file://" + dir
+	if err := os.WriteFile(filepath.Join(dir, "walnut.json"), []byte(`{"format": 1, "system_identifier": "7"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
 		{"delete", "retain", "7", "--confirm"},
 		{"delete", "--confirm", "retain", "7"},
@@ -96,5 +102,45 @@ func TestHumanBytes(t *testing.T) {
 		if got := humanBytes(n); got != want {
 			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// A prefix that holds no archive is a fault, never an empty archive:
+// every command that reads one fails with a line naming the prefix.
+func TestCommandsRefuseAPrefixWithoutAnArchive(t *testing.T) {
+	for _, prefix := range []string{"file:///nonexistent/walnut-archive", "file://" + t.TempDir()} {
+		for _, args := range [][]string{
+			{"backup-list"},
+			{"delete", "retain", "1"},
+			{"delete", "--confirm", "garbage"},
+			{"delete", "everything"},
+			{"backup-mark", "LATEST"},
+			{"backup-fetch", filepath.Join(t.TempDir(), "restore"), "LATEST"},
+		} {
+			var stdout, stderr strings.Builder
+			code := Main(append([]string{"walnut", "--prefix", prefix}, args...), nil, &stdout, &stderr)
+			if code != ExitFailure || !strings.Contains(stderr.String(), prefix+": no walnut.json") || strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
+				t.Errorf("%s %q: exit %d, want %d with one line naming the prefix\nstdout: %s\nstderr: %s", prefix, args, code, ExitFailure, stdout.String(), stderr.String())
+			}
+		}
+	}
+}
+
+// wal-fetch answers "not in the archive" (66, which ends recovery) only
+// from an archive; under a prefix without one it is a failure: 200 in
+// archive recovery.
+func TestWALFetchWithoutAnArchiveIsNotNotFound(t *testing.T) {
+	dest := filepath.Join(t.TempDir(), "RECOVERYXLOG")
+	var stderr strings.Builder
+	code := Main([]string{"walnut", "--prefix", "file:///nonexistent/walnut-archive", "wal-fetch", "000000010000000000000001", dest}, nil, io.Discard, &stderr)
+	if code != ExitWALFetchFatal || !strings.Contains(stderr.String(), "file:///nonexistent/walnut-archive: no walnut.json") {
+		t.Errorf("exit %d, want %d: %s", code, ExitWALFetchFatal, stderr.String())
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "walnut.json"), []byte(`{"format": 1, "system_identifier": "7"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := Main([]string{"walnut", "--prefix", "file://" + dir, "wal-fetch", "000000010000000000000001", dest}, nil, io.Discard, io.Discard); code != ExitWALNotFound {
+		t.Errorf("a segment missing from an archive: exit %d, want %d", code, ExitWALNotFound)
 	}
 }

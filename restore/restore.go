@@ -56,6 +56,9 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 2
 	}
+	if err := archive.Require(ctx, o.Store); err != nil {
+		return nil, err
+	}
 	sn, err := archive.ResolveBackup(ctx, o.Store, o.Name)
 	if err != nil {
 		return nil, err

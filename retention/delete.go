@@ -39,6 +39,9 @@ func Delete(ctx context.Context, o Options) (*Plan, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	if err := archive.Require(ctx, o.Store); err != nil {
+		return nil, err
+	}
 	inv, err := takeInventory(ctx, o.Store)
 	if err != nil {
 		return nil, err

@@ -9,5 +9,8 @@ import (
 
 // List returns the committed backups, oldest first by finish time.
 func List(ctx context.Context, s storage.Store) ([]*archive.Sentinel, error) {
+	if err := archive.Require(ctx, s); err != nil {
+		return nil, err
+	}
 	return archive.ListBackups(ctx, s)
 }

@@ -24,6 +24,9 @@ type MarkOptions struct {
 // nothing, keeping every field it does not know (a newer walnut's). It
 // returns the backup's name and whether anything changed.
 func Mark(ctx context.Context, o MarkOptions) (name string, changed bool, err error) {
+	if err := archive.Require(ctx, o.Store); err != nil {
+		return "", false, err
+	}
 	sn, err := archive.ResolveBackup(ctx, o.Store, o.Name)
 	if err != nil {
 		return "", false, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,6 +36,12 @@ const staleTempAge = time.Minute
 func Fetch(ctx context.Context, o FetchOptions) error {
 	archive.RemoveStaleTemps(filepath.Dir(o.Dest), staleTempAge)
 	obj, err := archive.FindWAL(ctx, o.Store, o.Name)
+	if errors.Is(err, storage.ErrNotFound) {
+		// Recovery ends on "not in the archive": say it only of an archive.
+		if rerr := archive.Require(ctx, o.Store); rerr != nil {
+			return rerr
+		}
+	}
 	if err != nil {
 		return err
 	}
