@@ -175,8 +175,13 @@ var (
 
 // pgpRecipients returns the public keys new objects are encrypted to, or
 // nil when encryption is off. Without a public key setting, a private key
-// setting encrypts to its first key, as WAL-G's WALG_PGP_KEY does.
+// setting encrypts to its first key, as WAL-G's WALG_PGP_KEY does. Only
+// writes ask, and a write refuses to run when an encryption setting
+// walnut does not use is present.
 func (g *globals) pgpRecipients() (*crypto.Recipients, error) {
+	if err := g.refuseUnusedEncryption(); err != nil {
+		return nil, err
+	}
 	b, from, err := g.keySetting(publicKeySettings, false)
 	if err != nil {
 		return nil, usageError(err)
