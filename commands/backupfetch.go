@@ -33,7 +33,7 @@ func backupFetchCommand(g *globals) *cli.Command {
 			&cli.StringFlag{Name: "recovery-target-name", Usage: "recover up to the restore point `NAME` (pg_create_restore_point)", Destination: &rec.TargetName},
 			&cli.StringFlag{Name: "recovery-target-action", Usage: "pause, promote or shutdown once the target is reached (PostgreSQL's default: pause)", Destination: &rec.TargetAction},
 			&cli.StringFlag{Name: "recovery-target-timeline", Usage: "timeline to follow: latest (default), current or an ID", Destination: &rec.TargetTimeline},
-			&cli.BoolFlag{Name: "recovery-target-inclusive", Usage: "stop just after the target (default) or, with =false, just before", Destination: &inclusive},
+			&cli.BoolFlag{Name: "recovery-target-inclusive", Usage: "stop just after the target, or with =false just before it", DefaultText: "PostgreSQL's, after", Destination: &inclusive},
 			&cli.BoolFlag{Name: "standby", Usage: "start as a standby (standby.signal) instead of recovering once", Destination: &rec.Standby},
 			&cli.BoolFlag{Name: "no-recovery", Usage: "restore the files only; write no recovery settings", Destination: &noRecovery},
 			&cli.StringSliceFlag{Name: "tablespace-mapping", Usage: "restore the tablespace at `OLDDIR=NEWDIR` (repeatable)", Destination: &mappings},
@@ -44,6 +44,17 @@ func backupFetchCommand(g *globals) *cli.Command {
 			}
 			if c.IsSet("recovery-target-inclusive") {
 				rec.Inclusive = &inclusive
+			}
+			rec.TargetTimeGiven = c.IsSet("recovery-target-time")
+			rec.TargetLSNGiven = c.IsSet("recovery-target-lsn")
+			rec.TargetXIDGiven = c.IsSet("recovery-target-xid")
+			rec.TargetNameGiven = c.IsSet("recovery-target-name")
+			if noRecovery {
+				for _, f := range recoveryFlags {
+					if c.IsSet(f) {
+						return usageError(fmt.Errorf("backup-fetch: --%s and --no-recovery: --no-recovery writes no recovery settings", f))
+					}
+				}
 			}
 			tsMap := map[string]string{}
 			for _, m := range mappings.Value() {
@@ -119,6 +130,10 @@ func backupFetchCommand(g *globals) *cli.Command {
 		},
 	}
 }
+
+// recoveryFlags are the options that become recovery settings.
+var recoveryFlags = []string{"restore-command", "recovery-target-time", "recovery-target-lsn", "recovery-target-xid",
+	"recovery-target-name", "recovery-target-action", "recovery-target-timeline", "recovery-target-inclusive", "standby"}
 
 // restoreCommandPrefixes name the variables wal-fetch may need to reach
 // the archive at prefix and decrypt it: that store's credentials and

@@ -19,19 +19,39 @@ type RecoveryOptions struct {
 	TargetLSN      string
 	TargetXID      string
 	TargetName     string
+	// The targets given on the command line, also when given empty.
+	TargetTimeGiven, TargetLSNGiven, TargetXIDGiven, TargetNameGiven bool
 	TargetAction   string // pause, promote, shutdown; "" leaves PostgreSQL's default
 	TargetTimeline string
 	Inclusive      *bool
 	Standby        bool // standby.signal instead of recovery.signal
 }
 
-// Validate refuses combinations PostgreSQL would refuse at startup, when
-// the operator is no longer looking.
+// Validate refuses what PostgreSQL would refuse, or silently ignore, at
+// startup, when the operator is no longer looking. A target given empty
+// counts as given: a shell variable that expanded to nothing must not turn
+// a point-in-time recovery into a recovery to the end.
 func (r RecoveryOptions) Validate() error {
 	n := 0
-	for _, t := range []string{r.TargetTime, r.TargetLSN, r.TargetXID, r.TargetName} {
-		if t != "" {
-			n++
+	for _, t := range []struct {
+		flag, value string
+		given       bool
+		check       func(string) error
+	}{
+		{"--recovery-target-time", r.TargetTime, r.TargetTimeGiven, checkTargetTime},
+		{"--recovery-target-lsn", r.TargetLSN, r.TargetLSNGiven, checkTargetLSN},
+		{"--recovery-target-xid", r.TargetXID, r.TargetXIDGiven, checkTargetXID},
+		{"--recovery-target-name", r.TargetName, r.TargetNameGiven, checkTargetName},
+	} {
+		if !t.given && t.value == "" {
+			continue
+		}
+		n++
+		if strings.TrimSpace(t.value) == "" {
+			return fmt.Errorf("%s is empty: give a target, or leave the option out to recover to the end of the archive", t.flag)
+		}
+		if err := t.check(t.value); err != nil {
+			return err
 		}
 	}
 	if n > 1 {
@@ -41,6 +61,12 @@ func (r RecoveryOptions) Validate() error {
 	case "", "pause", "promote", "shutdown":
 	default:
 		return fmt.Errorf("--recovery-target-action %q: want pause, promote or shutdown", r.TargetAction)
+	}
+	if r.TargetAction != "" && n == 0 {
+		return fmt.Errorf("--recovery-target-action %s without a recovery target: PostgreSQL would replay to the end of the archive and then %s; give a target, or leave the action out", r.TargetAction, r.TargetAction)
+	}
+	if err := checkTargetTimeline(r.TargetTimeline); err != nil {
+		return err
 	}
 	if r.RestoreCommand == "" {
 		return errors.New("no restore_command")
