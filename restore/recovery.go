@@ -21,10 +21,10 @@ type RecoveryOptions struct {
 	TargetName     string
 	// The targets given on the command line, also when given empty.
 	TargetTimeGiven, TargetLSNGiven, TargetXIDGiven, TargetNameGiven bool
-	TargetAction   string // pause, promote, shutdown; "" leaves PostgreSQL's default
-	TargetTimeline string
-	Inclusive      *bool
-	Standby        bool // standby.signal instead of recovery.signal
+	TargetAction                                                     string // pause, promote, shutdown; "" leaves PostgreSQL's default
+	TargetTimeline                                                   string
+	Inclusive                                                        *bool
+	Standby                                                          bool // standby.signal instead of recovery.signal
 }
 
 // Validate refuses what PostgreSQL would refuse, or silently ignore, at
