@@ -21,6 +21,7 @@ const (
 	sentinelExt   = ".json"
 	tombstoneExt  = ".deleting"
 	partitionName = "part_%04d.tar"
+	runningName   = "running.json"
 )
 
 // Files of a data directory that the archive treats specially.
@@ -91,6 +92,12 @@ func BackupExt(sn *Sentinel) string {
 	}
 	return ext
 }
+
+// RunningKey names the marker of a backup-push under way. It lies among
+// the backup's parts, so delete counts it as one: a backup without a
+// sentinel whose newest object is younger than the grace period is kept,
+// with the WAL from its start on.
+func RunningKey(name string) string { return BackupPrefix(name) + runningName }
 
 // PartitionKey names data partition n (from 1) of a backup.
 func PartitionKey(name string, n int, ext string) string {

@@ -47,6 +47,17 @@ type Sentinel struct {
 	PGManifestKey    string    `json:"pg_manifest_key,omitempty"`
 }
 
+// Running is the marker backup-push leaves while it runs (RunningKey):
+// what an operator needs to find the process, and where its WAL starts.
+type Running struct {
+	Name         string    `json:"name"`
+	StartLSN     string    `json:"start_lsn"`
+	StartSegment string    `json:"wal_segment_backup_start"`
+	Host         string    `json:"host"`
+	PID          int       `json:"pid"`
+	StartTime    time.Time `json:"start_time"`
+}
+
 // Tablespace is one user tablespace of a backed-up cluster.
 type Tablespace struct {
 	OID      string `json:"oid"`

@@ -108,7 +108,6 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 	sn.Hostname, _ = os.Hostname()
 	sn.ManifestKey = archive.ManifestKey(sn.Name, enc.Ext())
 	sn.ControlKey = archive.ControlKey(sn.Name, enc.Ext())
-	log.Info("backup started", "name", sn.Name, "start_lsn", sn.StartLSN, "timeline", tli)
 
 	if _, err := o.Store.Stat(ctx, archive.SentinelKey(sn.Name)); err == nil {
 		return nil, fmt.Errorf("backup %s already exists", sn.Name)
@@ -123,6 +122,15 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 			deletePrefix(dctx, o.Store, archive.BackupPrefix(sn.Name), log)
 		}
 	}()
+	// Before any part: a delete planned from here on sees a running
+	// backup, and keeps it and its WAL, even while every part is still an
+	// upload in flight that no listing shows.
+	running := archive.Running{Name: sn.Name, StartLSN: sn.StartLSN, StartSegment: sn.StartSegment,
+		Host: sn.Hostname, PID: os.Getpid(), StartTime: startTime}
+	if _, err := archive.PutJSON(ctx, o.Store, archive.RunningKey(sn.Name), running); err != nil {
+		return nil, err
+	}
+	log.Info("backup started", "name", sn.Name, "start_lsn", sn.StartLSN, "timeline", tli)
 	p := &packer{store: o.Store, enc: enc, name: sn.Name, limit: o.PartitionSize, log: log, progress: o.Progress}
 	versionDir := fmt.Sprintf("PG_%d_", sess.version/10000)
 	if err := p.run(ctx, dataDir, facts.Tablespaces, versionDir, o.Concurrency); err != nil {
@@ -165,6 +173,10 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 	sn.FinishTime = time.Now().UTC()
 	if _, err := archive.PutJSON(ctx, o.Store, archive.SentinelKey(sn.Name), sn); err != nil {
 		return nil, err
+	}
+	if err := o.Store.Delete(ctx, archive.RunningKey(sn.Name)); err != nil {
+		// The backup is whole; delete removes the marker with it.
+		log.Warn("could not remove the running-backup marker", "key", archive.RunningKey(sn.Name), "err", err)
 	}
 	log.Info("backup finished", "name", sn.Name, "finish_lsn", sn.FinishLSN, "files", sn.Files,
 		"expanded_bytes", sn.ExpandedSize, "stored_bytes", sn.StoredSize, "seconds", sn.FinishTime.Sub(startTime).Seconds())

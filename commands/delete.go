@@ -197,6 +197,9 @@ func writeDeleteText(w io.Writer, plan *retention.Plan, confirm bool, grace time
 			n.uBytes += u.Bytes
 		}
 	}
+	for _, name := range plan.Kept.Unfinished {
+		fmt.Fprintf(&b, "kept unfinished backup %s (possibly running: younger than %s) and the WAL from its start\n", name, grace)
+	}
 	for _, r := range plan.WAL {
 		span := r.First
 		if r.Last != r.First {

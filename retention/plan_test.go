@@ -516,3 +516,27 @@ func TestPlanInvariants(t *testing.T) {
 		}
 	}
 }
+
+// A backup-push whose parts are all still uploads in flight shows nothing
+// but its running marker: that alone keeps it and the WAL from its start,
+// until the marker is older than the grace period.
+func TestPlanKeepsABackupKnownOnlyByItsRunningMarker(t *testing.T) {
+	now := t0.Add(100 * time.Hour)
+	a := newFake()
+	b1 := a.backup(1, 10, 10, t0.Add(1*time.Hour), false)
+	a.backup(1, 20, 20, t0.Add(2*time.Hour), false)
+	a.wal(1, 1, 25)
+	name := "base_" + walSeg(1, 12) + "_00000028"
+	marker := archive.RunningKey(name)
+	a.inv.backups = append(a.inv.backups, a.obj(marker, now.Add(-time.Minute)))
+
+	p := plan(t, a, Policy{Mode: Retain, Retain: 1, Grace: DefaultGrace}, now)
+	checkPlan(t, p, union(a.backups[b1], keysOf(1, 1, 11)))
+	if !slices.Equal(p.Kept.Unfinished, []string{name}) || p.Kept.WALFrom != walSeg(1, 12) {
+		t.Errorf("kept unfinished %v, WAL from %s; want %s and its start", p.Kept.Unfinished, p.Kept.WALFrom, name)
+	}
+	// A marker left by a backup-push that was killed goes with garbage
+	// once it is older than the grace period.
+	p = plan(t, a, Policy{Mode: Garbage, Grace: DefaultGrace}, now.Add(DefaultGrace+time.Minute))
+	checkPlan(t, p, union([]string{marker}, keysOf(1, 1, 9)))
+}
