@@ -11,10 +11,11 @@ import (
 
 func backupFetchCommand(g *globals) *cli.Command {
 	var (
-		rec        restore.RecoveryOptions
-		noRecovery bool
-		inclusive  bool
-		mappings   cli.StringSlice
+		rec         restore.RecoveryOptions
+		noRecovery  bool
+		archiveMode string
+		inclusive   bool
+		mappings    cli.StringSlice
 	)
 	return &cli.Command{
 		Name:      "backup-fetch",
@@ -36,6 +37,7 @@ func backupFetchCommand(g *globals) *cli.Command {
 			&cli.BoolFlag{Name: "recovery-target-inclusive", Usage: "stop just after the target, or with =false just before it", DefaultText: "PostgreSQL's, after", Destination: &inclusive},
 			&cli.BoolFlag{Name: "standby", Usage: "start as a standby (standby.signal) instead of recovering once", Destination: &rec.Standby},
 			&cli.BoolFlag{Name: "no-recovery", Usage: "restore the files only; write no recovery settings", Destination: &noRecovery},
+			&cli.StringFlag{Name: "archive-mode", Value: "preserve", Usage: "preserve the restored archive_mode, or off: a restore you only inspect then never archives into the source's archive", Destination: &archiveMode},
 			&cli.StringSliceFlag{Name: "tablespace-mapping", Usage: "restore the tablespace at `OLDDIR=NEWDIR` (repeatable)", Destination: &mappings},
 		},
 		Action: func(c *cli.Context) error {
@@ -65,6 +67,13 @@ func backupFetchCommand(g *globals) *cli.Command {
 				tsMap[from] = to
 			}
 			opts := restore.Options{Dest: c.Args().Get(0), Name: c.Args().Get(1), Tablespaces: tsMap, Log: g.log}
+			switch archiveMode {
+			case "preserve":
+			case "off":
+				opts.ArchiveModeOff = true
+			default:
+				return usageError(fmt.Errorf("backup-fetch: --archive-mode %q: want preserve or off", archiveMode))
+			}
 			if !noRecovery {
 				if rec.RestoreCommand == "" {
 					cmd, err := g.walnutCommand()

@@ -61,7 +61,7 @@ func TestDeleteKeepsARunningBackup(t *testing.T) {
 
 	deleteWhileRunning := func(point string) {
 		t.Helper()
-		src.Pgbench(t, "-n", "-t", "200", "postgres")
+		src.Exec(t, "INSERT INTO noise SELECT md5(random()::text) FROM generate_series(1, 1000)")
 		switchAndWaitArchived(t, src)
 		mustRun(t, "", env(a, src), "backup-push", src.DataDir)
 		for range 3 {

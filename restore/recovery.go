@@ -98,13 +98,25 @@ func (r RecoveryOptions) settings() [][2]string {
 // where later lines win over the restored ones, and creates the signal
 // file.
 func writeRecovery(root *os.Root, sn *archive.Sentinel, r RecoveryOptions) error {
+	if err := appendSettings(root, sn, r.settings()); err != nil {
+		return err
+	}
+	signal := "recovery.signal"
+	if r.Standby {
+		signal = "standby.signal"
+	}
+	return root.WriteFile(signal, nil, 0o600)
+}
+
+// appendSettings appends settings to postgresql.auto.conf, durably.
+func appendSettings(root *os.Root, sn *archive.Sentinel, settings [][2]string) error {
 	f, err := root.OpenFile("postgresql.auto.conf", os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n# Added by walnut backup-fetch of %s at %s\n", sn.Name, time.Now().UTC().Format(time.RFC3339))
-	for _, kv := range r.settings() {
+	for _, kv := range settings {
 		fmt.Fprintf(&b, "%s = '%s'\n", kv[0], strings.ReplaceAll(kv[1], "'", "''"))
 	}
 	if _, err := io.WriteString(f, b.String()); err != nil {
@@ -115,12 +127,5 @@ func writeRecovery(root *os.Root, sn *archive.Sentinel, r RecoveryOptions) error
 		f.Close()
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	signal := "recovery.signal"
-	if r.Standby {
-		signal = "standby.signal"
-	}
-	return root.WriteFile(signal, nil, 0o600)
+	return f.Close()
 }

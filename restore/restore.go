@@ -23,9 +23,12 @@ type Options struct {
 	Tablespaces map[string]string // old location -> new location
 	Concurrency int
 	Recovery    *RecoveryOptions // nil: restore the files only
-	Keyring     *crypto.Keyring  // decrypts an encrypted backup; nil: none configured
-	Log         *slog.Logger
-	Progress    archive.Progress // nil: none
+	// ArchiveModeOff sets archive_mode = off in the restore, so a copy
+	// restored for inspection never archives into the source's archive.
+	ArchiveModeOff bool
+	Keyring        *crypto.Keyring // decrypts an encrypted backup; nil: none configured
+	Log            *slog.Logger
+	Progress       archive.Progress // nil: none
 }
 
 // Result says what was restored where.
@@ -69,6 +72,15 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	if err := checkComplete(m); err != nil {
 		return nil, fmt.Errorf("backup %s: %w", sn.Name, err)
+	}
+	if o.Recovery != nil && (o.Recovery.TargetTimeline == "" || o.Recovery.TargetTimeline == "latest") {
+		advice, err := timelineAdvice(ctx, o.Store, o.Keyring, sn)
+		if err != nil {
+			return nil, err
+		}
+		if advice != "" {
+			o.Log.Warn(advice)
+		}
 	}
 	res = &Result{Backup: sn, Tablespaces: map[string]string{}}
 	if res.Dest, err = filepath.Abs(o.Dest); err != nil {
@@ -139,6 +151,11 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	if o.Recovery != nil {
 		if err := writeRecovery(r.root, sn, *o.Recovery); err != nil {
+			return nil, err
+		}
+	}
+	if o.ArchiveModeOff {
+		if err := appendSettings(r.root, sn, [][2]string{{"archive_mode", "off"}}); err != nil {
 			return nil, err
 		}
 	}
