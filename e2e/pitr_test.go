@@ -66,6 +66,37 @@ func TestPITRToRestorePoint(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	restored.Stop(t)
+
+	// The source goes on with timeline 1 and takes a later backup, which
+	// ends after timeline 2 branched off: following the newest timeline,
+	// as PostgreSQL does by default, cannot work from it. backup-fetch
+	// says so, and the timeline it names does work.
+	later := strings.TrimSpace(mustRun(t, "", env(a, src), "backup-push", src.DataDir).Stdout)
+	src.Exec(t, "CREATE TABLE after_later AS SELECT 1 AS x")
+	switchAndWaitArchived(t, src)
+	dest = filepath.Join(a.Dir, "later")
+	r = mustRun(t, "", env(a, nil), "backup-fetch", dest, later, "--archive-mode", "off")
+	if !strings.Contains(r.Stderr, "00000002.history") || !strings.Contains(r.Stderr, "--recovery-target-timeline current") {
+		t.Errorf("backup-fetch of %s does not warn that timeline 2 cannot be followed:\n%s", later, r.Stderr)
+	}
+	os.RemoveAll(dest)
+	mustRun(t, "", env(a, nil), "backup-fetch", dest, later, "--recovery-target-timeline", "current", "--archive-mode", "off")
+	inspected := testpg.Start(t, dest, restoreOpts(a))
+	inspected.WaitReady(t, 5*time.Minute)
+	if got := inspected.QueryString(t, "SELECT count(*) FROM after_later"); got != "1" {
+		t.Errorf("restore of %s on timeline 1 to its end: after_later has %s rows", later, got)
+	}
+	// archive_mode = off: the restore promoted to timeline 3 and archived
+	// nothing into the source's archive.
+	if got := inspected.QueryString(t, "SELECT current_setting('archive_mode') || ' ' || left(pg_walfile_name(pg_current_wal_lsn()), 8)"); got != "off 00000003" {
+		t.Errorf("archive_mode and timeline of the inspected restore: %q, want off 00000003", got)
+	}
+	inspected.Exec(t, "SELECT pg_switch_wal()")
+	time.Sleep(2 * time.Second)
+	if m, _ := filepath.Glob(filepath.Join(a.Path, "wal", "00000003*")); len(m) != 0 {
+		t.Errorf("a restore with --archive-mode off archived %v", m)
+	}
 }
 
 // Restore to the end of the archive: data equals the source, tablespaces
