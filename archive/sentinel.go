@@ -37,7 +37,7 @@ type Sentinel struct {
 	Compression      string    `json:"compression"`
 	Encrypted        bool      `json:"encrypted"`
 	Partitions       int       `json:"partitions"`
-	Files            int       `json:"files"`
+	Files            int       `json:"files"` // manifest entries: files, directories and links
 	ExpandedSize     int64     `json:"expanded_size_bytes"`
 	StoredSize       int64     `json:"stored_size_bytes"`
 	Hostname         string    `json:"hostname,omitempty"`

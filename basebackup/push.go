@@ -18,6 +18,7 @@ import (
 	"github.com/walnut-pg/walnut/crypto"
 	"github.com/walnut-pg/walnut/pgcontrol"
 	"github.com/walnut-pg/walnut/storage"
+	"github.com/walnut-pg/walnut/tarball"
 )
 
 // Options is what backup-push needs.
@@ -178,7 +179,18 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 		// The backup is whole; delete removes the marker with it.
 		log.Warn("could not remove the running-backup marker", "key", archive.RunningKey(sn.Name), "err", err)
 	}
-	log.Info("backup finished", "name", sn.Name, "finish_lsn", sn.FinishLSN, "files", sn.Files,
+	// Counted as backup-fetch counts them: regular files, and apart from
+	// them the directories the manifest also lists.
+	files, dirs := 0, 0
+	for _, f := range m.Files {
+		switch f.Type {
+		case tarball.TypeFile:
+			files++
+		case tarball.TypeDir:
+			dirs++
+		}
+	}
+	log.Info("backup finished", "name", sn.Name, "finish_lsn", sn.FinishLSN, "files", files, "directories", dirs,
 		"expanded_bytes", sn.ExpandedSize, "stored_bytes", sn.StoredSize, "seconds", sn.FinishTime.Sub(startTime).Seconds())
 	return sn, nil
 }

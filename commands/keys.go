@@ -101,18 +101,31 @@ func keysCreate(g *globals, name, email, passFile, outDir string) error {
 		protection = "protected by the passphrase in " + passFile
 	}
 	fmt.Fprintf(out, "Public key:  %s\nPrivate key: %s (%s)\n\n", pubPath, privPath, protection)
-	fmt.Fprintf(out, "Database host, which encrypts and needs only the public key (one envdir file per line):\n")
-	fmt.Fprintf(out, "  WALNUT_PGP_PUBLIC_KEY_FILE=%s\n", pubPath)
-	fmt.Fprintf(out, "Restore host, which decrypts:\n")
-	fmt.Fprintf(out, "  WALNUT_PGP_PRIVATE_KEY_FILE=%s\n", privPath)
-	if passFile != "" {
-		fmt.Fprintf(out, "  WALNUT_PGP_PASSPHRASE_FILE=%s\n", passFile)
-	}
-	fmt.Fprintf(out, "\nFor example: echo %s > /etc/wal.d/env/WALNUT_PGP_PUBLIC_KEY_FILE\n", shellQuote(pubPath))
-	fmt.Fprintf(out, "Keep a copy of the private key (and its passphrase) offline: without it the archive cannot be read.\n")
+	pub, priv, passPath := pubPath, privPath, passFile
 	if os.Geteuid() == 0 {
-		fmt.Fprintf(out, "Created as root: the server's user must read them, e.g. chown postgres: %s %s\n", shellQuote(pubPath), shellQuote(privPath))
+		// wal-push and wal-fetch run as the server's user, which cannot
+		// read root's files (under /root, say): suggest copies it can.
+		const dir = "/etc/walnut"
+		files := shellQuote(privPath)
+		pub, priv = filepath.Join(dir, publicKeyFile), filepath.Join(dir, privateKeyFile)
+		if passFile != "" {
+			files += " " + shellQuote(passFile)
+			passPath = filepath.Join(dir, filepath.Base(passFile))
+		}
+		fmt.Fprintf(out, "Created as root: PostgreSQL runs walnut as its own user, which must read the keys. Install them with:\n")
+		fmt.Fprintf(out, "  install -d -m 0755 %s\n", dir)
+		fmt.Fprintf(out, "  install -m 0644 %s %s  # database host\n", shellQuote(pubPath), pub)
+		fmt.Fprintf(out, "  install -m 0600 -o postgres %s %s/  # restore host\n\n", files, dir)
 	}
+	fmt.Fprintf(out, "Database host, which encrypts and needs only the public key (one envdir file per line):\n")
+	fmt.Fprintf(out, "  WALNUT_PGP_PUBLIC_KEY_FILE=%s\n", pub)
+	fmt.Fprintf(out, "Restore host, which decrypts:\n")
+	fmt.Fprintf(out, "  WALNUT_PGP_PRIVATE_KEY_FILE=%s\n", priv)
+	if passPath != "" {
+		fmt.Fprintf(out, "  WALNUT_PGP_PASSPHRASE_FILE=%s\n", passPath)
+	}
+	fmt.Fprintf(out, "\nFor example: echo %s > /etc/walnut/env/WALNUT_PGP_PUBLIC_KEY_FILE\n", shellQuote(pub))
+	fmt.Fprintf(out, "Keep a copy of the private key (and its passphrase) offline: without it the archive cannot be read.\n")
 	return nil
 }
 
