@@ -165,8 +165,10 @@ func testVersion(t *testing.T, major int) {
 		dest := filepath.Join(a.Dir, "standby")
 		mustRun(t, "", env(a, nil), "backup-fetch", dest, backup, "--standby")
 		standby := testpg.Start(t, dest, testpg.Options{
-			Env:  []string{"WALNUT_PREFIX=" + a.Prefix},
-			Conf: map[string]string{"hot_standby": "on", "archive_mode": "off"},
+			Env: []string{"WALNUT_PREFIX=" + a.Prefix},
+			// After "not in the archive" (66) the standby asks again after
+			// this long; the default 5s only slows the test down.
+			Conf: map[string]string{"hot_standby": "on", "archive_mode": "off", "wal_retrieve_retry_interval": "200ms"},
 		})
 		// New WAL reaches the standby only through the archive.
 		src.Exec(t, "CREATE TABLE after_standby AS SELECT g FROM generate_series(1, 1000) g")
