@@ -147,7 +147,9 @@ install_pg_server() {
 	local version=$1 major=${1%%.*} tmp pkg
 	mkdir -p "$PG_SERVER_DIR"
 	tmp=$(mktemp -d "$PG_SERVER_DIR/.install-XXXXXX")
-	(cd "$tmp" && npm install --silent --no-audit --no-fund --ignore-scripts --no-package-lock "$PG_SERVER_PACKAGE@$version" >/dev/null)
+	# --prefix: npm would otherwise install into the nearest parent that
+	# holds a package.json or node_modules.
+	npm install --prefix "$tmp" --silent --no-audit --no-fund --ignore-scripts --no-package-lock "$PG_SERVER_PACKAGE@$version" >/dev/null
 	pkg=$tmp/node_modules/$PG_SERVER_PACKAGE
 	(cd "$pkg" && node scripts/hydrate-symlinks.js)
 	if [[ $("$pkg/native/bin/postgres" --version) != *" $major."* ]]; then
@@ -176,7 +178,10 @@ grant_server_user_search() {
 		p=${p%/}/$part
 		if ! runuser -u postgres -- test -x "$p"; then
 			echo "setup: letting user postgres search $p (setfacl u:postgres:x)"
-			setfacl -m u:postgres:x "$p"
+			setfacl -m u:postgres:x "$p" || {
+				echo "setup: cannot let postgres through $p; set WALNUT_CACHE_DIR to a directory postgres can reach" >&2
+				exit 1
+			}
 		fi
 	done
 }
