@@ -42,7 +42,6 @@ type Cluster struct {
 	DataDir   string
 	SocketDir string
 	BinDir    string // the server's postgres, initdb and pg_ctl
-	Major     int    // 0 when the default server (BinDir()) was used
 	Port      int
 	// LogFile receives the server's log (pg_ctl -l).
 	LogFile string
@@ -77,7 +76,6 @@ func New(t testing.TB, opts Options) *Cluster {
 		DataDir:   data,
 		SocketDir: dir,
 		BinDir:    bin,
-		Major:     opts.Major,
 		Port:      freePort(t),
 		LogFile:   filepath.Join(data, "server.log"),
 		env:       append([]string(nil), opts.Env...),
@@ -136,7 +134,6 @@ func StartErr(t testing.TB, dataDir string, opts Options) (*Cluster, error) {
 		DataDir:   dataDir,
 		SocketDir: sock,
 		BinDir:    bin,
-		Major:     major,
 		Port:      freePort(t),
 		LogFile:   filepath.Join(dataDir, "server.log"),
 		env:       append([]string(nil), opts.Env...),
