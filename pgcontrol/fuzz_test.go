@@ -47,10 +47,9 @@ func FuzzWALFileName(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
-		IsWALFileName(name)
-		IsHistoryFileName(name)
-		IsBackupHistoryFileName(name)
-		IsPartialFileName(name)
+		if IsWALFileName(name) && (IsHistoryFileName(name) || IsBackupHistoryFileName(name) || IsPartialFileName(name)) {
+			t.Fatalf("%q is a segment name and another kind at once", name)
+		}
 		for _, size := range []uint64{1 << 20, 16 << 20, 64 << 20, 1 << 30} {
 			tli, seg, err := ParseWALFileName(name, size)
 			if err != nil {
