@@ -25,8 +25,8 @@ type Options struct {
 	// not map into TablespaceDir/<oid>: a restore drill must never write
 	// to the source's tablespace locations.
 	TablespaceDir string
-	Concurrency int
-	Recovery    *RecoveryOptions // nil: restore the files only
+	Concurrency   int
+	Recovery      *RecoveryOptions // nil: restore the files only
 	// ArchiveModeOff sets archive_mode = off in the restore, so a copy
 	// restored for inspection never archives into the source's archive.
 	ArchiveModeOff bool

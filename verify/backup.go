@@ -2,7 +2,7 @@ package verify
 
 import (
 	"archive/tar"
-		"bytes"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
