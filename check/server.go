@@ -186,8 +186,13 @@ func (c *checker) roundTrip(ctx context.Context, storeOK bool) {
 			return
 		case time.Now().After(deadline):
 			detail := fmt.Sprintf("pg_switch_wal() closed %s; it did not reach %s within %s", seg, c.o.Prefix, c.o.Timeout)
-			if f := c.lastFailure(ctx); f != "" {
-				detail += "; " + f
+			if st, err := c.archiverStats(ctx); err == nil {
+				switch {
+				case st.failing():
+					detail += fmt.Sprintf("; archive_command last failed on %s at %s", st.lastFailedWAL, st.lastFailed.Format(time.RFC3339))
+				case len(st.lastArchivedWAL) >= len(seg) && st.lastArchivedWAL[:len(seg)] >= seg:
+					detail += "; the server reports it archived, so archive_command stored it somewhere else"
+				}
 			}
 			c.add(name, Fail, detail, "check archive_command and the server log (the archiver logs why archive_command failed); give --timeout for a slow store")
 			return
@@ -200,16 +205,6 @@ func (c *checker) roundTrip(ctx context.Context, storeOK bool) {
 		}
 		delay = min(2*delay, time.Second)
 	}
-}
-
-// lastFailure describes the archiver's last failure, if it is newer than
-// its last success.
-func (c *checker) lastFailure(ctx context.Context) string {
-	st, err := c.archiverStats(ctx)
-	if err != nil || !st.failing() {
-		return ""
-	}
-	return fmt.Sprintf("archive_command last failed on %s at %s", st.lastFailedWAL, st.lastFailed.Format(time.RFC3339))
 }
 
 type archiverStats struct {

@@ -120,18 +120,27 @@ func runBackupVerify(c *cli.Context, g *globals, all bool, names []string, asJSO
 			for _, p := range r.Problems {
 				fmt.Fprintf(g.stdout, "FAIL %s\n", oneLine(p.String()))
 			}
-			status := "ok  "
-			if !r.OK() {
-				status = "FAIL"
-			}
-			fmt.Fprintf(g.stdout, "%s %s: %d partitions, %d files (%d bytes) whole; pg_control.tar, backup_manifest; WAL %s to %s: %d segments whole; %d problems\n",
-				status, r.Name, r.Partitions, r.Files, r.Bytes, r.FirstWAL, r.LastWAL, r.WALSegments, len(r.Problems))
+			fmt.Fprintln(g.stdout, backupSummary(r))
 		}
 	}
 	if bad > 0 {
 		return withCode(ExitFailure, fmt.Errorf("backup-verify: %d of %d backups have problems", bad, len(results)))
 	}
 	return nil
+}
+
+// backupSummary is backup-verify's last line for a backup.
+func backupSummary(r *verify.BackupResult) string {
+	status, problems := "ok  ", ""
+	if !r.OK() {
+		status, problems = "FAIL", fmt.Sprintf("%d problems; ", len(r.Problems))
+	}
+	wal := fmt.Sprintf("%d WAL segments (%s to %s)", r.WALSegments, r.FirstWAL, r.LastWAL)
+	if r.FirstWAL == "" {
+		wal = "no WAL segments"
+	}
+	return fmt.Sprintf("%s %s: %s%d files in %d partitions (%d bytes) and %s decode and match their manifests and digests",
+		status, r.Name, problems, r.Files, r.Partitions, r.Bytes, wal)
 }
 
 // pgOptions reads --pg-option NAME=VALUE settings.

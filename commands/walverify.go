@@ -128,6 +128,11 @@ func writeWALReport(w io.Writer, rep *verify.WALReport, pushed []string) {
 			fmt.Fprintf(w, "backup %s: restorable to %s (end of %s, archived %s) on timeline %d", b.Name, b.To, b.LastSegment, b.ArchivedAt.UTC().Format(time.RFC3339), b.Follows)
 		default:
 			fmt.Fprintf(w, "backup %s: NOT restorable", b.Name)
+			if b.Note != "" {
+				fmt.Fprintf(w, ": %s", b.Note)
+			}
+			fmt.Fprintln(w)
+			continue
 		}
 		if b.Note != "" {
 			fmt.Fprintf(w, "; %s", b.Note)

@@ -135,7 +135,7 @@ func Start(o Options) (*Server, error) {
 	}
 
 	args := []string{"-D", o.DataDir, "-p", strconv.Itoa(o.Port)}
-	for _, kv := range append(baseSettings(o.SocketDir, hba, ident), o.Settings...) {
+	for _, kv := range append(baseSettings(o.SocketDir, hba, ident, filepath.Join(o.SocketDir, "postmaster.pid")), o.Settings...) {
 		args = append(args, "-c", kv[0]+"="+kv[1])
 	}
 	cmd := exec.Command(filepath.Join(o.BinDir, "postgres"), args...)
@@ -168,14 +168,15 @@ func Start(o Options) (*Server, error) {
 // baseSettings keep the server private and apart from any other server
 // on the host: no TCP, its own socket, pid file and authentication files,
 // its log on stderr.
-func baseSettings(socketDir, hba, ident string) [][2]string {
+func baseSettings(socketDir, hba, ident, pidFile string) [][2]string {
 	return [][2]string{
 		{"listen_addresses", ""},
 		{"unix_socket_directories", socketDir},
 		{"unix_socket_permissions", "0700"},
 		{"hba_file", hba},
 		{"ident_file", ident},
-		{"external_pid_file", ""},
+		// Its own: a restored postgresql.conf may name the source's.
+		{"external_pid_file", pidFile},
 		{"logging_collector", "off"},
 		{"log_destination", "stderr"},
 		{"ssl", "off"},

@@ -35,10 +35,10 @@ type WALReport struct {
 	Timeline uint32 `json:"timeline"`
 	Path     []Span `json:"path"`
 	// First and Newest bound the segments checked on that path.
-	First    string `json:"first"`
-	Newest   string `json:"newest"`
-	Segments int    `json:"segments"` // segments present on every path checked
-	Problems []Problem
+	First    string    `json:"first"`
+	Newest   string    `json:"newest"`
+	Segments int       `json:"segments"` // segments present on every path checked
+	Problems []Problem `json:"problems"`
 	// Missing names every WAL file a restore needs that the archive does
 	// not have: segments inside gaps, and absent history files.
 	Missing []string `json:"missing"`
@@ -426,7 +426,7 @@ func (w *walCheck) reach(sn *archive.Sentinel, oldest bool) Reach {
 		}
 	}
 	if !r.Restorable && r.Note == "" {
-		r.Note = fmt.Sprintf("not restorable: the WAL from %s to %s is not all archived", sn.StartSegment, sn.StopSegment)
+		r.Note = fmt.Sprintf("the WAL from %s to %s, which it needs, is not all archived", sn.StartSegment, sn.StopSegment)
 	}
 	return r
 }
@@ -494,6 +494,9 @@ func (w *walCheck) finish() *WALReport {
 	}
 	sortStrings(w.rep.Missing)
 	w.rep.Missing = compactStrings(w.rep.Missing)
+	if w.rep.Missing == nil {
+		w.rep.Missing = []string{}
+	}
 	sort.Strings(w.rep.Notes)
 	return w.rep
 }
