@@ -41,11 +41,12 @@ func LookupUser(name string) (*User, error) {
 	return &User{Name: u.Username, UID: uint32(uid), GID: uint32(gid), Home: u.HomeDir}, nil
 }
 
-// CurrentUser is the account this process runs as.
+// CurrentUser is the account this process runs as. A uid without an
+// entry in the user database (some containers) is named by its number.
 func CurrentUser() (*User, error) {
 	u, err := user.Current()
 	if err != nil {
-		return nil, err
+		return &User{Name: strconv.Itoa(os.Getuid()), UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), Home: "/"}, nil
 	}
 	return LookupUser(u.Username)
 }

@@ -291,6 +291,9 @@ func prepareScratch(dir, userName string) (*scratch, error) {
 		if sc.user, err = pgserver.CurrentUser(); err != nil {
 			return nil, err
 		}
+		if userName != "" && userName != sc.user.Name {
+			return nil, fmt.Errorf("--user %s: only root can run the server as another account; this is %s", userName, sc.user.Name)
+		}
 	case userName != "":
 		if sc.user, err = pgserver.LookupUser(userName); err != nil {
 			return nil, fmt.Errorf("--user: %w", err)
