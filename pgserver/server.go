@@ -201,10 +201,12 @@ func (s *Server) ExitError() error {
 }
 
 // ConnString is a libpq keyword/value string reaching the server as role
-// on database db, over its socket.
+// on database db, over its socket. Its sessions have no statement or
+// lock timeout, whatever the restored cluster sets for the role or
+// database: reading a large table must not be cut short.
 func (s *Server) ConnString(role, db string) string {
 	q := func(v string) string { return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'" }
-	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable connect_timeout=10 application_name=walnut-drill",
+	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable connect_timeout=10 application_name=walnut-drill options='-c statement_timeout=0 -c lock_timeout=0'",
 		q(s.opts.SocketDir), s.opts.Port, q(role), q(db))
 }
 
