@@ -282,6 +282,18 @@ func TestVerify(t *testing.T) {
 				}
 			}
 			assertDrillCleanedUp(t, d.Scratch)
+
+			if a.Envdir == "" {
+				// As postgres, into a scratch directory of its own, with a
+				// query of the operator's.
+				scratch := filepath.Join(testpg.SharedTempDir(t), "drill")
+				r = mustRun(t, "", cfg, "backup-verify", "--restore", "--scratch", scratch, "--database", "postgres",
+					"--query", "SELECT count(*), sum(abalance) FROM pgbench_accounts", sn.Name)
+				if !strings.Contains(r.Stdout, "database postgres: ") || !strings.Contains(r.Stdout, "  count | sum\n  100000 | 0\n") || !strings.Contains(r.Stdout, "drill ok") {
+					t.Errorf("drill with --query:\n%s", r)
+				}
+				assertDrillCleanedUp(t, scratch)
+			}
 		})
 
 		t.Run("deleted segment", func(t *testing.T) {
