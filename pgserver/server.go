@@ -136,7 +136,7 @@ func Start(o Options) (*Server, error) {
 	}
 
 	args := []string{"-D", o.DataDir, "-p", strconv.Itoa(o.Port)}
-	for _, kv := range append(baseSettings(o.SocketDir, hba, ident, filepath.Join(o.SocketDir, "postmaster.pid")), o.Settings...) {
+	for _, kv := range append(baseSettings(o.DataDir, o.SocketDir, hba, ident, filepath.Join(o.SocketDir, "postmaster.pid")), o.Settings...) {
 		args = append(args, "-c", kv[0]+"="+kv[1])
 	}
 	cmd := exec.Command(filepath.Join(o.BinDir, "postgres"), args...)
@@ -169,8 +169,11 @@ func Start(o Options) (*Server, error) {
 // baseSettings keep the server private and apart from any other server
 // on the host: no TCP, its own socket, pid file and authentication files,
 // its log on stderr.
-func baseSettings(socketDir, hba, ident, pidFile string) [][2]string {
+func baseSettings(dataDir, socketDir, hba, ident, pidFile string) [][2]string {
 	return [][2]string{
+		// A restored postgresql.conf that names the source's data
+		// directory would otherwise send the server there.
+		{"data_directory", dataDir},
 		{"listen_addresses", ""},
 		{"unix_socket_directories", socketDir},
 		{"unix_socket_permissions", "0700"},

@@ -2,6 +2,7 @@ package pgserver
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,14 @@ func TestStartStop(t *testing.T) {
 	if _, err := BinDir(major+1, c.BinDir); err == nil || !strings.Contains(err.Error(), "the backup needs") {
 		t.Fatalf("BinDir of another version: %v", err)
 	}
+	// A restored postgresql.conf may name the source's data directory
+	// and pid file; the server must use its own.
+	conf, err := os.OpenFile(filepath.Join(c.DataDir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conf, "data_directory = '/nonexistent/source'\nexternal_pid_file = '/nonexistent/source.pid'\n")
+	conf.Close()
 	sock := testpg.SharedTempDir(t)
 	var u *User
 	if os.Geteuid() == 0 {

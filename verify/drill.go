@@ -236,6 +236,8 @@ func drillSettings(restoreCommand string, major int) [][2]string {
 		{"recovery_end_command", ""},
 		{"archive_cleanup_command", ""},
 		{"primary_conninfo", ""},
+		// A delayed standby's setting applies to archive recovery too.
+		{"recovery_min_apply_delay", "0"},
 		// Without hot standby, connections wait for the promotion, so the
 		// first one that succeeds marks the end of recovery.
 		{"hot_standby", "off"},
