@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -49,15 +49,17 @@ func newTestArchive(t *testing.T, to *crypto.Recipients) *testArchive {
 	return a
 }
 
-// segment returns the content of a whole segment of the Plain cluster.
+// segment returns the content of a whole segment of the Plain cluster,
+// as fixture.WriteSegmentBody writes it, without the round trip to disk.
 func (a *testArchive) segment(name string, fill byte) []byte {
 	a.t.Helper()
-	p := filepath.Join(a.t.TempDir(), name)
-	fixture.WriteSegmentBody(a.t, p, fixture.Plain, bytes.Repeat([]byte{fill}, seg))
-	b, err := os.ReadFile(p)
+	b := bytes.Repeat([]byte{fill}, seg)
+	copy(b, fixture.WALHead(a.t, fixture.Plain))
+	_, n, err := pgcontrol.ParseWALFileName(name, seg)
 	if err != nil {
 		a.t.Fatal(err)
 	}
+	binary.LittleEndian.PutUint64(b[8:], uint64(pgcontrol.SegmentStart(n, seg)))
 	return b
 }
 
