@@ -12,7 +12,9 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -295,12 +297,7 @@ func missing(expect, found map[string]tarball.File) map[string]tarball.File {
 }
 
 func sortedPaths(m map[string]tarball.File) []string {
-	out := make([]string, 0, len(m))
-	for p := range m {
-		out = append(out, p)
-	}
-	sortStrings(out)
-	return out
+	return slices.Sorted(maps.Keys(m))
 }
 
 func (b *backupCheck) checkPartition(ctx context.Context, key string, expect map[string]tarball.File) {

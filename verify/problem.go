@@ -63,5 +63,3 @@ func readFailure(err error) string {
 	}
 	return err.Error()
 }
-
-func sortStrings(s []string) { sort.Strings(s) }

@@ -492,7 +492,7 @@ func (w *walCheck) finish() *WALReport {
 	if w.rep.Problems == nil {
 		w.rep.Problems = []Problem{}
 	}
-	sortStrings(w.rep.Missing)
+	sort.Strings(w.rep.Missing)
 	w.rep.Missing = compactStrings(w.rep.Missing)
 	if w.rep.Missing == nil {
 		w.rep.Missing = []string{}
