@@ -361,7 +361,7 @@ func (w *walCheck) reach(sn *archive.Sentinel, oldest bool) Reach {
 	}
 
 	// The newest segment on the path: the walk ends there.
-	lastSpan, lastSeg, any := -1, uint64(0), false
+	lastSpan, lastSeg, found := -1, uint64(0), false
 	for i, s := range spans {
 		n, ok := w.newest[s.tli]
 		if !ok {
@@ -375,16 +375,16 @@ func (w *walCheck) reach(sn *archive.Sentinel, oldest bool) Reach {
 			hi = min(n, spans[i+1].begin-1)
 		}
 		if hi >= max(s.begin, start) {
-			lastSpan, lastSeg, any = i, hi, true
+			lastSpan, lastSeg, found = i, hi, true
 		}
 	}
-	if oldest && any {
+	if oldest && found {
 		w.rep.Newest = pgcontrol.WALFileName(spans[lastSpan].tli, lastSeg, w.segSize)
 	}
 
 	broken := false
 	for i, s := range spans {
-		if !any || i > lastSpan {
+		if !found || i > lastSpan {
 			break
 		}
 		from := max(s.begin, start)
