@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -110,6 +112,36 @@ func assertDrillCleanedUp(t *testing.T, scratch string) {
 	}
 	if ps := processesUsing(t, scratch); len(ps) > 0 {
 		t.Errorf("processes left running on %s:\n%s", scratch, strings.Join(ps, "\n"))
+	}
+}
+
+// killDrillWhileStarting runs the drill as root and sends it SIGTERM once
+// it has started the server.
+func killDrillWhileStarting(t *testing.T, env []string, scratch, name string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), walnutBin, "backup-verify", "--restore", "--scratch", scratch, name)
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	sc := bufio.NewScanner(io.TeeReader(stderr, &log))
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "starting a throwaway server") {
+			cmd.Process.Signal(syscall.SIGTERM)
+			break
+		}
+	}
+	io.Copy(io.Discard, stderr)
+	err = cmd.Wait()
+	if err == nil || !strings.Contains(stdout.String(), "cleanup: server stopped, scratch directory removed") {
+		t.Errorf("drill stopped by SIGTERM: %v\nstdout: %s\nstderr: %s", err, stdout.String(), log.String())
 	}
 }
 
@@ -292,6 +324,12 @@ func TestVerify(t *testing.T) {
 				if !strings.Contains(r.Stdout, "database postgres: ") || !strings.Contains(r.Stdout, "  count | sum\n  100000 | 0\n") || !strings.Contains(r.Stdout, "drill ok") {
 					t.Errorf("drill with --query:\n%s", r)
 				}
+				assertDrillCleanedUp(t, scratch)
+
+				// Stopped by cron's timeout or an operator while the
+				// server recovers: it stops the server and cleans up.
+				scratch = filepath.Join(testpg.SharedTempDir(t), "drill")
+				killDrillWhileStarting(t, cfg, scratch, sn.Name)
 				assertDrillCleanedUp(t, scratch)
 			}
 		})

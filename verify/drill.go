@@ -121,6 +121,9 @@ const (
 func Drill(ctx context.Context, o DrillOptions) (rep *DrillReport, err error) {
 	rep = &DrillReport{}
 	defer func() {
+		if err != nil && ctx.Err() != nil {
+			err = fmt.Errorf("interrupted: %w", err)
+		}
 		rep.OK = err == nil
 		if err != nil {
 			rep.Error = err.Error()
