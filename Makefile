@@ -6,7 +6,7 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X $(PKG)/commands.version=$(VERSION) -X $(PKG)/commands.commit=$(COMMIT)
 STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build setup test demo lint bench bench-go bench-tools clean
+.PHONY: all build setup test demo lint bench bench-go bench-tools fuzz clean
 
 all: build
 
@@ -18,6 +18,11 @@ setup:
 
 test: setup
 	$(GO) test -count=1 -timeout 45m ./...
+
+# Every native fuzz target for FUZZTIME each; CI runs 15s each.
+FUZZTIME ?= 15s
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 demo: setup build
 	bash scripts/demo.sh

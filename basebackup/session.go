@@ -36,9 +36,10 @@ func connect(ctx context.Context, connString string) (*session, error) {
 		conn.Close(ctx)
 		return nil, fmt.Errorf("query server version: %w", err)
 	}
-	if s.version < 120000 {
+	// Before anything starts: a newer major's formats are unknown.
+	if err := pgcontrol.CheckServerVersion(s.version); err != nil {
 		conn.Close(ctx)
-		return nil, fmt.Errorf("PostgreSQL %d is not supported: walnut needs 12 or later", s.version/10000)
+		return nil, err
 	}
 	return s, nil
 }

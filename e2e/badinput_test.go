@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,9 +28,22 @@ func TestBadInputOneLine(t *testing.T) {
 		{name: "unreadable PGDATA", env: env(a, c), args: []string{"backup-push", "/nonexistent/dir"}, mentions: []string{"/nonexistent/dir"}},
 		{name: "server unreachable", env: append([]string{"WALNUT_PREFIX=" + a.Prefix}, unreachable...), args: []string{"backup-push", c.DataDir}, mentions: []string{"connect"}},
 		{name: "unknown codec", env: env(a, c, "WALNUT_COMPRESSION=brotli"), args: []string{"backup-push", c.DataDir}, code: 2, mentions: []string{"brotli"}},
+		{name: "not an archive", env: env(a, nil), args: []string{"backup-fetch", dest, "nosuchbackup"}, mentions: []string{a.Prefix, "no walnut.json"}},
 		{name: "unknown backup", env: env(a, nil), args: []string{"backup-fetch", dest, "nosuchbackup"}, mentions: []string{"nosuchbackup"}},
 	}
 	for _, tc := range cases {
+		if tc.name == "unknown backup" {
+			// From here on the prefix is an archive, of c's cluster.
+			if err := os.MkdirAll(a.Path, 0o750); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(a.Path, "walnut.json"), []byte(`{"format": 1, "system_identifier": "7"}`), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			if err := testpg.ChownToServer(a.Path); err != nil {
+				t.Fatal(err)
+			}
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, "", tc.env, append([]string{"--terse"}, tc.args...)...)
 			switch {

@@ -64,6 +64,12 @@ func newArchive(t *testing.T) *archive {
 // archivingCluster starts a cluster whose archive_command is walnut
 // wal-push into a.
 func archivingCluster(t *testing.T, a *archive, extraConf map[string]string) *testpg.Cluster {
+	return archivingClusterOpts(t, a, testpg.Options{Conf: extraConf})
+}
+
+// archivingClusterOpts is archivingCluster with more choices: initdb
+// arguments, the server's major version, settings on top of archiving's.
+func archivingClusterOpts(t *testing.T, a *archive, opts testpg.Options) *testpg.Cluster {
 	walnut := walnutBin
 	if a.Envdir != "" {
 		walnut += " --envdir " + a.Envdir
@@ -73,10 +79,12 @@ func archivingCluster(t *testing.T, a *archive, extraConf map[string]string) *te
 		"archive_command": walnut + " wal-push %p",
 		"archive_timeout": "0",
 	}
-	for k, v := range extraConf {
+	for k, v := range opts.Conf {
 		conf[k] = v
 	}
-	return testpg.New(t, testpg.Options{Conf: conf, Env: []string{"WALNUT_PREFIX=" + a.Prefix}})
+	opts.Conf = conf
+	opts.Env = append([]string{"WALNUT_PREFIX=" + a.Prefix}, opts.Env...)
+	return testpg.New(t, opts)
 }
 
 // result is one walnut run.

@@ -63,6 +63,7 @@ func forgeBackup(t *testing.T, a *archive, entries []hostileEntry) {
 		filepath.Join(dir, "pg_control.tar"):          control,
 		filepath.Join(dir, "files.json"):              mj,
 		filepath.Join(a.Path, "backups", "evil.json"): sj,
+		filepath.Join(a.Path, "walnut.json"):          []byte(`{"format": 1, "system_identifier": "7000000000000000001"}`),
 	} {
 		if err := os.WriteFile(p, b, 0o600); err != nil {
 			t.Fatal(err)

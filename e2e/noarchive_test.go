@@ -48,7 +48,7 @@ func TestPrefixWithoutAnArchive(t *testing.T) {
 			oneLine(run(t, "", env, "delete", "--confirm", "retain", "1"), 1, "delete retain")
 			oneLine(run(t, "", env, "delete", "garbage"), 1, "delete garbage")
 			dest := filepath.Join(dir, "restore")
-			oneLine(run(t, "", env, "backup-fetch", dest, "LATEST"), 1, "backup-fetch")
+			oneLine(run(t, "", env, "backup-fetch", "--no-recovery", dest, "LATEST"), 1, "backup-fetch")
 			if _, err := os.Stat(dest); !os.IsNotExist(err) {
 				t.Errorf("backup-fetch created %s", dest)
 			}

@@ -33,8 +33,12 @@ func TestDeleteKeepsARunningBackup(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	done := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		close(done)
+	}()
 	t.Cleanup(func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
@@ -87,9 +91,9 @@ func TestDeleteKeepsARunningBackup(t *testing.T) {
 	deleteWhileRunning("with parts")
 
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("the running backup failed after the deletes: %v\n%s", err, stderr.String())
+	case <-done:
+		if waitErr != nil {
+			t.Fatalf("the running backup failed after the deletes: %v\n%s", waitErr, stderr.String())
 		}
 	case <-time.After(5 * time.Minute):
 		t.Fatalf("the running backup did not finish:\n%s", stderr.String())

@@ -15,7 +15,7 @@ const ControlFileSize = 8192
 // DBState is the cluster state recorded in pg_control.
 type DBState uint32
 
-// The values of PostgreSQL's DBState enum, which is stable across 12 to 17.
+// The values of PostgreSQL's DBState enum, which is stable across 12 to 18.
 const (
 	StateStartup DBState = iota
 	StateShutdowned
@@ -48,7 +48,7 @@ func (s DBState) String() string {
 type ControlData struct {
 	PGControlVersion uint32 // format of pg_control itself, e.g. 1300
 	CatalogVersion   uint32
-	PGVersion        int // major version, 12..17
+	PGVersion        int // major version, MinMajor..MaxMajor
 	SystemIdentifier uint64
 	State            DBState
 	Time             time.Time // when pg_control was last written
@@ -88,7 +88,7 @@ func ParseControlFile(b []byte) (*ControlData, error) {
 	version := le.Uint32(b[8:])
 	lay, ok := controlLayouts[version]
 	if !ok {
-		return nil, fmt.Errorf("parse pg_control: unknown pg_control_version %d (supported: 1201 for PostgreSQL 12, 1300 for 13-16, 1700 for 17)", version)
+		return nil, fmt.Errorf("parse pg_control: %w", unknownControlVersion(version))
 	}
 	if len(b) < lay.crc+4 {
 		return nil, fmt.Errorf("parse pg_control: file is %d bytes, pg_control_version %d needs at least %d", len(b), version, lay.crc+4)
@@ -101,7 +101,12 @@ func ParseControlFile(b []byte) (*ControlData, error) {
 	catalog := le.Uint32(b[lay.catalogVersion:])
 	major, ok := majorVersion(version, catalog)
 	if !ok {
-		return nil, fmt.Errorf("parse pg_control: catalog version %d is not from a known PostgreSQL release with pg_control_version %d", catalog, version)
+		if catalog > latest.catalog {
+			return nil, fmt.Errorf("parse pg_control: catalog version %d is newer than PostgreSQL %d's (%d): a development build or a newer major; walnut supports %s",
+				catalog, latest.major, latest.catalog, Supported)
+		}
+		return nil, fmt.Errorf("parse pg_control: catalog version %d is not that of a PostgreSQL release with pg_control_version %d (a development build?); walnut supports %s",
+			catalog, version, Supported)
 	}
 	cd := &ControlData{
 		PGControlVersion:    version,
@@ -131,4 +136,19 @@ func ParseControlFile(b []byte) (*ControlData, error) {
 		return nil, fmt.Errorf("parse pg_control: invalid WAL segment size %d", cd.WALSegmentSize)
 	}
 	return cd, nil
+}
+
+// unknownControlVersion explains a pg_control_version walnut has no layout
+// for. PostgreSQL's versions are small numbers (1800 for 18); another byte
+// order turns them into huge ones.
+func unknownControlVersion(v uint32) error {
+	switch {
+	case v > latest.controlVersion && v < 10000:
+		return fmt.Errorf("pg_control_version %d is newer than PostgreSQL %d's (%d): the cluster is of a newer major; walnut supports %s",
+			v, latest.major, latest.controlVersion, Supported)
+	case v > 0 && v < releases[1].controlVersion:
+		return fmt.Errorf("pg_control_version %d is older than PostgreSQL %d's (%d); walnut supports %s",
+			v, MinMajor, releases[1].controlVersion, Supported)
+	}
+	return fmt.Errorf("unknown pg_control_version %d: not a pg_control of %s on a little-endian machine", v, Supported)
 }

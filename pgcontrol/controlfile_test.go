@@ -116,21 +116,59 @@ func TestParseControlFileTruncated(t *testing.T) {
 	}
 }
 
-func TestParseControlFileUnknownVersion(t *testing.T) {
-	for _, v := range []uint32{1100, 1002, 1800, 0} {
-		b := readFixture(t, "pg15_plain.control")
-		binary.LittleEndian.PutUint32(b[8:], v)
-		binary.LittleEndian.PutUint32(b[288:], crc32.Checksum(b[:288], castagnoli))
-		_, err := ParseControlFile(b)
-		if err == nil || !strings.Contains(err.Error(), "unknown pg_control_version") {
-			t.Errorf("version %d: err = %v", v, err)
-		}
-	}
-	// A big-endian pg_control shows up as an absurd version number.
+// withVersions returns the PG 15 fixture with other version numbers and a
+// CRC over the first crcAt bytes, as a server of that format would write it.
+func withVersions(t *testing.T, control, catalog uint32, crcAt int) []byte {
+	t.Helper()
 	b := readFixture(t, "pg15_plain.control")
-	binary.BigEndian.PutUint32(b[8:], 1300)
-	if _, err := ParseControlFile(b); err == nil || !strings.Contains(err.Error(), "unknown pg_control_version 335872000") {
-		t.Errorf("big-endian version: err = %v", err)
+	binary.LittleEndian.PutUint32(b[8:], control)
+	binary.LittleEndian.PutUint32(b[12:], catalog)
+	binary.LittleEndian.PutUint32(b[crcAt:], crc32.Checksum(b[:crcAt], castagnoli))
+	return b
+}
+
+// Outside 12 to 18 a pg_control is refused with one line that names the
+// range, whatever its CRC; a newer major is named as such.
+func TestParseControlFileUnsupportedVersion(t *testing.T) {
+	tests := []struct {
+		name             string
+		control, catalog uint32
+		crcAt            int
+		want             string
+	}{
+		{"PG 11", 1100, 201809051, 288, "pg_control_version 1100 is older than PostgreSQL 12's (1201); walnut supports PostgreSQL 12 to 18"},
+		{"PG 10", 1002, 201707211, 288, "older than PostgreSQL 12's"},
+		{"a newer format", 1900, 202606301, 296, "pg_control_version 1900 is newer than PostgreSQL 18's (1800): the cluster is of a newer major; walnut supports PostgreSQL 12 to 18"},
+		{"PG 19 development, format unchanged", 1800, 202507011, 292, "catalog version 202507011 is newer than PostgreSQL 18's (202506291): a development build or a newer major; walnut supports PostgreSQL 12 to 18"},
+		{"PG 17 development, old format", 1300, 202307072, 288, "catalog version 202307072 is not that of a PostgreSQL release with pg_control_version 1300"},
+		{"zero", 0, 0, 288, "unknown pg_control_version 0: not a pg_control of PostgreSQL 12 to 18"},
+		// A big-endian pg_control shows up as an absurd version number.
+		{"big-endian 1300", 335872000, 202209061, 288, "unknown pg_control_version 335872000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseControlFile(withVersions(t, tt.control, tt.catalog, tt.crcAt))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error is not one line: %q", err)
+			}
+		})
+	}
+}
+
+// PG 18 moved the CRC from 288 to 292; a PG 18 file with its CRC where
+// PG 17 kept it is corrupt, not PG 17.
+func TestParseControlFilePG18CRCOffset(t *testing.T) {
+	if _, err := ParseControlFile(withVersions(t, 1800, 202506291, 292)); err != nil {
+		t.Fatalf("PG 18 with its CRC at 292: %v", err)
+	}
+	if _, err := ParseControlFile(withVersions(t, 1800, 202506291, 288)); !errors.Is(err, ErrCRCMismatch) {
+		t.Fatalf("PG 18 with the CRC at 288: err = %v, want ErrCRCMismatch", err)
+	}
+	if _, err := ParseControlFile(withVersions(t, 1800, 202506291, 292)[:295]); err == nil || !strings.Contains(err.Error(), "needs at least 296") {
+		t.Fatalf("PG 18 cut at 295 bytes: err = %v, want a length error", err)
 	}
 }
 
@@ -140,6 +178,8 @@ func TestMajorVersion(t *testing.T) {
 		want             int // 0: error
 	}{
 		{1201, 201909212, 12},
+		{1201, 201809052, 12}, // first PG 12 development catalog
+		{1201, 201809051, 0},  // PG 11's
 		{1300, 201909213, 13}, // first PG 13 development catalog
 		{1300, 202007201, 13},
 		{1300, 202007202, 14},
@@ -149,12 +189,39 @@ func TestMajorVersion(t *testing.T) {
 		{1300, 202307072, 0}, // a PG 17 development build before the format bump
 		{1300, 201909212, 0},
 		{1700, 202406281, 17},
-		{1800, 202506291, 0},
+		{1700, 202406282, 0},
+		{1800, 202406282, 18},
+		{1800, 202506291, 18},
+		{1800, 202506292, 0}, // PG 19 development
+		{1100, 201809051, 0},
 	}
 	for _, tt := range tests {
 		got, ok := majorVersion(tt.control, tt.catalog)
 		if got != tt.want || ok != (tt.want != 0) {
 			t.Errorf("majorVersion(%d, %d) = %d, %v; want %d", tt.control, tt.catalog, got, ok, tt.want)
+		}
+	}
+}
+
+func TestCheckServerVersion(t *testing.T) {
+	tests := []struct {
+		num  int
+		want string // "": supported
+	}{
+		{120000, ""},
+		{120022, ""},
+		{150013, ""},
+		{180004, ""},
+		{189999, ""},
+		{190000, "PostgreSQL 19 is not supported: walnut supports PostgreSQL 12 to 18"},
+		{200001, "PostgreSQL 20 is not supported"},
+		{110022, "PostgreSQL 11 is not supported: walnut supports PostgreSQL 12 to 18"},
+		{90624, "PostgreSQL 9.6 is not supported"},
+	}
+	for _, tt := range tests {
+		err := CheckServerVersion(tt.num)
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("CheckServerVersion(%d) = %v, want %q", tt.num, err, tt.want)
 		}
 	}
 }

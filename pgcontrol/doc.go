@@ -4,6 +4,6 @@
 //
 // Everything here is a pure function over bytes or strings, so callers decide
 // where the bytes come from (a data directory, a tar stream, the archive).
-// Only PostgreSQL 12 to 17 on 64-bit little-endian machines are understood;
+// Only PostgreSQL 12 to 18 (MinMajor to MaxMajor) on 64-bit little-endian machines are understood;
 // anything else is reported as an error rather than guessed at.
 package pgcontrol

@@ -46,7 +46,7 @@ func isHexDigit(c rune) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// String prints the LSN the way PostgreSQL 12 to 17 do (%X/%X, no zero
+// String prints the LSN the way PostgreSQL 12 to 18 do (%X/%X, no zero
 // padding), so it can be compared with pg_controldata and pg_lsn output.
 func (l LSN) String() string {
 	return fmt.Sprintf("%X/%X", uint32(l>>32), uint32(l))

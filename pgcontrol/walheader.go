@@ -15,6 +15,20 @@ var walPageMagic = map[uint16]int{
 	0xD110: 15,
 	0xD113: 16,
 	0xD116: 17,
+	0xD118: 18,
+}
+
+// latestMagic is the newest supported major's. PostgreSQL has bumped the
+// magic upward within 0xD1xx for every WAL format change since 9.x.
+const latestMagic = 0xD118
+
+// unknownMagic explains a first page that walnut does not recognise.
+func unknownMagic(magic uint16) error {
+	if magic > latestMagic && magic>>8 == 0xD1 {
+		return fmt.Errorf("read WAL page header: magic %04X is newer than PostgreSQL %d's (%04X): a segment from a newer major; walnut supports %s",
+			magic, MaxMajor, latestMagic, Supported)
+	}
+	return fmt.Errorf("read WAL page header: unknown magic %04X: not a WAL segment from %s", magic, Supported)
 }
 
 // Offsets in XLogLongPageHeaderData on a 64-bit machine: the short header
@@ -40,7 +54,7 @@ func WALSegmentSystemIdentifier(head []byte) (sysid uint64, segSize uint32, err 
 	le := binary.LittleEndian
 	magic := le.Uint16(head[xlpMagicOff:])
 	if _, ok := walPageMagic[magic]; !ok {
-		return 0, 0, fmt.Errorf("read WAL page header: unknown magic %04X (not a WAL segment from PostgreSQL 12 to 17)", magic)
+		return 0, 0, unknownMagic(magic)
 	}
 	if info := le.Uint16(head[xlpInfoOff:]); info&xlpLongHeader == 0 {
 		return 0, 0, fmt.Errorf("read WAL page header: info %04X has no long-header flag; not the start of a segment", info)
@@ -62,7 +76,7 @@ func WALSegmentPGVersion(head []byte) (int, error) {
 	magic := binary.LittleEndian.Uint16(head)
 	v, ok := walPageMagic[magic]
 	if !ok {
-		return 0, fmt.Errorf("read WAL page header: unknown magic %04X (not a WAL segment from PostgreSQL 12 to 17)", magic)
+		return 0, unknownMagic(magic)
 	}
 	return v, nil
 }

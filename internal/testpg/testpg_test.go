@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/walnut-pg/walnut/pgcontrol"
 )
 
 func TestRequired(t *testing.T) {
@@ -256,5 +258,20 @@ func TestStartErrFailingRestore(t *testing.T) {
 	}
 	if log := r.LogTail(60); !strings.Contains(log, "exit code 200") {
 		t.Errorf("log does not show restore_command exiting with 200 from Options.Env:\n%s", log)
+	}
+}
+
+// Every major the version suite runs on is installed, is the major its
+// directory says, and runs as the server user.
+func TestMajorBinDir(t *testing.T) {
+	for major := pgcontrol.MinMajor; major <= pgcontrol.MaxMajor; major++ {
+		dir, err := MajorBinDir(major)
+		Require(t, "postgres"+strconv.Itoa(major), err)
+		if err := hasServer(dir); err != nil {
+			t.Errorf("PostgreSQL %d in %s: %v", major, dir, err)
+		}
+	}
+	if _, err := MajorBinDir(11); err == nil || !strings.Contains(err.Error(), "setup.sh") {
+		t.Errorf("MajorBinDir(11) = %v, want an error naming setup.sh", err)
 	}
 }

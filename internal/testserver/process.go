@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/walnut-pg/walnut/internal/testpg"
 )
 
 // Process is a running server.
@@ -70,15 +72,7 @@ func LookPath(name string) (string, error) {
 
 // CacheDir is where setup.sh keeps servers that are neither Debian packages
 // nor go-installed: $WALNUT_CACHE_DIR, else ~/.cache/walnut.
-func CacheDir() string {
-	if d := os.Getenv("WALNUT_CACHE_DIR"); d != "" {
-		return d
-	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "walnut")
-	}
-	return filepath.Join(os.TempDir(), "walnut-cache")
-}
+func CacheDir() string { return testpg.CacheDir() }
 
 // Start runs cmd (its Dir, Env and Args already set) as server name and
 // waits until addr accepts TCP connections, for at most timeout. The
