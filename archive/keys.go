@@ -22,6 +22,7 @@ const (
 	tombstoneExt  = ".deleting"
 	partitionName = "part_%04d.tar"
 	runningName   = "running.json"
+	probeDir      = "check/"
 )
 
 // Files of a data directory that the archive treats specially.
@@ -98,6 +99,11 @@ func BackupExt(sn *Sentinel) string {
 // sentinel whose newest object is younger than the grace period is kept,
 // with the WAL from its start on.
 func RunningKey(name string) string { return BackupPrefix(name) + runningName }
+
+// ProbeKey names the object walnut check writes, reads and deletes to
+// prove the store works. It lies outside wal/ and backups/, so no listing
+// of the archive ever counts one a killed check left behind.
+func ProbeKey(id string) string { return probeDir + id + ".probe" }
 
 // PartitionKey names data partition n (from 1) of a backup.
 func PartitionKey(name string, n int, ext string) string {

@@ -1,5 +1,5 @@
 // Package commands turns command lines into calls of the job packages
-// (wal, basebackup, restore, retention), and errors into output and exit
+// (wal, basebackup, restore, retention, verify, check), and errors into output and exit
 // codes. It is the only place, with main, that decides how the process
 // ends.
 package commands
@@ -77,6 +77,9 @@ func newApp(g *globals) *cli.App {
 			backupListCommand(g),
 			deleteCommand(g),
 			backupMarkCommand(g),
+			backupVerifyCommand(g),
+			walVerifyCommand(g),
+			checkCommand(g),
 			keysCommand(g),
 			versionCommand(g),
 		},

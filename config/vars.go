@@ -49,8 +49,9 @@ var Vars = []Var{
 	{Name: "WALNUT_SWIFT_SEGMENT_SIZE", Usage: "swift://: bytes per large-object segment (default: the cluster's max_file_size)"},
 	{Name: "GOOGLE_APPLICATION_CREDENTIALS", Usage: "gs://: service account key file (unset: default credentials)"},
 	{Name: "STORAGE_EMULATOR_HOST", Usage: "gs://: host:port of a GCS emulator, used without authentication"},
+	{Name: "WALNUT_PG_BINDIR", Usage: "backup-verify --restore: directory of the backup's PostgreSQL server binaries (default: found by the backup's version, e.g. /usr/lib/postgresql/15/bin, or pg_config --bindir)"},
 	{Name: "WALNUT_LOG_LEVEL", Usage: "debug, info (default), warn or error"},
-	{Name: "PGHOST, PGPORT, PGUSER, ...", Usage: "libpq variables (also PGDATABASE, PGPASSWORD, PGPASSFILE, PGSSLMODE) for backup-push's session"},
+	{Name: "PGHOST, PGPORT, PGUSER, ...", Usage: "libpq variables (also PGDATABASE, PGPASSWORD, PGPASSFILE, PGSSLMODE) for backup-push's and check's session"},
 }
 
 // Prefix returns the archive prefix URL and the variable that set it.

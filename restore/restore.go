@@ -21,8 +21,12 @@ type Options struct {
 	Dest        string
 	Name        string            // a backup name or LATEST
 	Tablespaces map[string]string // old location -> new location
-	Concurrency int
-	Recovery    *RecoveryOptions // nil: restore the files only
+	// TablespaceDir, when set, restores every tablespace Tablespaces does
+	// not map into TablespaceDir/<oid>: a restore drill must never write
+	// to the source's tablespace locations.
+	TablespaceDir string
+	Concurrency   int
+	Recovery      *RecoveryOptions // nil: restore the files only
 	// ArchiveModeOff sets archive_mode = off in the restore, so a copy
 	// restored for inspection never archives into the source's archive.
 	ArchiveModeOff bool
@@ -99,7 +103,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		}
 	}()
 	defer r.close()
-	if err := r.open(res.Dest, m.Tablespaces, o.Tablespaces, res.Tablespaces); err != nil {
+	if err := r.open(res.Dest, m.Tablespaces, o.Tablespaces, o.TablespaceDir, res.Tablespaces); err != nil {
 		return nil, err
 	}
 
@@ -144,7 +148,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			return nil, err
 		}
 	}
-	if len(o.Tablespaces) > 0 {
+	if len(o.Tablespaces) > 0 || (o.TablespaceDir != "" && len(m.Tablespaces) > 0) {
 		if err := rewriteTablespaceMap(r.root, m.Tablespaces, res.Tablespaces); err != nil {
 			return nil, err
 		}
@@ -168,8 +172,9 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 }
 
 // open prepares the empty data directory and tablespace locations (remap:
-// old location -> new) and records where each tablespace went in locs.
-func (r *restorer) open(dest string, tss []archive.Tablespace, remap, locs map[string]string) error {
+// old location -> new; else under tsDir if set) and records where each
+// tablespace went in locs.
+func (r *restorer) open(dest string, tss []archive.Tablespace, remap map[string]string, tsDir string, locs map[string]string) error {
 	if err := prepareEmptyDir(dest, 0o700, &r.made); err != nil {
 		return err
 	}
@@ -182,6 +187,8 @@ func (r *restorer) open(dest string, tss []archive.Tablespace, remap, locs map[s
 		loc := ts.Location
 		if to, ok := remap[loc]; ok {
 			loc = to
+		} else if tsDir != "" {
+			loc = filepath.Join(tsDir, ts.OID)
 		}
 		if !filepath.IsAbs(loc) {
 			return fmt.Errorf("tablespace %s: location %q must be absolute", ts.Name, loc)

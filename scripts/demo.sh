@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make demo: walnut's main job on a throwaway PostgreSQL 15 and a file://
 # archive. Archive WAL, load pgbench data, back up while writing, write
-# more, create a restore point, drop a table, restore to the restore point
-# into a new directory, start it, and check the table is back as it was.
+# more, create a restore point, drop a table, check the setup and verify
+# the archive (check, backup-verify, wal-verify, the restore drill), then
+# restore to the restore point into a new directory, start it, and check
+# the table is back as it was.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +32,8 @@ mkdir -p "$envdir"
 echo "file://$archive" > "$envdir/WALNUT_PREFIX"
 echo "zstd" > "$envdir/WALNUT_COMPRESSION"
 chown -R "$owner" "$work"
+chmod 0700 "$envdir"
+chmod 0600 "$envdir"/*
 
 export PGHOST=$work PGUSER=postgres PGDATABASE=postgres
 cleanup() {
@@ -79,6 +83,18 @@ echo "archived through $done_seg"
 
 step "backup-list"
 as_db "$walnut" --envdir "$envdir" backup-list
+
+step "check: the store, archive_command, a WAL round trip, the archiver, walnut.json, secrets"
+as_db env PGHOST="$work" PGPORT=54401 PGUSER=postgres "$walnut" --envdir "$envdir" check "$src"
+
+step "backup-verify LATEST: every object decoded and checked"
+as_db "$walnut" --envdir "$envdir" backup-verify LATEST
+
+step "wal-verify: no gaps from the backup to the newest segment"
+as_db "$walnut" --envdir "$envdir" wal-verify
+
+step "backup-verify --restore LATEST: the restore drill"
+as_db "$walnut" --envdir "$envdir" --terse backup-verify --restore LATEST | grep -v '^  '
 
 step "backup-fetch LATEST to the restore point before_drop"
 as_db "$walnut" --envdir "$envdir" backup-fetch "$restored" LATEST \

@@ -144,42 +144,19 @@ func (e *extraction) route(name string) (*os.Root, string) {
 }
 
 func (e *extraction) entry(hdr *tar.Header, tr io.Reader) (File, error) {
-	name, err := cleanName(hdr.Name)
+	f, err := headerFile(hdr)
 	if err != nil {
 		return File{}, fmt.Errorf("extract %q: %w", hdr.Name, err)
 	}
-	f := File{Path: name, Mode: fs.FileMode(hdr.Mode).Perm(), ModTime: hdr.ModTime}
-	switch hdr.Typeflag {
-	case tar.TypeReg:
-		f.Type, f.Size = TypeFile, hdr.Size
-	case tar.TypeDir:
-		f.Type = TypeDir
-	case tar.TypeSymlink:
-		f.Type, f.Link = TypeSymlink, hdr.Linkname
-	case tar.TypeLink:
-		return File{}, fmt.Errorf("extract %q: %w: hard links are not allowed", name, ErrUnsafe)
-	default:
-		return File{}, fmt.Errorf("extract %q: %w: entry type %q is not a file, directory or symlink", name, ErrUnsafe, hdr.Typeflag)
-	}
-	for k := range hdr.PAXRecords {
-		if strings.HasPrefix(k, "GNU.sparse.") {
-			return File{}, fmt.Errorf("extract %q: %w: sparse files are not allowed", name, ErrUnsafe)
-		}
-	}
-
+	name := f.Path
 	var want File
 	if e.x.Expect != nil {
 		var ok bool
 		if want, ok = e.x.Expect[name]; !ok {
 			return File{}, fmt.Errorf("extract %q: %w: entry is not in the manifest", name, ErrCorrupt)
 		}
-		switch {
-		case want.Type != f.Type:
-			return File{}, fmt.Errorf("extract %q: %w: archive has a %s, manifest a %s", name, ErrCorrupt, f.Type, want.Type)
-		case f.Type == TypeFile && want.Size != f.Size:
-			return File{}, fmt.Errorf("extract %q: %w: archive has %d bytes, manifest %d", name, ErrCorrupt, f.Size, want.Size)
-		case f.Type == TypeSymlink && want.Link != f.Link:
-			return File{}, fmt.Errorf("extract %q: %w: symlink points to %q, manifest says %q", name, ErrCorrupt, f.Link, want.Link)
+		if err := compareHeader(f, want); err != nil {
+			return File{}, fmt.Errorf("extract %q: %w", name, err)
 		}
 	}
 
@@ -214,6 +191,48 @@ func (e *extraction) entry(hdr *tar.Header, tr io.Reader) (File, error) {
 		return File{}, fmt.Errorf("extract %q: %w", name, rootErr(err))
 	}
 	return f, nil
+}
+
+// headerFile reads the manifest entry a tar header stands for, refusing
+// names and kinds of entry no restore may write.
+func headerFile(hdr *tar.Header) (File, error) {
+	name, err := cleanName(hdr.Name)
+	if err != nil {
+		return File{}, err
+	}
+	f := File{Path: name, Mode: fs.FileMode(hdr.Mode).Perm(), ModTime: hdr.ModTime}
+	switch hdr.Typeflag {
+	case tar.TypeReg:
+		f.Type, f.Size = TypeFile, hdr.Size
+	case tar.TypeDir:
+		f.Type = TypeDir
+	case tar.TypeSymlink:
+		f.Type, f.Link = TypeSymlink, hdr.Linkname
+	case tar.TypeLink:
+		return File{}, fmt.Errorf("%w: hard links are not allowed", ErrUnsafe)
+	default:
+		return File{}, fmt.Errorf("%w: entry type %q is not a file, directory or symlink", ErrUnsafe, hdr.Typeflag)
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return File{}, fmt.Errorf("%w: sparse files are not allowed", ErrUnsafe)
+		}
+	}
+	return f, nil
+}
+
+// compareHeader checks what a header says of an entry against its
+// manifest entry; the CRC32C can only be checked once the data is read.
+func compareHeader(f, want File) error {
+	switch {
+	case want.Type != f.Type:
+		return fmt.Errorf("%w: archive has a %s, manifest a %s", ErrCorrupt, f.Type, want.Type)
+	case f.Type == TypeFile && want.Size != f.Size:
+		return fmt.Errorf("%w: archive has %d bytes, manifest %d", ErrCorrupt, f.Size, want.Size)
+	case f.Type == TypeSymlink && want.Link != f.Link:
+		return fmt.Errorf("%w: symlink points to %q, manifest says %q", ErrCorrupt, f.Link, want.Link)
+	}
+	return nil
 }
 
 // enter makes sure the parent of rel exists and, with Fsync, syncs the

@@ -1,0 +1,125 @@
+package commands
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/check"
+)
+
+func checkCommand(g *globals) *cli.Command {
+	var (
+		asJSON  bool
+		timeout time.Duration
+	)
+	return &cli.Command{
+		Name:      "check",
+		Usage:     "check on the database host that archiving into this archive works",
+		ArgsUsage: "[PGDATA]",
+		Description: "Connects like backup-push and checks, one line each (ok, warn or FAIL, and what to do):\n" +
+			"the store (put, get, stat, list, delete of a probe object) and its clock, the server's\n" +
+			"archive_mode, wal_level and archive_command (walnut wal-push into this prefix), a round trip\n" +
+			"(pg_switch_wal, then the closed segment must reach the archive within --timeout),\n" +
+			"pg_stat_archiver, walnut.json against this cluster, and that no other user can read the\n" +
+			"envdir, env file or key files. Exits 1 if any check fails.\n" +
+			varsHelp("WALNUT_PREFIX", "PGHOST, PGPORT, PGUSER, ...", "WALNUT_PGP_PRIVATE_KEY_FILE", "WALNUT_PGP_PASSPHRASE_FILE"),
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print the checks as JSON", Destination: &asJSON},
+			&cli.DurationFlag{Name: "timeout", Value: check.DefaultTimeout, Usage: "how long the round trip waits for the switched segment, and the store probe may take", Destination: &timeout},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 1 {
+				return usageError(fmt.Errorf("check: want at most PGDATA, got %d arguments", c.NArg()))
+			}
+			if timeout <= 0 {
+				return usageError(fmt.Errorf("check: --timeout %s: want a positive duration", timeout))
+			}
+			prefix, _, err := g.env.Prefix()
+			if err != nil {
+				return usageError(err)
+			}
+			store, err := g.openStore(c.Context)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			cmd, err := g.walnutCommand()
+			if err != nil {
+				return err
+			}
+			results := check.Run(c.Context, check.Options{
+				Store:          store,
+				Prefix:         prefix,
+				DataDir:        c.Args().First(),
+				ConnString:     g.env.PGConnString(),
+				Timeout:        timeout,
+				ArchiveCommand: inspectArchiveCommand,
+				Suggested:      cmd + " wal-push %p",
+				Secrets:        g.secretFiles(),
+				Log:            g.log,
+			})
+			if asJSON {
+				enc := json.NewEncoder(g.stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(struct {
+					OK     bool           `json:"ok"`
+					Checks []check.Result `json:"checks"`
+				}{!check.Failed(results), results}); err != nil {
+					return err
+				}
+			} else {
+				writeChecks(g, results)
+			}
+			if check.Failed(results) {
+				return withCode(ExitFailure, fmt.Errorf("check: %d of %d checks failed", countFailed(results), len(results)))
+			}
+			return nil
+		},
+	}
+}
+
+func writeChecks(g *globals, results []check.Result) {
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	for _, r := range results {
+		line := r.Detail
+		if r.Fix != "" {
+			line += "; fix: " + r.Fix
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Status, r.Name, oneLine(line))
+	}
+	tw.Flush()
+}
+
+func countFailed(results []check.Result) int {
+	n := 0
+	for _, r := range results {
+		if r.Status == check.Fail {
+			n++
+		}
+	}
+	return n
+}
+
+// secretFiles are the files this run's configuration reads secrets from:
+// the envdir and env file (they may hold store credentials), and the key,
+// passphrase and credential files settings name.
+func (g *globals) secretFiles() []check.SecretFile {
+	var out []check.SecretFile
+	if g.envdir != "" {
+		out = append(out, check.SecretFile{Setting: "--envdir", Path: g.envdir, Dir: true})
+	}
+	if g.envFile != "" {
+		out = append(out, check.SecretFile{Setting: "--env-file", Path: g.envFile})
+	}
+	for _, name := range []string{"WALNUT_PGP_PRIVATE_KEY_FILE", "WALG_PGP_KEY_PATH", "WALNUT_PGP_PASSPHRASE_FILE",
+		"GOOGLE_APPLICATION_CREDENTIALS", "PGPASSFILE"} {
+		if p := strings.TrimSpace(g.env.Getenv(name)); p != "" {
+			out = append(out, check.SecretFile{Setting: name, Path: p})
+		}
+	}
+	return out
+}
