@@ -263,7 +263,7 @@ func replicationLagCheck(f findings) Check {
 		}
 	}
 	if worst < 0 {
-		c.Message = fmt.Sprintf("%d standbys, replay lag not reported (needs pg_monitor)", len(ss))
+		c.Message = standbys(len(ss)) + ", replay lag not reported (needs pg_monitor)"
 		return c
 	}
 	c.Value = &v
@@ -273,7 +273,7 @@ func replicationLagCheck(f findings) Check {
 	if f.limits.ReplicationLagSeconds {
 		text = seconds(v)
 	}
-	c.Message = fmt.Sprintf("%d standbys; most behind: %s (%s), replay lag %s", len(ss), s.Name, s.State, text)
+	c.Message = fmt.Sprintf("%s; most behind: %s (%s), replay lag %s", standbys(len(ss)), s.Name, s.State, text)
 	switch c.State {
 	case Warning:
 		c.Alert = AlertReplicationLagWarning
@@ -288,6 +288,13 @@ func replicationLagCheck(f findings) Check {
 		c.Message += " (limit " + limit + ")"
 	}
 	return c
+}
+
+func standbys(n int) string {
+	if n == 1 {
+		return "1 standby"
+	}
+	return strconv.Itoa(n) + " standbys"
 }
 
 func replayLag(s StandbyReport, inSeconds bool) *float64 {
@@ -338,10 +345,12 @@ func summarize(r *Report, checks []Check, serverAsked bool) string {
 		parts = append(parts, c.Message)
 	}
 	if len(bad) == 0 {
-		for _, c := range checks {
-			switch c.Name {
-			case "backup_age", "archive_command", "archive_lag", "replication_lag":
-				parts = append(parts, c.Message)
+		// The headline figures, the newest backup first.
+		for _, name := range []string{"backup_age", "archive_command", "archive_lag", "replication_lag"} {
+			for _, c := range checks {
+				if c.Name == name {
+					parts = append(parts, c.Message)
+				}
 			}
 		}
 	}

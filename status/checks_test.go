@@ -61,7 +61,7 @@ func TestServerChecks(t *testing.T) {
 		alerts []string
 		says   string
 	}{
-		{"healthy", nil, nil, OK, nil, "WALNUT OK: archiving: last archived 000000010000000000000008 10s ago"},
+		{"healthy", nil, nil, OK, nil, "WALNUT OK: newest backup b finished 1h0m0s ago; archiving: last archived 000000010000000000000008 10s ago"},
 		{"failing, warn at once", failing, func(l *Limits) { l.ArchiveFailureAge = Limit{Warn: 0, Crit: 600, HasWarn: true, HasCrit: true} },
 			Warning, []string{AlertArchiveCommandFailing}, "WALNUT WARNING: archive_command failing for 6m40s: 000000010000000000000009 failed"},
 		{"failing too long", failing, nil, Critical, []string{AlertArchiveCommandFailing}, "WALNUT CRITICAL: archive_command failing for 6m40s"},
