@@ -40,6 +40,12 @@ func putIdentity(t testing.TB, s storage.Store) {
 func putBackup(t testing.TB, s storage.Store, name string, finished time.Time, stored, expanded int64, permanent bool) {
 	t.Helper()
 	put(t, s, archive.PartitionKey(name, 1, ".zst"), int(stored))
+	putSentinel(t, s, name, finished, stored, expanded, permanent)
+}
+
+// putSentinel writes a sentinel alone; its parts are the caller's.
+func putSentinel(t testing.TB, s storage.Store, name string, finished time.Time, stored, expanded int64, permanent bool) {
+	t.Helper()
 	sn := archive.Sentinel{Format: archive.FormatVersion, Name: name, FinishTime: finished, StartTime: finished.Add(-time.Minute),
 		StoredSize: stored, ExpandedSize: expanded, Permanent: permanent, SystemIdentifier: testSysID}
 	if _, err := archive.PutJSON(context.Background(), s, archive.SentinelKey(name), sn); err != nil {
