@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -18,11 +17,6 @@ const (
 	ExitCritical = int(status.Critical)
 	ExitUnknown  = int(status.Unknown)
 )
-
-// defaultStatusTimeout bounds a whole status run: the store's retries
-// (some 15 seconds of backoff) would otherwise outlast what a monitoring
-// system waits for a check.
-const defaultStatusTimeout = 10 * time.Second
 
 // statusLimit is one threshold flag and the variable that sets it when
 // the flag is not given.
@@ -49,7 +43,7 @@ func statusCommand(g *globals) *cli.Command {
 		&cli.StringFlag{Name: "prometheus-file", Usage: "write node_exporter textfile metrics to `FILE` (atomically; name it *.prom)", Destination: &promFile},
 		&cli.StringFlag{Name: "alert-dir", Usage: "keep one empty file per active problem in `DIR`, removed when it clears", Destination: &alertDir},
 		&cli.BoolFlag{Name: "no-server", Usage: "report the archive alone, without connecting to PostgreSQL", Destination: &noServer},
-		&cli.DurationFlag{Name: "timeout", Value: defaultStatusTimeout, Usage: "give up on the store and the server after this long, and report them unreachable", Destination: &timeout},
+		&cli.DurationFlag{Name: "timeout", Value: status.DefaultTimeout, Usage: "report the server, or a store silent for this long (its retries included), unreachable", Destination: &timeout},
 	}
 	for _, l := range statusLimits {
 		flags = append(flags, &cli.StringFlag{Name: l.flag, Usage: l.usage + " (default $" + l.env + ", else " + l.def + ")"})
@@ -86,9 +80,7 @@ func statusCommand(g *globals) *cli.Command {
 			if err != nil {
 				return withCode(ExitUnknown, err)
 			}
-			ctx, cancel := context.WithTimeout(c.Context, timeout)
-			defer cancel()
-			store, err := all.Open(ctx, prefix, g.env.Getenv, g.log)
+			store, err := all.Open(c.Context, prefix, g.env.Getenv, g.log)
 			if err != nil {
 				return withCode(ExitUnknown, err)
 			}
@@ -100,12 +92,13 @@ func statusCommand(g *globals) *cli.Command {
 				Limits:         limits,
 				PrometheusFile: promFile,
 				AlertDir:       alertDir,
+				Timeout:        timeout,
 				Log:            g.log,
 			}
 			if !noServer {
 				opts.ConnString = g.env.PGConnString()
 			}
-			r, runErr := status.Run(ctx, opts)
+			r, runErr := status.Run(c.Context, opts)
 			if asJSON {
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")

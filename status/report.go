@@ -214,11 +214,12 @@ type Check struct {
 	State    State    `json:"state"`
 	Message  string   `json:"message"`
 	Value    *float64 `json:"value"`
-	Unit     string   `json:"unit,omitempty"`
+	Unit     string   `json:"unit"`
 	Warning  *float64 `json:"warning"`
 	Critical *float64 `json:"critical"`
-	// Alert is the alert file this check keeps while it is not OK.
-	Alert string `json:"alert,omitempty"`
+	// Alert is the alert file this check keeps while it is not OK, "" when
+	// none is active; Unit is "" for checks without a figure.
+	Alert string `json:"alert"`
 
 	// owns are the alert files this check decides; measured is false when
 	// it could not be judged, and its files are then left as they are.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -28,17 +29,26 @@ type Options struct {
 	PrometheusFile string
 	// AlertDir, if set, holds one empty file per active alert.
 	AlertDir string
+	// Timeout bounds the wait for a store or server that does not answer:
+	// the server half as a whole, the archive half from one answer to the
+	// next (its listing may rightly take longer on a large archive).
+	// Zero means DefaultTimeout.
+	Timeout time.Duration
 	// Now is the clock ages are measured against; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
 }
 
 // Run measures the archive and the server at once, judges them, and
-// writes the metrics file and alert files. The caller bounds it with ctx:
-// a store or server that does not answer in time is reported as
-// unreachable, not waited for. The report is complete even when writing
-// an output failed; that failure is the error.
+// writes the metrics file and alert files. A store or server that does
+// not answer within opts.Timeout is reported as unreachable, not waited
+// for. The report is complete even when writing an output failed; that
+// failure is the error.
 func Run(ctx context.Context, opts Options) (*Report, error) {
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now
@@ -54,7 +64,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		f.archiveErr = scanArchive(ctx, opts.Store, r.CheckedAt, &r.Archive)
+		actx, touch, stop := stallContext(ctx, timeout)
+		defer stop()
+		f.archiveErr = stalled(actx, scanArchive(actx, touchingStore{opts.Store, touch}, r.CheckedAt, &r.Archive))
 		r.Archive.Reachable = f.archiveErr == nil || errors.Is(f.archiveErr, errNotAnArchive)
 		if f.archiveErr != nil {
 			msg := f.archiveErr.Error()
@@ -66,7 +78,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		r.Server = &ServerReport{}
 		f.server = r.Server
 		wg.Go(func() {
-			f.serverErr = queryServer(ctx, opts.ConnString, opts.DataDir, r.Server)
+			sctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("no answer for %s: %w", timeout, context.DeadlineExceeded))
+			defer cancel()
+			f.serverErr = stalled(sctx, queryServer(sctx, opts.ConnString, opts.DataDir, r.Server))
 			if f.serverErr != nil {
 				msg := f.serverErr.Error()
 				r.Server.Error = &msg
@@ -76,7 +90,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	wg.Wait()
 	if f.serverRead() && f.archiveRead() {
-		lookUpLastArchived(ctx, opts.Store, r.Server)
+		lctx, cancel := context.WithTimeout(ctx, timeout)
+		lookUpLastArchived(lctx, opts.Store, r.Server)
+		cancel()
 	}
 
 	checks := judge(f)
@@ -125,4 +141,23 @@ func lookUpLastArchived(ctx context.Context, s storage.Store, sr *ServerReport) 
 		return
 	}
 	a.LastArchivedInArchive = &in
+}
+
+// touchingStore counts every answer of the store as progress.
+type touchingStore struct {
+	storage.Store
+	touch func()
+}
+
+func (t touchingStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	rc, err := t.Store.Get(ctx, key)
+	t.touch()
+	return rc, err
+}
+
+func (t touchingStore) List(ctx context.Context, prefix string, fn func(storage.ObjectInfo) error) error {
+	return t.Store.List(ctx, prefix, func(oi storage.ObjectInfo) error {
+		t.touch()
+		return fn(oi)
+	})
 }

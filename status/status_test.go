@@ -194,12 +194,34 @@ func TestStoreUnreachable(t *testing.T) {
 		}
 	}
 	// A store that does not answer in time is unreachable, not waited for.
-	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-	defer cancel()
-	r, _ := Run(ctx, Options{Store: hangingStore{testArchive(t)}, Archive: "mem://x", Limits: defaultLimits(), Now: fixedNow})
-	if r.State != Critical || !errorsMention(r.Archive.Error, "deadline") {
+	r, _ := Run(t.Context(), Options{Store: hangingStore{testArchive(t)}, Archive: "mem://x", Limits: defaultLimits(), Now: fixedNow, Timeout: 50 * time.Millisecond})
+	if r.State != Critical || !errorsMention(r.Archive.Error, "no answer for 50ms") {
 		t.Errorf("hanging store: %s", r.Summary)
 	}
+	// One that keeps answering, slowly, is given the time its listing
+	// takes: here five times the timeout.
+	r, _ = Run(t.Context(), Options{Store: slowStore{testArchive(t), 20 * time.Millisecond}, Archive: "mem://x", Limits: defaultLimits(), Now: fixedNow, Timeout: 60 * time.Millisecond})
+	if r.State != OK || r.Archive.Objects != 18 {
+		t.Errorf("slow store: %s", r.Summary)
+	}
+}
+
+// slowStore hands over each listed object after a pause, as a store
+// paging through a large listing does.
+type slowStore struct {
+	storage.Store
+	pause time.Duration
+}
+
+func (s slowStore) List(ctx context.Context, prefix string, fn func(storage.ObjectInfo) error) error {
+	return s.Store.List(ctx, prefix, func(oi storage.ObjectInfo) error {
+		select {
+		case <-time.After(s.pause):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return fn(oi)
+	})
 }
 
 func errorsMention(e *string, s string) bool { return e != nil && strings.Contains(*e, s) }
