@@ -354,8 +354,10 @@ func statusScenario(t *testing.T, a *archive, stopStore func()) {
 		primary.Exec(t, "SELECT pg_reload_conf()")
 		primary.Exec(t, "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now())")
 		primary.Exec(t, "SELECT pg_switch_wal()")
+		// The switched segment shows as lag at once; wait for the
+		// archiver's failure itself.
 		r := h.poll("archive_command failing shows", func(r statusRun) bool {
-			return r.Code == int(status.Warning) || r.Code == int(status.Critical)
+			return (r.Code == int(status.Warning) || r.Code == int(status.Critical)) && r.Report.Server.Archiver.Failing
 		}, lag, "--max-archive-lag=0")
 		if !strings.Contains(r.Report.Summary, "archive_command failing") || !r.Report.Server.Archiver.Failing {
 			t.Errorf("summary does not say archiving fails: %s", r.Report.Summary)
