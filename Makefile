@@ -6,7 +6,7 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X $(PKG)/commands.version=$(VERSION) -X $(PKG)/commands.commit=$(COMMIT)
 STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build setup test demo lint bench bench-go bench-tools fuzz clean
+.PHONY: all build setup test demo lint bench bench-go bench-tools bench-status fuzz clean
 
 all: build
 
@@ -36,14 +36,19 @@ lint:
 
 # Performance is measured here, never asserted in timed tests. bench-go:
 # the hot paths in-process; bench-tools: walnut, pg_basebackup and
-# pgBackRest on one pgbench cluster (BENCH_SCALE=100, or BENCH_SCALES="50 100 200").
-bench: bench-go bench-tools
+# pgBackRest on one pgbench cluster (BENCH_SCALE=100, or BENCH_SCALES="50 100 200");
+# bench-status: walnut status's wall time and peak RSS on 100,000 WAL
+# objects (BENCH_MINIO=1 adds a MinIO archive).
+bench: bench-go bench-tools bench-status
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 bench-tools:
 	bash bench/run.sh
+
+bench-status:
+	bash bench/status.sh
 
 clean:
 	rm -rf bin

@@ -31,9 +31,16 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 	defer stop()
 	g := &globals{environ: environ, stdout: stdout, stderr: stderr}
 	app := newApp(g)
+	if i := commandIndex(app, args); i > 0 {
+		g.command = args[i]
+	}
 	err := app.RunContext(ctx, interspersed(app, args))
 	if err == nil {
 		return ExitOK
+	}
+	var q *quietError
+	if errors.As(err, &q) {
+		return q.code
 	}
 	code := exitCode(err)
 	msg := err.Error()
@@ -41,6 +48,12 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 		// The one thing to check is the prefix: name it.
 		prefix, _, _ := g.env.Prefix()
 		msg = prefix + ": " + archive.ErrNotAnArchive.Error()
+	}
+	if g.command == "status" {
+		// A Nagios check: the first line of stdout says why, and a
+		// check that could not run is UNKNOWN, whatever stopped it.
+		fmt.Fprintf(stdout, "WALNUT UNKNOWN: %s\n", oneLine(msg))
+		return ExitUnknown
 	}
 	fmt.Fprintf(stderr, "walnut: %s\n", oneLine(msg))
 	return code
@@ -80,6 +93,7 @@ func newApp(g *globals) *cli.App {
 			backupVerifyCommand(g),
 			walVerifyCommand(g),
 			checkCommand(g),
+			statusCommand(g),
 			keysCommand(g),
 			versionCommand(g),
 		},
@@ -127,6 +141,19 @@ func withCode(code int, err error) error {
 }
 
 func usageError(err error) error { return withCode(ExitUsage, err) }
+
+// quietError ends the run with its code after the command has printed
+// why itself (status's summary line).
+type quietError struct{ code int }
+
+func (e *quietError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func quietExit(code int) error {
+	if code == ExitOK {
+		return nil
+	}
+	return &quietError{code: code}
+}
 
 func exitCode(err error) int {
 	var ce *codedError

@@ -11,24 +11,11 @@ import (
 // operators write `walnut backup-fetch DEST LATEST --recovery-target-time T`
 // as the README and WAL-E do. Arguments after "--" stay where they are.
 func interspersed(app *cli.App, args []string) []string {
-	if len(args) < 2 {
-		return args
-	}
-	// Skip the program name and global flags to find the command.
-	i := 1
-	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
-		if takesValue(app.Flags, args[i]) {
-			i++
-		}
-		i++
-	}
-	if i >= len(args) {
+	i := commandIndex(app, args)
+	if i < 0 {
 		return args
 	}
 	cmd := app.Command(args[i])
-	if cmd == nil {
-		return args
-	}
 	// The flags of `keys create` belong to create, not to keys.
 	for i+1 < len(args) {
 		sub := subcommand(cmd, args[i+1])
@@ -58,6 +45,22 @@ func interspersed(app *cli.App, args []string) []string {
 	out := append([]string{}, args[:i+1]...)
 	out = append(out, flags...)
 	return append(out, positional...)
+}
+
+// commandIndex is where the command's name is in args, after the program
+// name and the global flags; -1 if there is no known command.
+func commandIndex(app *cli.App, args []string) int {
+	i := 1
+	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
+		if takesValue(app.Flags, args[i]) {
+			i++
+		}
+		i++
+	}
+	if i >= len(args) || app.Command(args[i]) == nil {
+		return -1
+	}
+	return i
 }
 
 func subcommand(cmd *cli.Command, name string) *cli.Command {

@@ -30,6 +30,10 @@ type globals struct {
 	envdir, envFile, prefix string
 	logFormat               string
 	terse                   bool
+	// command is the command being run, known before any flag is
+	// parsed, so that status can answer as a Nagios check even when a
+	// global setting stops the run.
+	command string
 }
 
 func (g *globals) flags() []cli.Flag {

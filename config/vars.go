@@ -51,7 +51,11 @@ var Vars = []Var{
 	{Name: "STORAGE_EMULATOR_HOST", Usage: "gs://: host:port of a GCS emulator, used without authentication"},
 	{Name: "WALNUT_PG_BINDIR", Usage: "backup-verify --restore: directory of the backup's PostgreSQL server binaries (default: found by the backup's version, e.g. /usr/lib/postgresql/15/bin, or pg_config --bindir)"},
 	{Name: "WALNUT_LOG_LEVEL", Usage: "debug, info (default), warn or error"},
-	{Name: "PGHOST, PGPORT, PGUSER, ...", Usage: "libpq variables (also PGDATABASE, PGPASSWORD, PGPASSFILE, PGSSLMODE) for backup-push's and check's session"},
+	{Name: "WALNUT_STATUS_MAX_BACKUP_AGE", Usage: "status: [WARN,]CRIT age of the newest backup, e.g. 25h,26h, or off (default 26h)"},
+	{Name: "WALNUT_STATUS_MAX_ARCHIVE_LAG", Usage: "status: [WARN,]CRIT complete WAL segments not yet archived, e.g. 4,16, or off (default off)"},
+	{Name: "WALNUT_STATUS_MAX_ARCHIVE_FAILURE_AGE", Usage: "status: [WARN,]CRIT time archive_command has been failing, or off (default 0s,5m: warn at once)"},
+	{Name: "WALNUT_STATUS_MAX_REPLICATION_LAG", Usage: "status: [WARN,]CRIT replay lag of the standby furthest behind, in bytes (64MB) or time (30s,5m), or off (default off)"},
+	{Name: "PGHOST, PGPORT, PGUSER, ...", Usage: "libpq variables (also PGDATABASE, PGPASSWORD, PGPASSFILE, PGSSLMODE) for the server sessions of backup-push, check and status"},
 }
 
 // Prefix returns the archive prefix URL and the variable that set it.
@@ -125,6 +129,28 @@ func (e *Env) ByteRate(name string) (int64, error) {
 
 func parseByteRate(v string) (int64, error) {
 	s := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(v)), "/s")
+	f, ok := parseBytes(s)
+	if !ok {
+		return 0, fmt.Errorf("want bytes per second, e.g. 52428800, 50MB or 50MiB")
+	}
+	if f < 1 || f > math.MaxInt64/2 {
+		return 0, fmt.Errorf("want at least 1 byte per second")
+	}
+	return int64(f), nil
+}
+
+// ParseSize reads a number of bytes of zero or more, plain or with one of
+// ByteRate's units: "16777216", "16MB", "16MiB".
+func ParseSize(v string) (int64, error) {
+	f, ok := parseBytes(strings.ToLower(strings.TrimSpace(v)))
+	if !ok || f < 0 || f > math.MaxInt64/2 {
+		return 0, fmt.Errorf("want a size in bytes, e.g. 16777216, 16MB or 16MiB")
+	}
+	return int64(f), nil
+}
+
+// parseBytes reads a lower-case number with an optional unit of byteUnits.
+func parseBytes(s string) (float64, bool) {
 	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
 	if i < 0 {
 		i = len(s)
@@ -133,11 +159,7 @@ func parseByteRate(v string) (int64, error) {
 	mult, ok := byteUnits[unit]
 	f, err := strconv.ParseFloat(num, 64)
 	if !ok || err != nil || num == "" {
-		return 0, fmt.Errorf("want bytes per second, e.g. 52428800, 50MB or 50MiB")
+		return 0, false
 	}
-	n := f * mult
-	if n < 1 || n > math.MaxInt64/2 {
-		return 0, fmt.Errorf("want at least 1 byte per second")
-	}
-	return int64(n), nil
+	return f * mult, true
 }

@@ -41,3 +41,28 @@ func TestByteRate(t *testing.T) {
 		t.Errorf("unset: got %d, %v; want 0, nil", got, err)
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	cases := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{"0", 0, false},
+		{"16777216", 16 << 20, false},
+		{"16MB", 16e6, false},
+		{" 16MiB ", 16 << 20, false},
+		{"1.5GiB", 3 << 29, false},
+		{"512kB", 512e3, false},
+		{"", 0, true},
+		{"-1", 0, true},
+		{"16MB/s", 0, true},
+		{"16 bytes", 0, true},
+	}
+	for _, c := range cases {
+		got, err := ParseSize(c.in)
+		if (err != nil) != c.wantErr || got != c.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d, error %v", c.in, got, err, c.want, c.wantErr)
+		}
+	}
+}
