@@ -55,6 +55,10 @@ func newApp(environ []string, stdout, stderr io.Writer) *cli.App {
 		},
 		CustomAppHelpTemplate: cli.AppHelpTemplate + environmentHelp(),
 		Action: func(c *cli.Context) error {
+			if g.version {
+				printVersion(g)
+				return nil
+			}
 			if c.NArg() > 0 {
 				return usageError(fmt.Errorf("unknown command %q: see walnut help", c.Args().First()))
 			}

@@ -30,6 +30,7 @@ type globals struct {
 	envdir, envFile, prefix string
 	logFormat               string
 	terse                   bool
+	version                 bool
 }
 
 func (g *globals) flags() []cli.Flag {
@@ -39,6 +40,7 @@ func (g *globals) flags() []cli.Flag {
 		&cli.StringFlag{Name: "prefix", Usage: "archive `URL`, overriding WALNUT_PREFIX", Destination: &g.prefix},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", Destination: &g.logFormat},
 		&cli.BoolFlag{Name: "terse", Usage: "log warnings and errors only", Destination: &g.terse},
+		&cli.BoolFlag{Name: "version", Usage: "print the version, as walnut version does", Destination: &g.version},
 	}
 }
 
