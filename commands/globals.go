@@ -111,6 +111,15 @@ func (g *globals) intSetting(name string, def int64) (int64, error) {
 	return n, nil
 }
 
+// sizeSetting reads a size in bytes, units allowed (config/size).
+func (g *globals) sizeSetting(name string, def int64) (int64, error) {
+	n, err := g.env.Size(name, def)
+	if err != nil {
+		return 0, usageError(err)
+	}
+	return n, nil
+}
+
 // walnutCommand is how PostgreSQL should call this walnut with the same
 // configuration: this executable, the same envdir or env file, and the
 // prefix when it did not come from those files.

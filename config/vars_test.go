@@ -1,6 +1,9 @@
 package config
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestByteRate(t *testing.T) {
 	cases := []struct {
@@ -39,5 +42,40 @@ func TestByteRate(t *testing.T) {
 	}
 	if got, err := New(nil).ByteRate("WALNUT_RATE_LIMIT"); got != 0 || err != nil {
 		t.Errorf("unset: got %d, %v; want 0, nil", got, err)
+	}
+}
+
+// Every size setting takes the units WALNUT_RATE_LIMIT takes.
+func TestSize(t *testing.T) {
+	cases := []struct {
+		in      string
+		want    int64
+		wantErr string
+	}{
+		{"", 1 << 30, ""},
+		{"1073741824", 1 << 30, ""},
+		{"8MB", 8e6, ""},
+		{"8MiB", 8 << 20, ""},
+		{" 512 KiB ", 512 << 10, ""},
+		{"1.5GiB", 3 << 29, ""},
+		{"2G", 2e9, ""},
+		{"0", 0, "at least 1 byte"},
+		{"0.5", 0, "at least 1 byte"},
+		{"-1", 0, "want a number of bytes"},
+		{"8XB", 0, `WALNUT_PARTITION_SIZE="8XB": want a number of bytes with an optional unit`},
+		{"big", 0, "want a number of bytes"},
+	}
+	for _, c := range cases {
+		e := New([]string{"WALNUT_PARTITION_SIZE=" + c.in})
+		got, err := e.Size("WALNUT_PARTITION_SIZE", 1<<30)
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("Size(%q) = %d, %v; want an error containing %q", c.in, got, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("Size(%q) = %d, %v; want %d", c.in, got, err, c.want)
+		}
 	}
 }
