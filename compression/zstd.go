@@ -71,15 +71,17 @@ func (c zstdCodec) NewWriter(w io.Writer) (io.WriteCloser, error) {
 }
 
 func (zstdCodec) NewReader(r io.Reader) (io.ReadCloser, error) {
-	dec, err := zstd.NewReader(r,
-		zstd.WithDecoderConcurrency(1),
-		zstd.WithDecoderLowmem(true),
-		zstd.WithDecoderMaxWindow(zstdMaxDecodeWindow),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("zstd decoder: %w", err)
-	}
-	return &zstdReader{dec: dec}, nil
+	return checked("zstd", true, r, func(r io.Reader) (io.ReadCloser, error) {
+		dec, err := zstd.NewReader(r,
+			zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxWindow(zstdMaxDecodeWindow),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("zstd decoder: %w", err)
+		}
+		return &zstdReader{dec: dec}, nil
+	})
 }
 
 var errClosed = errors.New("compression stream already closed")
