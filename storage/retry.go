@@ -113,8 +113,9 @@ func retry[T any](ctx context.Context, r *retryStore, op, key string, attempt fu
 	if err != nil && last != nil && ctx.Err() != nil && !errors.Is(err, last) {
 		// The caller gave up while we waited to retry: backoff hands back
 		// only the context's error, and the failure that made us wait is
-		// what the operator needs to see.
-		err = fmt.Errorf("%s %s: %w (last attempt: %w)", op, key, err, last)
+		// what the operator needs to see. It already names the call and
+		// the key, as every backend's errors do.
+		err = fmt.Errorf("%w (gave up waiting to retry: %w)", last, err)
 	}
 	return v, err
 }
