@@ -129,11 +129,13 @@ func (e *Env) ByteRate(name string) (int64, error) {
 		return 0, nil
 	}
 	n, err := size.Parse(strings.TrimSuffix(strings.ToLower(v), "/s"))
-	if err == nil && n < 1 {
-		err = errors.New("want at least 1 byte per second")
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, size.ErrSyntax):
+		return 0, fmt.Errorf("%s=%q: want bytes per second, e.g. 52428800, 50MB or 50MiB/s (kB, MB, GB: powers of 1000; KiB, MiB, GiB: of 1024)", name, v)
+	case err != nil:
 		return 0, fmt.Errorf("%s=%q: %w", name, v, err)
+	case n < 1:
+		return 0, fmt.Errorf("%s=%q: want at least 1 byte per second", name, v)
 	}
 	return n, nil
 }
