@@ -33,6 +33,11 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 		return ExitOK
 	}
 	code := exitCode(err)
+	if restoreCommand(commandName(app, args)) && code != ExitWALNotFound {
+		// Whatever went wrong, a flag, an envdir PostgreSQL cannot read or
+		// the store, PostgreSQL must not read it as "not in the archive".
+		code = walFetchFailure()
+	}
 	fmt.Fprintf(stderr, "walnut: %s\n", oneLine(err.Error()))
 	return code
 }

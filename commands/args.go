@@ -11,18 +11,8 @@ import (
 // operators write `walnut backup-fetch DEST LATEST --recovery-target-time T`
 // as the README and WAL-E do. Arguments after "--" stay where they are.
 func interspersed(app *cli.App, args []string) []string {
-	if len(args) < 2 {
-		return args
-	}
-	// Skip the program name and global flags to find the command.
-	i := 1
-	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
-		if takesValue(app.Flags, args[i]) {
-			i++
-		}
-		i++
-	}
-	if i >= len(args) {
+	i := commandIndex(app, args)
+	if i < 0 {
 		return args
 	}
 	cmd := app.Command(args[i])
@@ -58,6 +48,48 @@ func interspersed(app *cli.App, args []string) []string {
 	out := append([]string{}, args[:i+1]...)
 	out = append(out, flags...)
 	return append(out, positional...)
+}
+
+// commandIndex returns where the command's name is in args, after the
+// program name and the global flags, or -1 if there is none.
+func commandIndex(app *cli.App, args []string) int {
+	i := 1
+	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
+		if takesValue(app.Flags, args[i]) {
+			i++
+		}
+		i++
+	}
+	if i >= len(args) {
+		return -1
+	}
+	return i
+}
+
+// commandName returns the command args run, "" if none; it is known even
+// when parsing its flags or the global ones fails. An unknown global flag
+// may take a value (a misspelt --envdir), so then the command is the first
+// word after it that names one.
+func commandName(app *cli.App, args []string) string {
+	i := commandIndex(app, args)
+	if i < 0 {
+		return ""
+	}
+	if cmd := app.Command(args[i]); cmd != nil {
+		return cmd.Name
+	}
+	if i < 2 || !strings.HasPrefix(args[i-1], "-") || takesValue(app.Flags, args[i-1]) {
+		return ""
+	}
+	for _, a := range args[i+1:] {
+		if a == "--" {
+			break
+		}
+		if cmd := app.Command(a); cmd != nil && !strings.HasPrefix(a, "-") {
+			return cmd.Name
+		}
+	}
+	return ""
 }
 
 func subcommand(cmd *cli.Command, name string) *cli.Command {
