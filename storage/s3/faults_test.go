@@ -239,21 +239,23 @@ func TestReadResumesAfterBrokenConnection(t *testing.T) {
 	p.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	s := storage.WithRetry(inner, p)
 
-	// read reads wal/seg, calling during once its first MiB is in.
+	// read reads wal/seg over a link slowed to 4 MB/s, starting during
+	// once its first MiB is in, while the read goes on: toxiproxy cannot
+	// change a link whose reader has stopped.
 	read := func(during func()) (int64, []byte, error) {
+		f.proxy.AddToxic(t, testserver.Toxic{Name: "slow", Type: "bandwidth", Stream: "downstream",
+			Attributes: map[string]any{"rate": 4096}})
+		defer f.proxy.RemoveToxic(t, "slow")
 		rc, err := s.Get(t.Context(), "wal/seg")
 		if err != nil {
 			t.Fatalf("Get: %v", err)
 		}
 		defer rc.Close()
 		h := sha256.New()
-		n, err := io.CopyN(h, rc, 1<<20)
-		if err != nil {
-			t.Fatalf("first MiB: %v", err)
-		}
-		during()
-		m, err := io.Copy(h, rc)
-		return n + m, h.Sum(nil), err
+		w := &onceAfter{w: h, n: 1 << 20, fn: during}
+		n, err := io.Copy(w, rc)
+		w.wait()
+		return n, h.Sum(nil), err
 	}
 	cut := func(t *testing.T) {
 		f.proxy.AddToxic(t, testserver.Toxic{Name: "cut", Type: "limit_data", Stream: "downstream",
@@ -273,7 +275,8 @@ func TestReadResumesAfterBrokenConnection(t *testing.T) {
 			start := time.Now()
 			n, sum, err := read(func() {
 				tt.toxic(t)
-				time.AfterFunc(1500*time.Millisecond, func() { f.proxy.RemoveToxic(t, tt.names) })
+				time.Sleep(1500 * time.Millisecond)
+				f.proxy.RemoveToxic(t, tt.names)
 			})
 			t.Logf("read %d bytes in %s: %v; %d resumptions", n, time.Since(start).Round(time.Millisecond), err, strings.Count(logs.String(), "resuming"))
 			if err != nil || n != size || !bytes.Equal(sum, want) {
@@ -282,7 +285,6 @@ func TestReadResumesAfterBrokenConnection(t *testing.T) {
 			if !strings.Contains(logs.String(), "resuming") {
 				t.Error("no resumption logged: the toxic did not break the read")
 			}
-			time.Sleep(time.Second) // the removal has run
 		})
 		t.Run(tt.name+" never clears", func(t *testing.T) {
 			start := time.Now()
@@ -299,5 +301,33 @@ func TestReadResumesAfterBrokenConnection(t *testing.T) {
 				t.Errorf("giving up took %s", d)
 			}
 		})
+	}
+}
+
+// onceAfter passes writes to w and starts fn in its own goroutine once n
+// bytes have passed.
+type onceAfter struct {
+	w    io.Writer
+	n    int64
+	fn   func()
+	done chan struct{}
+}
+
+func (o *onceAfter) Write(p []byte) (int, error) {
+	o.n -= int64(len(p))
+	if o.n <= 0 && o.done == nil {
+		o.done = make(chan struct{})
+		go func() {
+			defer close(o.done)
+			o.fn()
+		}()
+	}
+	return o.w.Write(p)
+}
+
+// wait waits for fn, if it started.
+func (o *onceAfter) wait() {
+	if o.done != nil {
+		<-o.done
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/walnut-pg/walnut/storage"
+	"github.com/walnut-pg/walnut/storage/internal/exactsize"
+	"github.com/walnut-pg/walnut/storage/internal/sizing"
 )
 
 // abortTimeout bounds the clean-up of a failed multipart upload, which
@@ -26,14 +28,19 @@ const abortTimeout = 30 * time.Second
 // such as a backup partition, these are the only retries there are.
 const stepAttempts = 3
 
-// Put reads at most one part into memory. An object that fits is stored
-// with one PUT; a larger one, or one of unknown size that turns out
-// larger, as a multipart upload of fixed-size parts read one at a time,
-// so memory stays at one part (WALNUT_S3_PART_SIZE) whatever the size of
-// the object. Either way S3 makes the object visible only once it is
-// whole: a single PUT is atomic, and parts become an object only on
-// CompleteMultipartUpload, which is not sent after any failure; the
-// upload is aborted instead so its parts do not linger.
+// maxSinglePut is the largest object S3 takes in one PUT.
+const maxSinglePut = 5 << 30
+
+// Put stores an object of known size in one streamed PUT (up to 5 GiB),
+// holding none of it: S3 makes it visible only once it has every byte.
+// One of unknown size is found out first (package sizing): a small one
+// is sent from memory with its MD5; a larger one from a source that can
+// be rewound is measured and streamed like one of known size; a larger
+// one from any other source (a backup partition) goes up as a multipart
+// upload of fixed-size parts read one at a time through one buffer
+// (WALNUT_S3_PART_SIZE), whatever its size, whose parts become an object
+// only on CompleteMultipartUpload: that is not sent after a failure, and
+// the upload is aborted so its parts do not linger.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	name, err := s.object(key)
 	if err != nil {
@@ -42,33 +49,62 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	bufSize := s.cfg.partSize
-	if size >= 0 && size < bufSize {
-		// One byte more than announced shows a source that is longer.
-		bufSize = size + 1
-	}
-	buf := make([]byte, bufSize)
+	rewind := sizing.Rewinder(r)
 	src := storage.ContextReader(ctx, r)
 	attempts := stepAttempts
-	if sk, ok := r.(io.Seeker); ok {
-		if _, err := sk.Seek(0, io.SeekCurrent); err == nil {
-			// storage.WithRetry retries the whole Put; retrying here too
-			// would multiply the time spent on a dead server.
-			attempts = 1
-		}
+	if rewind != nil {
+		// storage.WithRetry retries the whole Put; retrying here too
+		// would multiply the time spent on a dead server.
+		attempts = 1
 	}
 	u := &upload{s: s, ctx: ctx, key: key, name: name, attempts: attempts}
-	n, err := io.ReadFull(src, buf)
-	switch {
-	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		if size >= 0 && int64(n) != size {
-			return fmt.Errorf("put %s: read %d bytes, want %d", key, n, size)
+	if size < 0 {
+		h, err := sizing.ReadHead(src, sizing.Small)
+		if err != nil {
+			return fmt.Errorf("put %s: read source: %w", key, err)
 		}
-		return u.single(buf[:n])
-	case err != nil:
-		return fmt.Errorf("put %s: read source: %w", key, err)
-	case size >= 0 && size < s.cfg.partSize:
+		if !h.More {
+			return u.single(h.Reader, h.Size, base64.StdEncoding.EncodeToString(h.MD5()))
+		}
+		if rewind == nil {
+			buf := make([]byte, s.cfg.partSize)
+			n := h.CopyTo(buf)
+			m, err := io.ReadFull(src, buf[n:])
+			n += m
+			switch {
+			case err == io.EOF || err == io.ErrUnexpectedEOF:
+				return u.singleBytes(buf[:n])
+			case err != nil:
+				return fmt.Errorf("put %s: read source: %w", key, err)
+			}
+			return u.multipart(buf, src, -1)
+		}
+		if size, err = sizing.Measure(src, h, rewind); err != nil {
+			return fmt.Errorf("put %s: %w", key, err)
+		}
+	}
+	switch {
+	case size <= sizing.Small:
+		// Small enough to hold, and so to send with its MD5 and retry.
+		// One byte more than announced shows a source that is longer.
+		buf := make([]byte, size+1)
+		n, err := io.ReadFull(src, buf)
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			if int64(n) != size {
+				return fmt.Errorf("put %s: read %d bytes, want %d", key, n, size)
+			}
+			return u.singleBytes(buf[:n])
+		case err != nil:
+			return fmt.Errorf("put %s: read source: %w", key, err)
+		}
 		return fmt.Errorf("put %s: source is longer than the %d bytes announced", key, size)
+	case size <= maxSinglePut:
+		return u.stream(exactsize.Reader(src, size), size)
+	}
+	buf := make([]byte, s.cfg.partSize)
+	if _, err := io.ReadFull(src, buf); err != nil {
+		return fmt.Errorf("put %s: read source: %w", key, err)
 	}
 	return u.multipart(buf, src, size)
 }
@@ -121,16 +157,38 @@ func contentMD5(b []byte) string {
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
-func (u *upload) single(data []byte) error {
-	s, md5 := u.s, contentMD5(data)
+func (u *upload) singleBytes(data []byte) error {
+	return u.single(func() io.Reader { return bytes.NewReader(data) }, int64(len(data)), contentMD5(data))
+}
+
+// single sends the object body makes, size bytes with the given MD5, in
+// one PUT, retried from a new body.
+func (u *upload) single(body func() io.Reader, size int64, md5 string) error {
+	s := u.s
 	return u.retry(func(int) error {
-		_, err := s.core.PutObject(u.ctx, s.cfg.bucket, u.name, bytes.NewReader(data), int64(len(data)), md5, "", s.putOptions())
+		_, err := s.core.PutObject(u.ctx, s.cfg.bucket, u.name, body(), size, md5, "", s.putOptions())
 		if err != nil {
 			return s.translateError("put", u.key, err)
 		}
 		s.bucketSeen.Store(true)
 		return nil
 	})
+}
+
+// stream sends body, size bytes read once, in one PUT. Without an MD5
+// known in advance, the payload is signed chunk by chunk on plain HTTP
+// (S3 checks every chunk), and protected by TLS on HTTPS.
+func (u *upload) stream(body io.Reader, size int64) error {
+	s := u.s
+	opts := s.putOptions()
+	opts.DisableContentSha256 = false
+	// minio-go would rewind a Seeker and close a Closer: hide both.
+	_, err := s.core.PutObject(u.ctx, s.cfg.bucket, u.name, struct{ io.Reader }{body}, size, "", "", opts)
+	if err != nil {
+		return s.translateError("put", u.key, err)
+	}
+	s.bucketSeen.Store(true)
+	return nil
 }
 
 // multipart uploads buf, which is one full part, and then the rest of

@@ -330,3 +330,12 @@ func TestTLSWithCustomCA(t *testing.T) {
 		t.Errorf("Open with a missing CA file = %v, want an error naming WALNUT_S3_CA_CERT_FILE", err)
 	}
 }
+
+// wal-push's Puts, eight at once as its pool runs them, hold next to
+// nothing: no part buffer for a small object, none for a segment whose
+// size is known or can be measured.
+func TestWALPutsMemoryBounded(t *testing.T) {
+	m := startMinIO(t)
+	s, _ := openStore(t, m.Getenv(""))
+	storagetest.BoundedWALPuts(t, s, 8)
+}
