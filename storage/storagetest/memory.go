@@ -137,7 +137,9 @@ func BoundedWALPuts(t *testing.T, s storage.Store, concurrent int) {
 		heap := MeasureHeap(func() {
 			var wg sync.WaitGroup
 			for i, src := range srcs {
-				wg.Go(func() { errs[i] = s.Put(t.Context(), fmt.Sprintf("wal/%s-%d", strings.ReplaceAll(tt.name, " ", "-"), i), src, tt.size) })
+				wg.Go(func() {
+					errs[i] = s.Put(t.Context(), fmt.Sprintf("wal/%s-%d", strings.ReplaceAll(tt.name, " ", "-"), i), src, tt.size)
+				})
 			}
 			wg.Wait()
 		})
