@@ -25,6 +25,7 @@ import (
 	"github.com/walnut-pg/walnut/storage"
 	"github.com/walnut-pg/walnut/storage/internal/exactsize"
 	"github.com/walnut-pg/walnut/storage/internal/idleconn"
+	"github.com/walnut-pg/walnut/storage/internal/sizing"
 )
 
 // Store is a container, or a path inside one.
@@ -120,10 +121,11 @@ func (s *Store) blob(key string) *blockblob.Client {
 // Put Block List: blocks staged by a failed or cancelled upload are never
 // committed, and Azure discards them after a week.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	rewind := sizing.Rewinder(r)
 	if size >= 0 {
 		r = exactsize.Reader(r, size)
 	}
-	err := s.upload(ctx, s.blob(key), storage.ContextReader(ctx, r), size)
+	err := s.upload(ctx, s.blob(key), r, size, rewind)
 	if err == nil {
 		return nil
 	}
