@@ -49,7 +49,7 @@ func (s *Store) upload(ctx context.Context, bb *blockblob.Client, r io.Reader, s
 		if rewind == nil {
 			return s.stage(ctx, cancel, bb, io.MultiReader(h.Reader(), src), -1)
 		}
-		if size, err = sizing.Measure(src, h, rewind); err != nil {
+		if size, err = sizing.Measure(src, h, rewind, nil); err != nil {
 			return &sourceError{err: err}
 		}
 		src = &recordingReader{r: exactsize.Reader(storage.ContextReader(ctx, r), size)}

@@ -55,7 +55,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		if rewind == nil {
 			return s.chunkedPut(ctx, key, io.MultiReader(h.Reader(), src), src)
 		}
-		if size, err = sizing.Measure(src, h, rewind); err != nil {
+		if size, err = sizing.Measure(src, h, rewind, nil); err != nil {
 			return fail(err)
 		}
 		src = sizeReader(ctx, r, size)

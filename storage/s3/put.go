@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math/rand/v2"
 	"time"
@@ -33,14 +34,16 @@ const maxSinglePut = 5 << 30
 
 // Put stores an object of known size in one streamed PUT (up to 5 GiB),
 // holding none of it: S3 makes it visible only once it has every byte.
-// One of unknown size is found out first (package sizing): a small one
-// is sent from memory with its MD5; a larger one from a source that can
-// be rewound is measured and streamed like one of known size; a larger
-// one from any other source (a backup partition) goes up as a multipart
-// upload of fixed-size parts read one at a time through one buffer
-// (WALNUT_S3_PART_SIZE), whatever its size, whose parts become an object
-// only on CompleteMultipartUpload: that is not sent after a failure, and
-// the upload is aborted so its parts do not linger.
+// When the source can be rewound, it is read once in advance for its MD5,
+// which S3 then checks the body against. One of unknown size is found out
+// first (package sizing): a small one is sent from memory with its MD5; a
+// larger one from a source that can be rewound is measured (and its MD5
+// taken) and streamed like one of known size; a larger one from any other
+// source (a backup partition) goes up as a multipart upload of fixed-size
+// parts read one at a time through one buffer (WALNUT_S3_PART_SIZE),
+// whatever its size, whose parts become an object only on
+// CompleteMultipartUpload: that is not sent after a failure, and the
+// upload is aborted so its parts do not linger.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	name, err := s.object(key)
 	if err != nil {
@@ -58,6 +61,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		attempts = 1
 	}
 	u := &upload{s: s, ctx: ctx, key: key, name: name, attempts: attempts}
+	var md5sum string // of a source read to its end in advance
 	if size < 0 {
 		h, err := sizing.ReadHead(src, sizing.Small)
 		if err != nil {
@@ -79,8 +83,12 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 			}
 			return u.multipart(buf, src, -1)
 		}
-		if size, err = sizing.Measure(src, h, rewind); err != nil {
+		sum := s.md5Source()
+		if size, err = sizing.Measure(src, h, rewind, sum); err != nil {
 			return fmt.Errorf("put %s: %w", key, err)
+		}
+		if sum != nil {
+			md5sum = base64.StdEncoding.EncodeToString(sum.Sum(nil))
 		}
 	}
 	switch {
@@ -100,7 +108,30 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		}
 		return fmt.Errorf("put %s: source is longer than the %d bytes announced", key, size)
 	case size <= maxSinglePut:
-		return u.stream(exactsize.Reader(src, size), size)
+		if rewind == nil {
+			return u.stream(exactsize.Reader(src, size), size, "")
+		}
+		if md5sum == "" {
+			if sum := s.md5Source(); sum != nil {
+				if _, err := sizing.Measure(src, &sizing.Head{}, rewind, sum); err != nil {
+					return fmt.Errorf("put %s: %w", key, err)
+				}
+				md5sum = base64.StdEncoding.EncodeToString(sum.Sum(nil))
+			}
+		}
+		err := u.stream(exactsize.Reader(src, size), size, md5sum)
+		if errors.Is(err, errBadDigest) {
+			// The source gave other bytes the second time (encryption
+			// draws a new session key each time): no digest read in
+			// advance can vouch for it, in this process at least.
+			s.unrepeatable.Store(true)
+			s.log.Debug("source not the same when read again; storing it without Content-MD5", "key", key)
+			if err := rewind(); err != nil {
+				return fmt.Errorf("put %s: %w", key, &sizing.RewindError{Err: err})
+			}
+			err = u.stream(exactsize.Reader(src, size), size, "")
+		}
+		return err
 	}
 	buf := make([]byte, s.cfg.partSize)
 	if _, err := io.ReadFull(src, buf); err != nil {
@@ -175,15 +206,35 @@ func (u *upload) single(body func() io.Reader, size int64, md5 string) error {
 	})
 }
 
-// stream sends body, size bytes read once, in one PUT. Without an MD5
-// known in advance, the payload is signed chunk by chunk on plain HTTP
-// (S3 checks every chunk), and protected by TLS on HTTPS.
-func (u *upload) stream(body io.Reader, size int64) error {
+// errBadDigest is S3 refusing a body that does not match its Content-MD5.
+var errBadDigest = errors.New("body does not match its Content-MD5")
+
+// md5Source returns a hash for the MD5 of a rewindable source read in
+// advance, or nil once a source has been seen to give other bytes when
+// read again.
+func (s *Store) md5Source() hash.Hash {
+	if s.unrepeatable.Load() {
+		return nil
+	}
+	return md5.New()
+}
+
+// stream sends body, size bytes read once, in one PUT. With the MD5 of the
+// body (read in advance from a source that can be read again), S3 checks
+// every byte it stores against it and the body goes unsigned; without one,
+// the body is signed chunk by chunk on plain HTTP (S3 checks every chunk)
+// and protected by TLS on HTTPS. A body that does not match md5 is
+// errBadDigest.
+func (u *upload) stream(body io.Reader, size int64, md5 string) error {
 	s := u.s
 	opts := s.putOptions()
-	opts.DisableContentSha256 = false
+	opts.DisableContentSha256 = md5 != ""
 	// minio-go would rewind a Seeker and close a Closer: hide both.
-	_, err := s.core.PutObject(u.ctx, s.cfg.bucket, u.name, struct{ io.Reader }{body}, size, "", "", opts)
+	_, err := s.core.PutObject(u.ctx, s.cfg.bucket, u.name, struct{ io.Reader }{body}, size, md5, "", opts)
+	var resp minio.ErrorResponse
+	if md5 != "" && errors.As(err, &resp) && resp.Code == "BadDigest" {
+		return errBadDigest
+	}
 	if err != nil {
 		return s.translateError("put", u.key, err)
 	}

@@ -37,6 +37,9 @@ type Store struct {
 	// bucketSeen is set once the bucket answered, so a not-found Stat need
 	// not ask again whether the bucket exists.
 	bucketSeen atomic.Bool
+	// unrepeatable is set once a rewindable source gave other bytes when
+	// read again: its MD5 cannot be taken in advance.
+	unrepeatable atomic.Bool
 }
 
 var (

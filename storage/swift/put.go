@@ -53,7 +53,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		if rewind == nil {
 			return s.putLarge(ctx, key, name, io.MultiReader(h.Reader(), src), -1, lim)
 		}
-		if size, err = sizing.Measure(src, h, rewind); err != nil {
+		if size, err = sizing.Measure(src, h, rewind, nil); err != nil {
 			return s.readError(ctx, key, err)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"crypto/md5"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 )
 
@@ -132,11 +133,21 @@ func Rewinder(r io.Reader) func() error {
 }
 
 // Measure reads the rest of src, whose first head.Size bytes are read
-// already, to learn the whole size, then rewinds the source with rewind.
-// The second reading must yield as many bytes: pass it through
-// exactsize.Reader.
-func Measure(src io.Reader, head *Head, rewind func() error) (int64, error) {
-	n, err := io.Copy(io.Discard, src)
+// already, to learn the whole size, feeding every byte, the head's
+// included, to sum if it is not nil; then it rewinds the source with
+// rewind. The second reading must yield as many bytes: pass it through
+// exactsize.Reader. It need not yield the same ones (encryption draws a
+// new session key each time), so a digest from the first reading is only
+// a claim the store may check.
+func Measure(src io.Reader, head *Head, rewind func() error, sum hash.Hash) (int64, error) {
+	w := io.Discard
+	if sum != nil {
+		for _, c := range head.chunks {
+			sum.Write(c)
+		}
+		w = sum
+	}
+	n, err := io.Copy(w, src)
 	if err != nil {
 		return 0, fmt.Errorf("read source: %w", err)
 	}

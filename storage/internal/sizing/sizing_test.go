@@ -80,7 +80,7 @@ func TestRewinderAndMeasure(t *testing.T) {
 	if err != nil || !h.More {
 		t.Fatal(h, err)
 	}
-	n, err := sizing.Measure(r, h, rewind)
+	n, err := sizing.Measure(r, h, rewind, nil)
 	if err != nil || n != 900 {
 		t.Fatalf("Measure = %d, %v; want 900", n, err)
 	}
