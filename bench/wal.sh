@@ -12,6 +12,10 @@
 #                                                 BENCH_LATENCY_MS (default 20) to every response
 #   BENCH_KEEP=1 bench/wal.sh                     keep the work directory
 #
+# With GNU time at /usr/bin/time, each archive_command is run under it and
+# the table shows the largest peak RSS of a wal-push per pool size (e2e's
+# BenchmarkWALPushPeakRSS measures it for every store and codec).
+#
 # With BENCH_PREFIX every run writes under its own sub-prefix, so the
 # archive need not be empty. Needs PostgreSQL 15 server binaries and go;
 # as root, the server and walnut run as the postgres user. A measurement,
@@ -182,10 +186,14 @@ fill_wal() {
 }
 
 # archive_until_empty PREFIX POOL: archive the held backlog and print the
-# seconds it took.
+# seconds it took. Each wal-push's peak RSS (KiB) is appended to
+# $work/rss-POOL by GNU time, when there is one.
 archive_until_empty() {
-	local t0 t1
-	psql_src "ALTER SYSTEM SET archive_command = '$walnut --prefix $1 wal-push --pool-size $2 %p'" >/dev/null
+	local t0 t1 timed=""
+	if [ -x /usr/bin/time ]; then
+		timed="/usr/bin/time -f %M -a -o $work/rss-$2 "
+	fi
+	psql_src "ALTER SYSTEM SET archive_command = '$timed$walnut --prefix $1 wal-push --pool-size $2 %p'" >/dev/null
 	t0=$(now)
 	psql_src "SELECT pg_reload_conf()" >/dev/null
 	while [ "$(ready_count)" -gt 0 ]; do sleep 0.05; done
@@ -210,10 +218,14 @@ for r in $(seq 1 "${BENCH_REPEAT:-1}"); do
 	done
 done
 if [ -n "$pools" ]; then
-	echo "| wal-push | segments per run | segments/s (best) | all runs |"
-	echo "|---|---:|---:|---|"
+	echo "| wal-push | segments per run | segments/s (best) | all runs | peak RSS MiB (largest wal-push) |"
+	echo "|---|---:|---:|---|---:|"
 	for pool in $pools; do
-		echo "| --pool-size $pool | $n | ${best[$pool]} | ${all[$pool]} |"
+		rss=n/a
+		if [ -s "$work/rss-$pool" ]; then
+			rss=$(sort -n "$work/rss-$pool" | tail -1 | awk '{ printf "%.1f", $1 / 1024 }')
+		fi
+		echo "| --pool-size $pool | $n | ${best[$pool]} | ${all[$pool]} | $rss |"
 	done
 fi
 

@@ -16,6 +16,9 @@ func interspersed(app *cli.App, args []string) []string {
 		return args
 	}
 	cmd := app.Command(args[i])
+	if cmd == nil {
+		return args
+	}
 	// The flags of `keys create` belong to create, not to keys.
 	for i+1 < len(args) {
 		sub := subcommand(cmd, args[i+1])
@@ -47,8 +50,8 @@ func interspersed(app *cli.App, args []string) []string {
 	return append(out, positional...)
 }
 
-// commandIndex is where the command's name is in args, after the program
-// name and the global flags; -1 if there is no known command.
+// commandIndex returns where the command's name is in args, after the
+// program name and the global flags, or -1 if there is none.
 func commandIndex(app *cli.App, args []string) int {
 	i := 1
 	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
@@ -57,10 +60,36 @@ func commandIndex(app *cli.App, args []string) int {
 		}
 		i++
 	}
-	if i >= len(args) || app.Command(args[i]) == nil {
+	if i >= len(args) {
 		return -1
 	}
 	return i
+}
+
+// commandName returns the command args run, "" if none; it is known even
+// when parsing its flags or the global ones fails. An unknown global flag
+// may take a value (a misspelt --envdir), so then the command is the first
+// word after it that names one.
+func commandName(app *cli.App, args []string) string {
+	i := commandIndex(app, args)
+	if i < 0 {
+		return ""
+	}
+	if cmd := app.Command(args[i]); cmd != nil {
+		return cmd.Name
+	}
+	if i < 2 || !strings.HasPrefix(args[i-1], "-") || takesValue(app.Flags, args[i-1]) {
+		return ""
+	}
+	for _, a := range args[i+1:] {
+		if a == "--" {
+			break
+		}
+		if cmd := app.Command(a); cmd != nil && !strings.HasPrefix(a, "-") {
+			return cmd.Name
+		}
+	}
+	return ""
 }
 
 func subcommand(cmd *cli.Command, name string) *cli.Command {

@@ -42,3 +42,26 @@ func TestUnknownCommandIsAUsageError(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, stderr.String())
 	}
 }
+
+func TestCommandName(t *testing.T) {
+	app := newApp(&globals{stdout: io.Discard, stderr: io.Discard})
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"walnut"}, ""},
+		{[]string{"walnut", "wal-fetch", "A", "B"}, "wal-fetch"},
+		{[]string{"walnut", "--envdir", "/etc/walnut/env", "wal-fetch", "A", "B"}, "wal-fetch"},
+		{[]string{"walnut", "--envdir=/etc/walnut/env", "--terse", "wal-fetch", "A", "B"}, "wal-fetch"},
+		{[]string{"walnut", "--envdri", "/etc/walnut/env", "wal-fetch", "A", "B"}, "wal-fetch"},
+		{[]string{"walnut", "--bogus", "wal-prefetch", "A", "B"}, "wal-prefetch"},
+		{[]string{"walnut", "backup-fetch", "/tmp/wal-fetch", "LATEST"}, "backup-fetch"},
+		{[]string{"walnut", "nonsense", "wal-fetch"}, ""},
+		{[]string{"walnut", "--envdir"}, ""},
+		{[]string{"walnut", "--version"}, ""},
+	} {
+		if got := commandName(app, tt.args); got != tt.want {
+			t.Errorf("commandName(%q) = %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}

@@ -36,7 +36,7 @@ func backupPushCommand(g *globals) *cli.Command {
 			if err != nil {
 				return err
 			}
-			part, err := g.intSetting("WALNUT_PARTITION_SIZE", basebackup.DefaultPartitionSize)
+			part, err := g.sizeSetting("WALNUT_PARTITION_SIZE", basebackup.DefaultPartitionSize)
 			if err != nil {
 				return err
 			}

@@ -34,6 +34,7 @@ type globals struct {
 	// parsed, so that status can answer as a Nagios check even when a
 	// global setting stops the run.
 	command string
+	version bool
 }
 
 func (g *globals) flags() []cli.Flag {
@@ -43,6 +44,7 @@ func (g *globals) flags() []cli.Flag {
 		&cli.StringFlag{Name: "prefix", Usage: "archive `URL`, overriding WALNUT_PREFIX", Destination: &g.prefix},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", Destination: &g.logFormat},
 		&cli.BoolFlag{Name: "terse", Usage: "log warnings and errors only", Destination: &g.terse},
+		&cli.BoolFlag{Name: "version", Usage: "print the version, as walnut version does", Destination: &g.version},
 	}
 }
 
@@ -139,6 +141,15 @@ func (g *globals) configArgs() ([]string, error) {
 		args = append(args, "--prefix", prefix)
 	}
 	return args, nil
+}
+
+// sizeSetting reads a size in bytes, units allowed (config/size).
+func (g *globals) sizeSetting(name string, def int64) (int64, error) {
+	n, err := g.env.Size(name, def)
+	if err != nil {
+		return 0, usageError(err)
+	}
+	return n, nil
 }
 
 // walnutCommand is how PostgreSQL should call this walnut with the same

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/walnut-pg/walnut/config"
+	"github.com/walnut-pg/walnut/config/size"
 )
 
 var errWantAge = errors.New("want a duration such as 26h, 90m or 2d")
@@ -58,7 +58,7 @@ func lagParser(v string) (parse func(string) (float64, error), inSeconds bool) {
 		}, true
 	}
 	return func(s string) (float64, error) {
-		n, err := config.ParseSize(s)
+		n, err := size.Parse(s)
 		if err != nil {
 			return 0, fmt.Errorf("%w; or a time such as 30s", err)
 		}

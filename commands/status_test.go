@@ -126,15 +126,16 @@ func TestStatusExitCodes(t *testing.T) {
 	var stdout strings.Builder
 	prom := filepath.Join(t.TempDir(), "walnut.prom")
 	alerts := filepath.Join(t.TempDir(), "alerts")
-	code := Main([]string{"walnut", "--prefix", "mem://", "status", "--json", "--no-server", "--prometheus-file", prom, "--alert-dir", alerts}, nil, &stdout, os.Stderr)
+	empty := "file://" + t.TempDir()
+	code := Main([]string{"walnut", "--prefix", empty, "status", "--json", "--no-server", "--prometheus-file", prom, "--alert-dir", alerts}, nil, &stdout, os.Stderr)
 	var r status.Report
 	if err := json.Unmarshal([]byte(stdout.String()), &r); err != nil || code != ExitCritical || r.State != status.Critical {
-		t.Fatalf("empty mem:// archive: exit %d, %v\n%s", code, err, stdout.String())
+		t.Fatalf("empty archive: exit %d, %v\n%s", code, err, stdout.String())
 	}
 	if _, err := os.Stat(filepath.Join(alerts, status.AlertArchiveMissing)); err != nil {
 		t.Errorf("no archive_missing alert: %v", err)
 	}
-	if b, err := os.ReadFile(prom); err != nil || !strings.Contains(string(b), `walnut_archive_up{archive="mem:"} 0`) {
+	if b, err := os.ReadFile(prom); err != nil || !strings.Contains(string(b), `walnut_archive_up{archive="`+empty+`"} 0`) {
 		t.Errorf("metrics: %v\n%s", err, b)
 	}
 	// A metrics file that cannot be written: the check still answers,

@@ -22,7 +22,8 @@ func walFetchCommand(g *globals) *cli.Command {
 		Usage:     "restore one WAL file (restore_command = 'walnut wal-fetch %f %p')",
 		ArgsUsage: "NAME DEST",
 		Description: "Writes the archived file NAME to DEST atomically.\n" +
-			"Exit codes: 0 fetched; 66 NAME is not in the archive; any other failure exits 200 during\n" +
+			"Exit codes: 0 fetched; 66 NAME is not in the archive; any other failure, configuration\n" +
+			"errors included (flags, --envdir, --env-file), exits 200 during\n" +
 			"archive recovery (so PostgreSQL stops rather than ending recovery early) and 1 in standby\n" +
 			"mode (standby.signal in the working directory, so PostgreSQL tries again).\n" +
 			"Under PostgreSQL (DEST in pg_wal) a background process fetches the next --prefetch segments\n" +
@@ -46,10 +47,8 @@ func walFetchCommand(g *globals) *cli.Command {
 				return nil
 			case errors.Is(err, storage.ErrNotFound):
 				return withCode(ExitWALNotFound, fmt.Errorf("wal-fetch: %s is not in the archive", c.Args().Get(0)))
-			case inStandbyMode():
-				return withCode(ExitFailure, err)
 			default:
-				return withCode(ExitWALFetchFatal, err)
+				return withCode(walFetchFailure(), err)
 			}
 		},
 	}
@@ -92,6 +91,24 @@ func walFetch(c *cli.Context, g *globals, prefetch int) error {
 		}
 	}
 	return nil
+}
+
+// restoreCommand reports whether the command named is run by PostgreSQL as
+// restore_command (wal-fetch), or by wal-fetch for it (wal-prefetch): its
+// every failure but "not in the archive" exits with walFetchFailure.
+func restoreCommand(name string) bool {
+	return name == "wal-fetch" || name == "wal-prefetch"
+}
+
+// walFetchFailure is the exit code of a wal-fetch that failed for any
+// reason but the file's absence: above 125 during archive recovery, so
+// PostgreSQL stops instead of ending recovery early; 1 in standby mode, so
+// it tries again.
+func walFetchFailure() int {
+	if inStandbyMode() {
+		return ExitFailure
+	}
+	return ExitWALFetchFatal
 }
 
 // inStandbyMode tells standby mode from archive recovery: PostgreSQL runs

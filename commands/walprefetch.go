@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/config/size"
 	"github.com/walnut-pg/walnut/wal"
 )
 
@@ -26,18 +27,26 @@ const prefetchTimeout = 10 * time.Minute
 // started by wal-fetch, not by people.
 func walPrefetchCommand(g *globals) *cli.Command {
 	var count int
-	var segSize uint64
+	var segSizeText string
 	return &cli.Command{
 		Name:      "wal-prefetch",
 		Hidden:    true,
 		ArgsUsage: "NAME DIR",
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "count", Value: defaultPrefetch, Destination: &count},
-			&cli.Uint64Flag{Name: "segment-size", Destination: &segSize},
+			&cli.StringFlag{Name: "segment-size", Usage: "WAL segment size, e.g. 16MiB", Destination: &segSizeText},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 || count < 1 || count > maxPrefetch {
 				return usageError(fmt.Errorf("wal-prefetch: want NAME DIR and --count 1 to %d", maxPrefetch))
+			}
+			var segSize uint64
+			if segSizeText != "" {
+				n, err := size.Parse(segSizeText)
+				if err != nil {
+					return usageError(fmt.Errorf("wal-prefetch: --segment-size %q: %w", segSizeText, err))
+				}
+				segSize = uint64(n)
 			}
 			ctx, cancel := context.WithTimeout(c.Context, prefetchTimeout)
 			defer cancel()

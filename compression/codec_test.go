@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // allCodecs is every codec at its default level and at a non-default one,
@@ -168,17 +169,24 @@ func TestCloseNeverClosesUnderlying(t *testing.T) {
 }
 
 // zstd, lz4 and gzip mark the end of a stream, so a cut-off object must fail
-// to decode rather than yield a short result. (s2, snappy and none have no
-// end marker; the tar trailer and the manifest catch truncation there.)
+// to decode rather than yield a short result, and say that it is cut off.
+// (s2, snappy and none have no end marker; the tar trailer and the
+// manifest catch truncation there.)
 func TestTruncatedStreamFails(t *testing.T) {
 	data := pgLikeData(1 << 20)
 	for _, spec := range []string{"zstd", "lz4", "gzip"} {
 		c, _ := Parse(spec)
 		z := compress(t, c, data)
-		for _, cut := range []int{len(z) / 2, len(z) - 1} {
+		for _, cut := range []int{0, 1, 3, 4, 9, len(z) / 2, len(z) - 1} {
 			got, err := decompress(c, z[:cut])
 			if err == nil {
 				t.Errorf("%s cut at %d/%d: decoded %d bytes without error", spec, cut, len(z), len(got))
+				continue
+			}
+			var de *DecodeError
+			if !errors.Is(err, ErrCorrupt) || !errors.As(err, &de) || !de.Truncated ||
+				!strings.Contains(err.Error(), "truncated "+spec+" stream") {
+				t.Errorf("%s cut at %d/%d: %v; want ErrCorrupt saying the %s stream is truncated", spec, cut, len(z), err, spec)
 			}
 		}
 	}
@@ -195,6 +203,35 @@ func TestCorruptStreamFails(t *testing.T) {
 			t.Errorf("%s: flipped byte went unnoticed and data came back intact?", spec)
 		} else if err == nil {
 			t.Errorf("%s: corrupt stream decoded without error", spec)
+		} else if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), spec+" stream") {
+			t.Errorf("%s: %v; want ErrCorrupt naming the codec", spec, err)
+		}
+		// What is not the codec's format at all (the zstd decoder calls
+		// it "magic number mismatch").
+		if _, err := decompress(c, bytes.Repeat([]byte{0}, 4096)); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: zeros decoded as %v; want ErrCorrupt", spec, err)
+		}
+	}
+}
+
+// A reader that fails underneath the decoder (a broken connection) is that
+// reader's failure, never the data's: the caller may retry it.
+func TestSourceFailureIsNotCorruption(t *testing.T) {
+	data := pgLikeData(1 << 20)
+	broken := errors.New("connection reset by peer")
+	for _, spec := range Names() {
+		c, _ := Parse(spec)
+		z := compress(t, c, data)
+		for _, at := range []int{0, 5, len(z) / 2} {
+			src := io.MultiReader(bytes.NewReader(z[:at]), iotest.ErrReader(broken))
+			r, err := c.NewReader(src)
+			if err == nil {
+				_, err = io.Copy(io.Discard, r)
+				r.Close()
+			}
+			if !errors.Is(err, broken) || errors.Is(err, ErrCorrupt) {
+				t.Errorf("%s, source failing after %d bytes: %v; want the source's error, not ErrCorrupt", spec, at, err)
+			}
 		}
 	}
 }

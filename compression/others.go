@@ -41,11 +41,13 @@ func (c lz4Codec) NewWriter(w io.Writer) (io.WriteCloser, error) {
 }
 
 func (lz4Codec) NewReader(r io.Reader) (io.ReadCloser, error) {
-	zr := lz4.NewReader(r)
-	if err := zr.Apply(lz4.ConcurrencyOption(1)); err != nil {
-		return nil, fmt.Errorf("lz4 decoder: %w", err)
-	}
-	return io.NopCloser(zr), nil
+	return checked("lz4", true, r, func(r io.Reader) (io.ReadCloser, error) {
+		zr := lz4.NewReader(r)
+		if err := zr.Apply(lz4.ConcurrencyOption(1)); err != nil {
+			return nil, fmt.Errorf("lz4 decoder: %w", err)
+		}
+		return io.NopCloser(zr), nil
+	})
 }
 
 // s2Codec writes klauspost's S2 stream format: faster than zstd level 1 at a
@@ -62,7 +64,9 @@ func (s2Codec) NewWriter(w io.Writer) (io.WriteCloser, error) {
 }
 
 func (s2Codec) NewReader(r io.Reader) (io.ReadCloser, error) {
-	return io.NopCloser(s2.NewReader(r)), nil
+	return checked("s2", false, r, func(r io.Reader) (io.ReadCloser, error) {
+		return io.NopCloser(s2.NewReader(r)), nil
+	})
 }
 
 // snappyCodec writes the Snappy framing format (what `snzip`/`.sz` tools
@@ -78,7 +82,9 @@ func (snappyCodec) NewWriter(w io.Writer) (io.WriteCloser, error) {
 }
 
 func (snappyCodec) NewReader(r io.Reader) (io.ReadCloser, error) {
-	return io.NopCloser(s2.NewReader(r)), nil
+	return checked("snappy", false, r, func(r io.Reader) (io.ReadCloser, error) {
+		return io.NopCloser(s2.NewReader(r)), nil
+	})
 }
 
 // defaultGzipLevel is gzip's own default, so "gzip" means what `gzip` means.
@@ -99,9 +105,12 @@ func (c gzipCodec) NewWriter(w io.Writer) (io.WriteCloser, error) {
 }
 
 func (gzipCodec) NewReader(r io.Reader) (io.ReadCloser, error) {
-	zr, err := gzip.NewReader(r)
-	if err != nil {
-		return nil, fmt.Errorf("gzip decoder: %w", err)
-	}
-	return zr, nil
+	// gzip reads the header here, so a stream too short for one fails now.
+	return checked("gzip", true, r, func(r io.Reader) (io.ReadCloser, error) {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		return zr, nil
+	})
 }

@@ -1,10 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
+
+	"github.com/walnut-pg/walnut/config/size"
 )
 
 // Var documents one variable walnut reads; the help text is built from
@@ -22,7 +24,7 @@ var Vars = []Var{
 	{Name: "WALNUT_UPLOAD_CONCURRENCY", Usage: "partitions compressed and uploaded at once by backup-push (default 2)"},
 	{Name: "WALNUT_DOWNLOAD_CONCURRENCY", Usage: "partitions fetched and extracted at once by backup-fetch (default 2)"},
 	{Name: "WALNUT_RATE_LIMIT", Usage: "bytes per second backup-push may store and backup-fetch may fetch, all workers together, e.g. 50MB or 20MiB (default: no limit)"},
-	{Name: "WALNUT_PARTITION_SIZE", Usage: "uncompressed bytes per backup tar partition (default 1073741824)"},
+	{Name: "WALNUT_PARTITION_SIZE", Usage: "uncompressed bytes per backup tar partition, e.g. 512MiB (default 1GiB)"},
 	{Name: "WALNUT_PGP_PUBLIC_KEY_FILE", Usage: "OpenPGP public key file (armored or binary; several keys: each one can decrypt): encrypt new objects to it"},
 	{Name: "WALNUT_PGP_PUBLIC_KEY", Usage: "the public key armored in the variable itself, instead of a file"},
 	{Name: "WALNUT_PGP_PRIVATE_KEY_FILE", Usage: "OpenPGP private key file that decrypts; may hold old keys beside the new after a rotation (WAL-G's WALG_PGP_KEY_PATH accepted)"},
@@ -38,7 +40,7 @@ var Vars = []Var{
 	{Name: "WALNUT_S3_SSE, WALNUT_S3_SSE_KMS_ID", Usage: "s3://: server-side encryption, AES256 or aws:kms (with the KMS key ID)"},
 	{Name: "WALNUT_S3_STORAGE_CLASS", Usage: "s3://: storage class of new objects, e.g. STANDARD_IA"},
 	{Name: "WALNUT_S3_CA_CERT_FILE", Aliases: []string{"AWS_CA_BUNDLE"}, Usage: "s3://: PEM file of extra CAs to trust"},
-	{Name: "WALNUT_S3_PART_SIZE", Usage: "s3://: bytes per multipart part, the one upload buffer (default 16777216)"},
+	{Name: "WALNUT_S3_PART_SIZE", Usage: "s3://: bytes per multipart part, e.g. 32MiB (default 16MiB, at least 5MiB)"},
 	{Name: "WALNUT_S3_STALL_TIMEOUT", Usage: "s3://: cut a connection that moves no data for this long (default 60s)"},
 	{Name: "AZURE_STORAGE_ACCOUNT", Aliases: []string{"WABS_ACCOUNT_NAME"}, Usage: "azure://: storage account"},
 	{Name: "AZURE_STORAGE_KEY", Aliases: []string{"AZURE_STORAGE_ACCESS_KEY", "WABS_ACCESS_KEY"}, Usage: "azure://: account key (wins over a SAS token)"},
@@ -46,7 +48,7 @@ var Vars = []Var{
 	{Name: "AZURE_STORAGE_CONNECTION_STRING", Usage: "azure://: connection string; wins over the three above"},
 	{Name: "AZURE_STORAGE_ENDPOINT", Aliases: []string{"WALNUT_AZURE_ENDPOINT"}, Usage: "azure://: blob service URL, e.g. http://127.0.0.1:10000/devstoreaccount1 for Azurite"},
 	{Name: "SWIFT_AUTHURL, SWIFT_USER, SWIFT_PASSWORD, SWIFT_TENANT", Usage: "swift://: WAL-E's names (also SWIFT_REGION, SWIFT_ENDPOINT_TYPE, SWIFT_AUTH_VERSION, SWIFT_*_DOMAIN_NAME); without SWIFT_AUTHURL, an openrc's OS_* names"},
-	{Name: "WALNUT_SWIFT_SEGMENT_SIZE", Usage: "swift://: bytes per large-object segment (default: the cluster's max_file_size)"},
+	{Name: "WALNUT_SWIFT_SEGMENT_SIZE", Usage: "swift://: bytes per large-object segment, e.g. 1GiB (default: the cluster's max_file_size)"},
 	{Name: "GOOGLE_APPLICATION_CREDENTIALS", Usage: "gs://: service account key file (unset: default credentials)"},
 	{Name: "STORAGE_EMULATOR_HOST", Usage: "gs://: host:port of a GCS emulator, used without authentication"},
 	{Name: "WALNUT_PG_BINDIR", Usage: "backup-verify --restore: directory of the backup's PostgreSQL server binaries (default: found by the backup's version, e.g. /usr/lib/postgresql/15/bin, or pg_config --bindir)"},
@@ -104,62 +106,41 @@ func (e *Env) Int(name string, def int64) (int64, error) {
 	return n, nil
 }
 
-// byteUnits are the suffixes ByteRate accepts: SI for kB/MB/GB (as disks
-// and networks are sold), binary for KiB/MiB/GiB; a bare k/M/G is SI.
-var byteUnits = map[string]float64{
-	"": 1, "b": 1,
-	"k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9,
-	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30,
-}
-
-// ByteRate returns name parsed as bytes per second, e.g. "1048576",
-// "50MB", "20MiB/s" or "1.5G"; 0 when unset.
-func (e *Env) ByteRate(name string) (int64, error) {
+// Size returns name parsed as a positive number of bytes, with an optional
+// unit (config/size: "1073741824", "8MB", "64MiB"), or def when unset.
+func (e *Env) Size(name string, def int64) (int64, error) {
 	v, ok := e.Get(name)
 	v = strings.TrimSpace(v)
 	if !ok || v == "" {
-		return 0, nil
+		return def, nil
 	}
-	n, err := parseByteRate(v)
+	n, err := size.Parse(v)
+	if err == nil && n < 1 {
+		err = errors.New("want at least 1 byte")
+	}
 	if err != nil {
 		return 0, fmt.Errorf("%s=%q: %w", name, v, err)
 	}
 	return n, nil
 }
 
-func parseByteRate(v string) (int64, error) {
-	s := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(v)), "/s")
-	f, ok := parseBytes(s)
-	if !ok {
-		return 0, fmt.Errorf("want bytes per second, e.g. 52428800, 50MB or 50MiB")
+// ByteRate returns name parsed as bytes per second, a size as Size takes
+// it with an optional "/s", e.g. "1048576", "50MB", "20MiB/s" or "1.5G";
+// 0 when unset.
+func (e *Env) ByteRate(name string) (int64, error) {
+	v, ok := e.Get(name)
+	v = strings.TrimSpace(v)
+	if !ok || v == "" {
+		return 0, nil
 	}
-	if f < 1 || f > math.MaxInt64/2 {
-		return 0, fmt.Errorf("want at least 1 byte per second")
+	n, err := size.Parse(strings.TrimSuffix(strings.ToLower(v), "/s"))
+	switch {
+	case errors.Is(err, size.ErrSyntax):
+		return 0, fmt.Errorf("%s=%q: want bytes per second, e.g. 52428800, 50MB or 50MiB/s (kB, MB, GB: powers of 1000; KiB, MiB, GiB: of 1024)", name, v)
+	case err != nil:
+		return 0, fmt.Errorf("%s=%q: %w", name, v, err)
+	case n < 1:
+		return 0, fmt.Errorf("%s=%q: want at least 1 byte per second", name, v)
 	}
-	return int64(f), nil
-}
-
-// ParseSize reads a number of bytes of zero or more, plain or with one of
-// ByteRate's units: "16777216", "16MB", "16MiB".
-func ParseSize(v string) (int64, error) {
-	f, ok := parseBytes(strings.ToLower(strings.TrimSpace(v)))
-	if !ok || f < 0 || f > math.MaxInt64/2 {
-		return 0, fmt.Errorf("want a size in bytes, e.g. 16777216, 16MB or 16MiB")
-	}
-	return int64(f), nil
-}
-
-// parseBytes reads a lower-case number with an optional unit of byteUnits.
-func parseBytes(s string) (float64, bool) {
-	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	if i < 0 {
-		i = len(s)
-	}
-	num, unit := s[:i], strings.TrimSpace(s[i:])
-	mult, ok := byteUnits[unit]
-	f, err := strconv.ParseFloat(num, 64)
-	if !ok || err != nil || num == "" {
-		return 0, false
-	}
-	return f * mult, true
+	return n, nil
 }

@@ -1,6 +1,9 @@
 package config
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestByteRate(t *testing.T) {
 	cases := []struct {
@@ -42,27 +45,37 @@ func TestByteRate(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
+// Every size setting takes the units WALNUT_RATE_LIMIT takes.
+func TestSize(t *testing.T) {
 	cases := []struct {
 		in      string
 		want    int64
-		wantErr bool
+		wantErr string
 	}{
-		{"0", 0, false},
-		{"16777216", 16 << 20, false},
-		{"16MB", 16e6, false},
-		{" 16MiB ", 16 << 20, false},
-		{"1.5GiB", 3 << 29, false},
-		{"512kB", 512e3, false},
-		{"", 0, true},
-		{"-1", 0, true},
-		{"16MB/s", 0, true},
-		{"16 bytes", 0, true},
+		{"", 1 << 30, ""},
+		{"1073741824", 1 << 30, ""},
+		{"8MB", 8e6, ""},
+		{"8MiB", 8 << 20, ""},
+		{" 512 KiB ", 512 << 10, ""},
+		{"1.5GiB", 3 << 29, ""},
+		{"2G", 2e9, ""},
+		{"0", 0, "at least 1 byte"},
+		{"0.5", 0, "at least 1 byte"},
+		{"-1", 0, "want a number of bytes"},
+		{"8XB", 0, `WALNUT_PARTITION_SIZE="8XB": want a number of bytes with an optional unit`},
+		{"big", 0, "want a number of bytes"},
 	}
 	for _, c := range cases {
-		got, err := ParseSize(c.in)
-		if (err != nil) != c.wantErr || got != c.want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d, error %v", c.in, got, err, c.want, c.wantErr)
+		e := New([]string{"WALNUT_PARTITION_SIZE=" + c.in})
+		got, err := e.Size("WALNUT_PARTITION_SIZE", 1<<30)
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("Size(%q) = %d, %v; want an error containing %q", c.in, got, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("Size(%q) = %d, %v; want %d", c.in, got, err, c.want)
 		}
 	}
 }

@@ -25,6 +25,9 @@ func TestBadInputOneLine(t *testing.T) {
 	}{
 		{name: "no prefix", env: c.Env(), args: []string{"backup-list"}, code: 2, mentions: []string{"WALNUT_PREFIX"}},
 		{name: "unknown scheme", env: []string{"WALNUT_PREFIX=ftp://x/y"}, args: []string{"backup-list"}, code: 2, mentions: []string{"ftp"}},
+		// A store in memory would die with the process: "archived", and
+		// the next process finds nothing.
+		{name: "mem scheme", env: []string{"WALNUT_PREFIX=mem://x"}, args: []string{"wal-push", filepath.Join(c.DataDir, "pg_wal", "000000010000000000000001")}, code: 2, mentions: []string{`scheme "mem"`, "file:///"}},
 		{name: "unreadable PGDATA", env: env(a, c), args: []string{"backup-push", "/nonexistent/dir"}, mentions: []string{"/nonexistent/dir"}},
 		{name: "server unreachable", env: append([]string{"WALNUT_PREFIX=" + a.Prefix}, unreachable...), args: []string{"backup-push", c.DataDir}, mentions: []string{"connect"}},
 		{name: "unknown codec", env: env(a, c, "WALNUT_COMPRESSION=brotli"), args: []string{"backup-push", c.DataDir}, code: 2, mentions: []string{"brotli"}},

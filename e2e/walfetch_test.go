@@ -138,3 +138,81 @@ func TestPITRStopsWhenArchiveFails(t *testing.T) {
 		t.Errorf("server log does not show wal-fetch's exit code 200:\n%s", log)
 	}
 }
+
+// A restore_command with a configuration mistake (an envdir that is not
+// there or that the server cannot read, a flag misspelt) must not exit
+// with a code of 125 or less, which PostgreSQL reads as "not in the
+// archive" and answers by ending recovery early. Like a failing store, it
+// exits 200 during archive recovery and 1 in standby mode.
+func TestWALFetchConfigErrors(t *testing.T) {
+	a := newArchive(t)
+	hist := writeShared(t, "00000002.history", []byte("1\t0/3000108\tno recovery target specified\n"))
+	mustRun(t, "", env(a, nil), "wal-push", hist)
+
+	envdir := filepath.Join(testpg.SharedTempDir(t), "env")
+	if err := os.Mkdir(envdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(envdir, "WALNUT_PREFIX"), []byte(a.Prefix+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Readable by its owner only, and owned by someone else than the
+	// server user: root when the tests run as root, else nobody can read
+	// a mode-0 directory.
+	unreadable := filepath.Join(testpg.SharedTempDir(t), "rootonly")
+	if err := os.Mkdir(unreadable, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(unreadable, 0o700) })
+
+	recovering := testpg.SharedTempDir(t)
+	standby := testpg.SharedTempDir(t)
+	if err := os.WriteFile(filepath.Join(standby, "standby.signal"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := testpg.ChownToServer(standby); err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name string
+		env  []string
+		args []string
+	}{
+		{"envdir missing", nil, []string{"--envdir", envdir + "v", "wal-fetch", "00000002.history", "DEST"}},
+		{"envdir unreadable", nil, []string{"--envdir", unreadable, "wal-fetch", "00000002.history", "DEST"}},
+		{"env file missing", nil, []string{"--env-file", envdir + "/nothing.env", "wal-fetch", "00000002.history", "DEST"}},
+		{"unknown global flag", nil, []string{"--envdri", envdir, "wal-fetch", "00000002.history", "DEST"}},
+		{"unknown wal-fetch flag", nil, []string{"--envdir", envdir, "wal-fetch", "--prefech", "0", "00000002.history", "DEST"}},
+		{"bad flag value", nil, []string{"--envdir", envdir, "wal-fetch", "--prefetch", "many", "00000002.history", "DEST"}},
+		{"bad log format", nil, []string{"--envdir", envdir, "--log-format", "xml", "wal-fetch", "00000002.history", "DEST"}},
+		{"bad log level", []string{"WALNUT_LOG_LEVEL=loud"}, []string{"--envdir", envdir, "wal-fetch", "00000002.history", "DEST"}},
+		{"no prefix", nil, []string{"wal-fetch", "00000002.history", "DEST"}},
+		{"missing DEST", nil, []string{"--envdir", envdir, "wal-fetch", "00000002.history"}},
+		{"wal-prefetch envdir missing", nil, []string{"--envdir", envdir + "v", "wal-prefetch", "000000010000000000000001", "DIR"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, mode := range []struct {
+				dir  string
+				want int
+			}{{recovering, 200}, {standby, 1}} {
+				r := run(t, mode.dir, tc.env, tc.args...)
+				if r.Code != mode.want {
+					t.Errorf("in %s: want exit %d, got %s", filepath.Base(mode.dir), mode.want, r)
+				}
+				if msg := strings.TrimSpace(r.Stderr); strings.Count(msg, "\n") != 0 || !strings.HasPrefix(msg, "walnut: ") {
+					t.Errorf("want one line on stderr, got:\n%s", r.Stderr)
+				}
+				assertAbsent(t, filepath.Join(mode.dir, "DEST"))
+			}
+		})
+	}
+
+	// The same mistakes elsewhere remain usage errors.
+	if r := run(t, recovering, nil, "--envdir", envdir+"v", "backup-list"); r.Code != 2 {
+		t.Errorf("backup-list with a missing envdir: want exit 2, got %s", r)
+	}
+	// And the right configuration fetches.
+	mustRun(t, recovering, nil, "--envdir", envdir, "wal-fetch", "00000002.history", "DEST")
+}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"golang.org/x/time/rate"
@@ -41,6 +42,19 @@ func (r *rateLimited) Get(ctx context.Context, key string) (io.ReadCloser, error
 		return nil, err
 	}
 	return limitedReadCloser{&limitedReader{ctx: ctx, r: rc, lim: r.lim}, rc}, nil
+}
+
+func (r *rateLimited) GetRange(ctx context.Context, key string, offset int64, version string) (*Range, error) {
+	rr, ok := r.Store.(RangeReader)
+	if !ok {
+		return nil, Permanent(fmt.Errorf("get %s: %T does not read ranges", key, r.Store))
+	}
+	rng, err := rr.GetRange(ctx, key, offset, version)
+	if err != nil {
+		return nil, err
+	}
+	rng.Body = limitedReadCloser{&limitedReader{ctx: ctx, r: rng.Body, lim: r.lim}, rng.Body}
+	return rng, nil
 }
 
 type limitedReader struct {

@@ -113,8 +113,9 @@ func retry[T any](ctx context.Context, r *retryStore, op, key string, attempt fu
 	if err != nil && last != nil && ctx.Err() != nil && !errors.Is(err, last) {
 		// The caller gave up while we waited to retry: backoff hands back
 		// only the context's error, and the failure that made us wait is
-		// what the operator needs to see.
-		err = fmt.Errorf("%s %s: %w (last attempt: %w)", op, key, err, last)
+		// what the operator needs to see. It already names the call and
+		// the key, as every backend's errors do.
+		err = fmt.Errorf("%w (gave up waiting to retry: %w)", last, err)
 	}
 	return v, err
 }
@@ -158,16 +159,60 @@ func (r *retryStore) Put(ctx context.Context, key string, src io.Reader, size in
 	return err
 }
 
+// Get retries opening key, and when the backend can read from an offset
+// (RangeReader) it also resumes a read that fails midway: see resumer.
 func (r *retryStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	return retry(ctx, r, "get", key, func() (io.ReadCloser, error) {
-		return r.getOnce(ctx, key)
+	rr, ok := r.s.(RangeReader)
+	if !ok {
+		return retry(ctx, r, "get", key, func() (io.ReadCloser, error) {
+			return r.openBody(ctx, key, func(actx context.Context) (io.ReadCloser, error) { return r.s.Get(actx, key) })
+		})
+	}
+	attempts := 0
+	rng, err := retry(ctx, r, "get", key, func() (*Range, error) {
+		attempts++
+		return r.openRange(ctx, rr, key, 0, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &resumer{r: r, ctx: ctx, rr: rr, key: key, body: rng.Body, version: rng.Version, size: rng.Size, attempts: attempts}, nil
+}
+
+// GetRange retries opening a range of key, as Get does, but does not
+// resume its body: a ranged read is what resuming is built from.
+func (r *retryStore) GetRange(ctx context.Context, key string, offset int64, version string) (*Range, error) {
+	rr, ok := r.s.(RangeReader)
+	if !ok {
+		return nil, Permanent(fmt.Errorf("get %s: %T does not read ranges", key, r.s))
+	}
+	return retry(ctx, r, "get", key, func() (*Range, error) {
+		return r.openRange(ctx, rr, key, offset, version)
 	})
 }
 
-// getOnce bounds Get only until it returns the body: the body lives on
-// under a context that is cancelled when it is closed, however long the
-// caller takes to read it.
-func (r *retryStore) getOnce(ctx context.Context, key string) (io.ReadCloser, error) {
+// openRange is one attempt of GetRange, bounded as openBody bounds it.
+func (r *retryStore) openRange(ctx context.Context, rr RangeReader, key string, offset int64, version string) (*Range, error) {
+	var rng *Range
+	body, err := r.openBody(ctx, key, func(actx context.Context) (io.ReadCloser, error) {
+		g, err := rr.GetRange(actx, key, offset, version)
+		if err != nil {
+			return nil, err
+		}
+		rng = g
+		return g.Body, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	rng.Body = body
+	return rng, nil
+}
+
+// openBody bounds open by AttemptTimeout only until it returns the body:
+// the body lives on under a context that is cancelled when it is closed,
+// however long the caller takes to read it.
+func (r *retryStore) openBody(ctx context.Context, key string, open func(context.Context) (io.ReadCloser, error)) (io.ReadCloser, error) {
 	actx, cancel := context.WithCancelCause(ctx)
 	var timer *time.Timer
 	if d := r.timeout(); d > 0 {
@@ -175,7 +220,7 @@ func (r *retryStore) getOnce(ctx context.Context, key string) (io.ReadCloser, er
 			cancel(fmt.Errorf("attempt timed out after %s: %w", d, context.DeadlineExceeded))
 		})
 	}
-	body, err := r.s.Get(actx, key)
+	body, err := open(actx)
 	if timer != nil && !timer.Stop() && err == nil {
 		// The timer fired as Get returned: the body's context is dead.
 		body.Close()

@@ -128,6 +128,44 @@ func TestRetryCancelledWhileWaiting(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, storagetest.ErrInjected) {
 		t.Errorf("err = %v, want both the deadline and the failure that caused the wait", err)
 	}
+	if n := strings.Count(err.Error(), "stat k:"); n != 1 {
+		t.Errorf("err = %q names the call %d times, want once", err, n)
+	}
+}
+
+// Every error names its call and key once, whichever way it failed: the
+// backends put "op key:" in front, and the decorator adds no second one.
+func TestRetryErrorsNameTheCallOnce(t *testing.T) {
+	p := storage.RetryPolicy{MaxAttempts: 3, InitialInterval: time.Hour, MaxInterval: time.Hour}
+	for _, op := range []storagetest.Op{storagetest.OpGet, storagetest.OpStat, storagetest.OpList, storagetest.OpDelete, storagetest.OpPut} {
+		t.Run(op.String(), func(t *testing.T) {
+			f := storagetest.NewFaulty(seeded(t, "backups/k", "v"), storagetest.Fault{Op: op})
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
+			defer cancel()
+			s := storage.WithRetry(f, p)
+			var err error
+			key := "backups/k"
+			switch op {
+			case storagetest.OpGet:
+				_, err = s.Get(ctx, key)
+			case storagetest.OpStat:
+				_, err = s.Stat(ctx, key)
+			case storagetest.OpList:
+				key = "backups/"
+				err = s.List(ctx, key, func(storage.ObjectInfo) error { return nil })
+			case storagetest.OpDelete:
+				err = s.Delete(ctx, key)
+			case storagetest.OpPut:
+				err = s.Put(ctx, key, strings.NewReader("v"), 1)
+			}
+			if err == nil {
+				t.Fatal("succeeded through a fault")
+			}
+			if want := op.String() + " " + key + ":"; strings.Count(err.Error(), want) != 1 || !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("err = %q, want it to start with %q and say it once", err, want)
+			}
+		})
+	}
 }
 
 // onlyReader hides Seek.

@@ -14,7 +14,6 @@ import (
 	"github.com/walnut-pg/walnut/storage/azure"
 	"github.com/walnut-pg/walnut/storage/gcs"
 	"github.com/walnut-pg/walnut/storage/local"
-	"github.com/walnut-pg/walnut/storage/mem"
 	"github.com/walnut-pg/walnut/storage/s3"
 	"github.com/walnut-pg/walnut/storage/swift"
 )
@@ -47,8 +46,6 @@ func Open(ctx context.Context, prefix string, getenv func(string) string, log *s
 			return nil, err
 		}
 		return withRetry(s, log), nil
-	case "mem":
-		return mem.New(), nil
 	case "s3":
 		s, err := s3.Open(ctx, u, getenv, log)
 		if err != nil {
@@ -74,10 +71,16 @@ func Open(ctx context.Context, prefix string, getenv func(string) string, log *s
 		}
 		return withRetry(s, log), nil
 	case "":
-		return nil, fmt.Errorf("storage prefix %q has no scheme: want file:///absolute/path, s3://, azure:// (wabs://), swift:// or gs://", Redact(prefix))
+		return nil, fmt.Errorf("storage prefix %q has no scheme: want %s", Redact(prefix), supported)
 	}
-	return nil, fmt.Errorf("unknown storage scheme %q in prefix %q: want file://, s3://, azure:// (wabs://), swift:// or gs://", u.Scheme, Redact(prefix))
+	return nil, fmt.Errorf("unknown storage scheme %q in prefix %q: want %s", u.Scheme, Redact(prefix), supported)
 }
+
+// supported names the schemes Open accepts. There is no mem:// on purpose:
+// a store that dies with its process would let wal-push report "archived"
+// for WAL that the next process cannot find. Tests use storage/mem
+// directly.
+const supported = "file:///absolute/path, s3://, azure:// (wabs://), swift:// or gs://"
 
 func withRetry(s storage.Store, log *slog.Logger) storage.Store {
 	p := storage.DefaultRetryPolicy()

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
@@ -24,6 +25,7 @@ import (
 	"github.com/walnut-pg/walnut/storage"
 	"github.com/walnut-pg/walnut/storage/internal/exactsize"
 	"github.com/walnut-pg/walnut/storage/internal/idleconn"
+	"github.com/walnut-pg/walnut/storage/internal/sizing"
 )
 
 // Store is a container, or a path inside one.
@@ -34,7 +36,10 @@ type Store struct {
 	bufs      sync.Pool // of *[]byte, BlockSize long
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store       = (*Store)(nil)
+	_ storage.RangeReader = (*Store)(nil)
+)
 
 // Open returns the store for azure://container/path (or wabs://), with
 // settings and credentials from getenv.
@@ -116,10 +121,11 @@ func (s *Store) blob(key string) *blockblob.Client {
 // Put Block List: blocks staged by a failed or cancelled upload are never
 // committed, and Azure discards them after a week.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	rewind := sizing.Rewinder(r)
 	if size >= 0 {
 		r = exactsize.Reader(r, size)
 	}
-	err := s.upload(ctx, s.blob(key), storage.ContextReader(ctx, r), size)
+	err := s.upload(ctx, s.blob(key), r, size, rewind)
 	if err == nil {
 		return nil
 	}
@@ -132,15 +138,48 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 }
 
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	resp, err := s.blob(key).DownloadStream(ctx, nil)
+	rng, err := s.GetRange(ctx, key, 0, "")
 	if err != nil {
+		return nil, err
+	}
+	return rng.Body, nil
+}
+
+// GetRange pins the version by ETag (If-Match). The SDK's own retry
+// reader is not used: storage.WithRetry resumes a broken read, as the one
+// retry loop, with the same waits and limits as every other call.
+func (s *Store) GetRange(ctx context.Context, key string, offset int64, version string) (*storage.Range, error) {
+	opts := &blob.DownloadStreamOptions{}
+	if offset > 0 {
+		opts.Range = blob.HTTPRange{Offset: offset}
+	}
+	if version != "" {
+		etag := azcore.ETag(version)
+		opts.AccessConditions = &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: &etag}}
+	}
+	resp, err := s.blob(key).DownloadStream(ctx, opts)
+	if err != nil {
+		if version != "" && bloberror.HasCode(err, bloberror.ConditionNotMet) {
+			return nil, storage.Changed("azure get", key, "its ETag is no longer "+version)
+		}
 		return nil, s.translateError("get", key, err)
 	}
-	// The retry reader resumes a broken or timed-out download where it
-	// stopped, pinned to the blob's ETag so an overwrite cannot splice two
-	// versions together.
-	body := resp.NewRetryReader(ctx, &blob.RetryReaderOptions{MaxRetries: 3})
-	return &readCloser{s: s, key: key, rc: body}, nil
+	size := int64(-1)
+	switch {
+	case resp.ContentRange != nil:
+		size = storage.ParseContentRange(*resp.ContentRange)
+	case resp.ContentLength != nil && offset == 0:
+		size = *resp.ContentLength
+	}
+	etag := ""
+	if resp.ETag != nil {
+		etag = string(*resp.ETag)
+	}
+	if version != "" && etag != version {
+		resp.Body.Close()
+		return nil, storage.Changed("azure get", key, "its ETag is no longer "+version)
+	}
+	return &storage.Range{Body: &readCloser{s: s, key: key, rc: resp.Body}, Version: etag, Size: size}, nil
 }
 
 // readCloser keeps read errors in walnut's terms and free of credentials.

@@ -189,6 +189,15 @@ func TestLargeUnknownSizePutHasBoundedMemory(t *testing.T) {
 	}
 }
 
+// wal-push's Puts, eight at once as its pool runs them, hold no block
+// buffers: a segment's size is known, or measured from its rewindable
+// source, and it goes up in one streamed Put Blob.
+func TestWALPutsMemoryBounded(t *testing.T) {
+	az := testserver.StartAzurite(t)
+	az.CreateContainer(t, "walnut")
+	storagetest.BoundedWALPuts(t, newStore(t, devConfig(az, "walnut", "wal/")), 8)
+}
+
 func TestOpenFromEnv(t *testing.T) {
 	az := testserver.StartAzurite(t)
 	az.CreateContainer(t, "walnut")

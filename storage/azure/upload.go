@@ -14,25 +14,63 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 
 	"github.com/walnut-pg/walnut/storage"
+	"github.com/walnut-pg/walnut/storage/internal/exactsize"
+	"github.com/walnut-pg/walnut/storage/internal/sizing"
 )
 
-// upload stores r in bb: one Put Blob when r fits in one block, else
-// blocks staged Concurrency at a time and committed at the end, so at most
+// maxPutBlob is the most walnut sends in one Put Blob: 256 MiB is what
+// every service version takes (newer ones take 5000 MiB).
+const maxPutBlob = 256 << 20
+
+// upload stores r in bb, holding as little of it as it can (package
+// sizing): an object of known size up to maxPutBlob is streamed in one Put
+// Blob; one of unknown size is read up to 256 KiB into a buffer that grows
+// as data arrives, sent from there if it ends, else measured and streamed
+// when rewind can rewind its source, else staged as blocks. Blocks go
+// Concurrency at a time and are committed at the end, so at most
 // Concurrency+1 block buffers are held whatever the object's size.
 //
 // The SDK's UploadStream would do the same but keeps reading its source to
 // the end after a block failed; a backup partition's source is a whole
 // compression pipeline, which should stop at once.
-func (s *Store) upload(ctx context.Context, bb *blockblob.Client, r io.Reader, size int64) error {
+func (s *Store) upload(ctx context.Context, bb *blockblob.Client, r io.Reader, size int64, rewind func() error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	src := &recordingReader{r: storage.ContextReader(ctx, r)}
+	if size < 0 {
+		h, err := sizing.ReadHead(src, sizing.Small)
+		if err != nil {
+			return &sourceError{err: err}
+		}
+		if !h.More {
+			_, err := bb.Upload(ctx, streaming.NopCloser(h.ReadSeeker()), nil)
+			return err
+		}
+		if rewind == nil {
+			return s.stage(ctx, cancel, bb, io.MultiReader(h.Reader(), src), -1)
+		}
+		if size, err = sizing.Measure(src, h, rewind, nil); err != nil {
+			return &sourceError{err: err}
+		}
+		src = &recordingReader{r: exactsize.Reader(storage.ContextReader(ctx, r), size)}
+	}
+	if size > maxPutBlob {
+		return s.stage(ctx, cancel, bb, src, size)
+	}
+	_, err := bb.Upload(ctx, &sizing.Body{R: src, Size: size}, nil)
+	if err != nil && src.err != nil {
+		return &sourceError{err: src.err}
+	}
+	return err
+}
+
+// stage uploads r as blocks and commits them.
+func (s *Store) stage(ctx context.Context, cancel context.CancelCauseFunc, bb *blockblob.Client, r io.Reader, size int64) error {
 	bs := s.cfg.BlockSize
 	if size > bs*maxBlocks {
 		// A known size too large for the default blocks picks larger ones.
 		bs = (size + maxBlocks - 1) / maxBlocks
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	r = storage.ContextReader(ctx, r)
-
 	buf := s.getBuf(bs)
 	n, err := io.ReadFull(r, buf)
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
@@ -119,6 +157,21 @@ func (s *Store) putBuf(b []byte) {
 	if int64(len(b)) == s.cfg.BlockSize {
 		s.bufs.Put(&b)
 	}
+}
+
+// recordingReader remembers its source's failure, to tell it apart from
+// the service's when an SDK reports them alike.
+type recordingReader struct {
+	r   io.Reader
+	err error
+}
+
+func (r *recordingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
 }
 
 // sourceError is the reader's own failure, reported as is.

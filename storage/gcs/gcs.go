@@ -33,7 +33,10 @@ type Store struct {
 	client *http.Client
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store       = (*Store)(nil)
+	_ storage.RangeReader = (*Store)(nil)
+)
 
 // Open returns the store for gs://bucket/path, with settings and
 // credentials from getenv.
@@ -164,11 +167,48 @@ func (s *Store) bucketExists(ctx context.Context) error {
 }
 
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	resp, err := s.do(ctx, get(s.objectURL(key)+"?alt=media"))
+	rng, err := s.GetRange(ctx, key, 0, "")
 	if err != nil {
+		return nil, err
+	}
+	return rng.Body, nil
+}
+
+// GetRange pins the version by generation (ifGenerationMatch): the service
+// answers 412 once the name holds another object, 404 once it holds none.
+func (s *Store) GetRange(ctx context.Context, key string, offset int64, version string) (*storage.Range, error) {
+	u := s.objectURL(key) + "?alt=media"
+	if version != "" {
+		u += "&ifGenerationMatch=" + url.QueryEscape(version)
+	}
+	resp, err := s.do(ctx, func(ctx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err == nil && offset > 0 {
+			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
+		}
+		return req, err
+	})
+	if err != nil {
+		var aerr *apiError
+		if version != "" && errors.As(err, &aerr) && aerr.code == http.StatusPreconditionFailed {
+			return nil, storage.Changed("gcs get", key, "its generation is no longer "+version)
+		}
 		return nil, s.translateError(ctx, "get", key, err)
 	}
-	return &readCloser{key: key, r: resp.Body}, nil
+	size := resp.ContentLength
+	if offset > 0 {
+		if resp.StatusCode != http.StatusPartialContent {
+			resp.Body.Close()
+			return nil, fmt.Errorf("gcs get %s: asked for the bytes from %d, got HTTP %d", key, offset, resp.StatusCode)
+		}
+		size = storage.ParseContentRange(resp.Header.Get("Content-Range"))
+	}
+	gen := resp.Header.Get("X-Goog-Generation")
+	if version != "" && gen != version {
+		resp.Body.Close()
+		return nil, storage.Changed("gcs get", key, "its generation is no longer "+version)
+	}
+	return &storage.Range{Body: &readCloser{key: key, r: resp.Body}, Version: gen, Size: size}, nil
 }
 
 type readCloser struct {

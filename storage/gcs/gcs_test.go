@@ -93,6 +93,15 @@ func TestLargeUnknownSizePutHasBoundedMemory(t *testing.T) {
 	}
 }
 
+// wal-push's Puts, eight at once as its pool runs them, hold no chunk
+// buffers: a segment's size is known, or measured from its rewindable
+// source, and it goes up in one streamed request.
+func TestWALPutsMemoryBounded(t *testing.T) {
+	f := testserver.StartFakeGCS(t)
+	f.CreateBucket(t, "walnut")
+	storagetest.BoundedWALPuts(t, newStore(t, emulatorConfig(f, "walnut", "wal/")), 8)
+}
+
 func TestOpenFromEnv(t *testing.T) {
 	f := testserver.StartFakeGCS(t)
 	f.CreateBucket(t, "walnut")

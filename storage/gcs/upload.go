@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+
+	"github.com/walnut-pg/walnut/storage/internal/sizing"
 )
 
 // statusResumeIncomplete is the service's answer to a chunk that did not
@@ -23,12 +25,92 @@ const statusResumeIncomplete = 308
 // chunkQuantum: every chunk but the last must be a multiple of it.
 const chunkQuantum = 256 << 10
 
-// Put uploads r with one resumable upload in chunks of ChunkSize, holding
-// one chunk in memory. The object appears only when the last chunk, sent
-// with the total size, is accepted: a failed or cancelled Put never sends
-// it, and cancels the upload session.
+// Put holds as little of the object as it can (package sizing): an object
+// of known size is streamed in one upload request; one of unknown size is
+// read up to 256 KiB into a buffer that grows as data arrives, and sent
+// from there if it ends, else measured and streamed when its source
+// rewinds, else sent by chunks (resumable).
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	rewind := sizing.Rewinder(r)
 	src := sizeReader(ctx, r, size)
+	fail := func(err error) error {
+		if err == nil {
+			return nil
+		}
+		if src.err != nil {
+			// The source's own failure, reported as it is and never
+			// Permanent: the retry decorator decides about it.
+			return fmt.Errorf("gcs put %s: %w", key, src.err)
+		}
+		return s.translateError(ctx, "put", key, err)
+	}
+	if size < 0 {
+		h, err := sizing.ReadHead(src, sizing.Small)
+		if err != nil {
+			return fail(err)
+		}
+		if !h.More {
+			return fail(s.mediaUpload(ctx, key, h.Reader, h.Size, true))
+		}
+		if rewind == nil {
+			return s.chunkedPut(ctx, key, io.MultiReader(h.Reader(), src), src)
+		}
+		if size, err = sizing.Measure(src, h, rewind, nil); err != nil {
+			return fail(err)
+		}
+		src = sizeReader(ctx, r, size)
+	}
+	body := func() io.Reader { return src }
+	return fail(s.mediaUpload(ctx, key, body, size, false))
+}
+
+// mediaUpload stores size bytes from body in one request, which the
+// service turns into an object only once it has them all. A body from
+// memory (again) is sent again after a failure another attempt may fix.
+func (s *Store) mediaUpload(ctx context.Context, key string, body func() io.Reader, size int64, again bool) error {
+	q := url.Values{"uploadType": {"media"}, "name": {s.cfg.Prefix + key}}
+	u := s.base + "/upload/storage/v1/b/" + url.PathEscape(s.cfg.Bucket) + "/o?" + q.Encode()
+	newReq := func(ctx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, body())
+		if err != nil {
+			return nil, err
+		}
+		req.ContentLength = size
+		if size == 0 {
+			req.Body = http.NoBody
+		}
+		req.Header.Set("Content-Type", "application/octet-stream")
+		return req, nil
+	}
+	if again {
+		resp, err := s.do(ctx, newReq)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	}
+	req, err := newReq(ctx)
+	if err != nil {
+		return err
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return readAPIError(resp)
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// chunkedPut uploads r with one resumable upload in chunks of ChunkSize,
+// holding one chunk in memory. The object appears only when the last
+// chunk, sent with the total size, is accepted: a failed or cancelled Put
+// never sends it, and cancels the upload session. src is r's source, whose
+// own failure is reported as such.
+func (s *Store) chunkedPut(ctx context.Context, key string, r io.Reader, src *sourceReader) error {
 	chunk := (s.cfg.ChunkSize + chunkQuantum - 1) / chunkQuantum * chunkQuantum
 	buf := make([]byte, chunk)
 	var (
@@ -54,7 +136,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 			buf[0] = carry[0]
 			n = 1
 		}
-		m, err := io.ReadFull(src, buf[n:])
+		m, err := io.ReadFull(r, buf[n:])
 		n += m
 		final := false
 		switch {
@@ -65,7 +147,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		default:
 			// One byte more tells whether this chunk is the last, which
 			// must carry the total size.
-			k, err := io.ReadFull(src, carry[:])
+			k, err := io.ReadFull(r, carry[:])
 			switch {
 			case k == 1:
 				haveCarry = true

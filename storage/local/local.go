@@ -31,7 +31,10 @@ type Store struct {
 	root string
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store       = (*Store)(nil)
+	_ storage.RangeReader = (*Store)(nil)
+)
 
 // New returns a store under root, which must be absolute. root need not
 // exist: the first Put creates it, so a read-only command aimed at a wrong
@@ -188,6 +191,17 @@ func syncDir(dir string) error {
 }
 
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	rng, err := s.GetRange(ctx, key, 0, "")
+	if err != nil {
+		return nil, err
+	}
+	return rng.Body, nil
+}
+
+// GetRange pins a version by the file's identity: Put replaces an object
+// by renaming a new file over it, so another inode (or size, or
+// modification time) is another version.
+func (s *Store) GetRange(ctx context.Context, key string, offset int64, version string) (*storage.Range, error) {
 	path, err := s.path(key)
 	if err != nil {
 		return nil, err
@@ -207,7 +221,29 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 		f.Close()
 		return nil, translateError("get", key, err)
 	}
-	return f, nil
+	v := fileVersion(fi)
+	switch {
+	case version != "" && v != version:
+		f.Close()
+		return nil, storage.Changed("get", key, "replaced")
+	case offset < 0 || offset > fi.Size():
+		f.Close()
+		return nil, storage.Permanent(fmt.Errorf("get %s: offset %d outside the object's %d bytes", key, offset, fi.Size()))
+	case offset > 0:
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			f.Close()
+			return nil, translateError("get", key, err)
+		}
+	}
+	return &storage.Range{Body: f, Version: v, Size: fi.Size()}, nil
+}
+
+func fileVersion(fi fs.FileInfo) string {
+	v := fmt.Sprintf("%d.%d", fi.Size(), fi.ModTime().UnixNano())
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		v = fmt.Sprintf("%d.%d.%s", st.Dev, st.Ino, v)
+	}
+	return v
 }
 
 func (s *Store) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {

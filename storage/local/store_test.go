@@ -329,3 +329,8 @@ func runAsPostgres(t *testing.T, name string) {
 		t.Errorf("%s as postgres: %v\n%s", name, err, out)
 	}
 }
+
+func TestWALPutsMemoryBounded(t *testing.T) {
+	s, _ := newStore(t)
+	storagetest.BoundedWALPuts(t, s, 8)
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,15 +20,20 @@ import (
 type Store struct {
 	mu      sync.RWMutex
 	objects map[string]object
+	puts    uint64 // numbers the versions Put stores
 }
 
 // object is never modified once stored, so readers share its bytes.
 type object struct {
 	data    []byte
 	modTime time.Time
+	version string
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store       = (*Store)(nil)
+	_ storage.RangeReader = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New() *Store {
@@ -51,7 +57,8 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	s.mu.Lock()
-	s.objects[key] = object{data: data, modTime: time.Now()}
+	s.puts++
+	s.objects[key] = object{data: data, modTime: time.Now(), version: strconv.FormatUint(s.puts, 10)}
 	s.mu.Unlock()
 	return nil
 }
@@ -62,6 +69,20 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 		return nil, err
 	}
 	return io.NopCloser(bytes.NewReader(obj.data)), nil
+}
+
+func (s *Store) GetRange(ctx context.Context, key string, offset int64, version string) (*storage.Range, error) {
+	obj, err := s.lookup(ctx, "get", key)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case version != "" && obj.version != version:
+		return nil, storage.Changed("get", key, "overwritten")
+	case offset < 0 || offset > int64(len(obj.data)):
+		return nil, storage.Permanent(fmt.Errorf("get %s: offset %d outside the object's %d bytes", key, offset, len(obj.data)))
+	}
+	return &storage.Range{Body: io.NopCloser(bytes.NewReader(obj.data[offset:])), Version: obj.version, Size: int64(len(obj.data))}, nil
 }
 
 func (s *Store) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {

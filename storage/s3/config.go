@@ -10,6 +10,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/encrypt"
+
+	"github.com/walnut-pg/walnut/config/size"
 )
 
 // Settings this backend reads through getenv, besides the credential
@@ -135,9 +137,9 @@ func parseConfig(u *url.URL, getenv func(string) string) (config, error) {
 
 	c.partSize = defaultPartSize
 	if v := get(envPartSize); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
+		n, err := size.Parse(v)
 		if err != nil || n < minPartSize || n > maxPartSize {
-			return c, fmt.Errorf("%s=%q: want bytes between %d (5 MiB) and %d (5 GiB)", envPartSize, v, minPartSize, int64(maxPartSize))
+			return c, fmt.Errorf("%s=%q: want a size from %s to %s, e.g. 16MiB", envPartSize, v, size.Format(minPartSize), size.Format(maxPartSize))
 		}
 		c.partSize = n
 	}

@@ -140,6 +140,12 @@ func TestParseConfig(t *testing.T) {
 					t.Errorf("%+v", c)
 				}
 			}},
+		{name: "part size with a unit", prefix: "s3://b/p", env: envOf("WALNUT_S3_PART_SIZE", "32MiB"),
+			check: func(t *testing.T, c config) {
+				if c.partSize != 32<<20 {
+					t.Errorf("%+v", c)
+				}
+			}},
 		{name: "stall as duration", prefix: "s3://b/p", env: envOf("WALNUT_S3_STALL_TIMEOUT", "2m"),
 			check: func(t *testing.T, c config) {
 				if c.stallTimeout != 2*time.Minute {
@@ -154,7 +160,9 @@ func TestParseConfig(t *testing.T) {
 		{name: "bad path style", prefix: "s3://b/p", env: envOf("WALNUT_S3_FORCE_PATH_STYLE", "yes please"), wantErr: `WALNUT_S3_FORCE_PATH_STYLE="yes please": want true or false`},
 		{name: "bad SSE", prefix: "s3://b/p", env: envOf("WALNUT_S3_SSE", "rot13"), wantErr: `WALNUT_S3_SSE="rot13": want AES256 or aws:kms`},
 		{name: "KMS ID without SSE", prefix: "s3://b/p", env: envOf("WALNUT_S3_SSE_KMS_ID", "k"), wantErr: "set WALNUT_S3_SSE=aws:kms"},
-		{name: "small part", prefix: "s3://b/p", env: envOf("WALNUT_S3_PART_SIZE", "1048576"), wantErr: "WALNUT_S3_PART_SIZE"},
+		{name: "small part", prefix: "s3://b/p", env: envOf("WALNUT_S3_PART_SIZE", "1048576"), wantErr: `WALNUT_S3_PART_SIZE="1048576": want a size from 5MiB to 5GiB`},
+		{name: "small part in SI units", prefix: "s3://b/p", env: envOf("WALNUT_S3_PART_SIZE", "5MB"), wantErr: "want a size from 5MiB to 5GiB"},
+		{name: "bad part unit", prefix: "s3://b/p", env: envOf("WALNUT_S3_PART_SIZE", "16XB"), wantErr: "WALNUT_S3_PART_SIZE"},
 		{name: "bad stall", prefix: "s3://b/p", env: envOf("WALNUT_S3_STALL_TIMEOUT", "10ms"), wantErr: "WALNUT_S3_STALL_TIMEOUT"},
 		{name: "bad endpoint", prefix: "s3://b/p", env: envOf("AWS_ENDPOINT_URL", "minio:9000"), wantErr: "AWS_ENDPOINT_URL"},
 	}

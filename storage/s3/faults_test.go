@@ -2,9 +2,11 @@ package s3_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -216,5 +218,116 @@ func TestSlowLinkIsNotAStall(t *testing.T) {
 	}
 	if d := time.Since(start); d < stall+time.Second {
 		t.Fatalf("the Get took %s, hardly more than the stall timeout", d)
+	}
+}
+
+// A connection that breaks in the middle of a download, through the retry
+// decorator as every command uses it: the read resumes where it broke and
+// delivers the object whole once the link heals within the retry window,
+// and fails, on one line, when it never does.
+func TestReadResumesAfterBrokenConnection(t *testing.T) {
+	f := startFaultyMinIO(t)
+	inner, _ := f.open(t)
+	const size = 8 << 20
+	h := sha256.New()
+	if err := inner.Put(t.Context(), "wal/seg", io.TeeReader(storagetest.RandomData(4, size), h), size); err != nil {
+		t.Fatal(err)
+	}
+	want := h.Sum(nil)
+	p := storage.RetryPolicy{MaxAttempts: 7, InitialInterval: 100 * time.Millisecond, MaxInterval: time.Second}
+	var logs strings.Builder
+	p.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	s := storage.WithRetry(inner, p)
+
+	// read reads wal/seg over a link slowed to 4 MB/s, starting during
+	// once its first MiB is in, while the read goes on: toxiproxy cannot
+	// change a link whose reader has stopped.
+	read := func(during func()) (int64, []byte, error) {
+		f.proxy.AddToxic(t, testserver.Toxic{Name: "slow", Type: "bandwidth", Stream: "downstream",
+			Attributes: map[string]any{"rate": 4096}})
+		defer f.proxy.RemoveToxic(t, "slow")
+		rc, err := s.Get(t.Context(), "wal/seg")
+		if err != nil {
+			t.Fatalf("Get: %v", err)
+		}
+		defer rc.Close()
+		h := sha256.New()
+		w := &onceAfter{w: h, n: 1 << 20, fn: during}
+		n, err := io.Copy(w, rc)
+		w.wait()
+		return n, h.Sum(nil), err
+	}
+	cut := func(t *testing.T) {
+		f.proxy.AddToxic(t, testserver.Toxic{Name: "cut", Type: "limit_data", Stream: "downstream",
+			Attributes: map[string]any{"bytes": 256 << 10}})
+	}
+	reset := func(t *testing.T) {
+		f.proxy.AddToxic(t, testserver.Toxic{Name: "reset", Type: "reset_peer", Stream: "downstream",
+			Attributes: map[string]any{"timeout": 0}})
+	}
+	for _, tt := range []struct {
+		name  string
+		toxic func(*testing.T)
+		names string
+	}{{"limit_data", cut, "cut"}, {"reset_peer", reset, "reset"}} {
+		t.Run(tt.name+" clears", func(t *testing.T) {
+			logs.Reset()
+			start := time.Now()
+			n, sum, err := read(func() {
+				tt.toxic(t)
+				time.Sleep(1500 * time.Millisecond)
+				f.proxy.RemoveToxic(t, tt.names)
+			})
+			t.Logf("read %d bytes in %s: %v; %d resumptions", n, time.Since(start).Round(time.Millisecond), err, strings.Count(logs.String(), "resuming"))
+			if err != nil || n != size || !bytes.Equal(sum, want) {
+				t.Fatalf("read %d bytes (SHA-256 equal: %v), %v; want the object whole", n, bytes.Equal(sum, want), err)
+			}
+			if !strings.Contains(logs.String(), "resuming") {
+				t.Error("no resumption logged: the toxic did not break the read")
+			}
+		})
+		t.Run(tt.name+" never clears", func(t *testing.T) {
+			start := time.Now()
+			n, _, err := read(func() { tt.toxic(t) })
+			f.proxy.RemoveToxic(t, tt.names)
+			d := time.Since(start)
+			t.Logf("read %d bytes in %s: %v", n, d.Round(time.Millisecond), err)
+			switch {
+			case err == nil:
+				t.Fatal("a read through a link that never heals succeeded")
+			case errors.Is(err, storage.ErrNotFound) || strings.Contains(err.Error(), "\n"):
+				t.Errorf("err = %q, want one line that is not ErrNotFound", err)
+			case d > time.Minute:
+				t.Errorf("giving up took %s", d)
+			}
+		})
+	}
+}
+
+// onceAfter passes writes to w and starts fn in its own goroutine once n
+// bytes have passed.
+type onceAfter struct {
+	w    io.Writer
+	n    int64
+	fn   func()
+	done chan struct{}
+}
+
+func (o *onceAfter) Write(p []byte) (int, error) {
+	o.n -= int64(len(p))
+	if o.n <= 0 && o.done == nil {
+		o.done = make(chan struct{})
+		go func() {
+			defer close(o.done)
+			o.fn()
+		}()
+	}
+	return o.w.Write(p)
+}
+
+// wait waits for fn, if it started.
+func (o *onceAfter) wait() {
+	if o.done != nil {
+		<-o.done
 	}
 }

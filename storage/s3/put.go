@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math/rand/v2"
 	"time"
@@ -14,6 +15,8 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/walnut-pg/walnut/storage"
+	"github.com/walnut-pg/walnut/storage/internal/exactsize"
+	"github.com/walnut-pg/walnut/storage/internal/sizing"
 )
 
 // abortTimeout bounds the clean-up of a failed multipart upload, which
@@ -26,14 +29,21 @@ const abortTimeout = 30 * time.Second
 // such as a backup partition, these are the only retries there are.
 const stepAttempts = 3
 
-// Put reads at most one part into memory. An object that fits is stored
-// with one PUT; a larger one, or one of unknown size that turns out
-// larger, as a multipart upload of fixed-size parts read one at a time,
-// so memory stays at one part (WALNUT_S3_PART_SIZE) whatever the size of
-// the object. Either way S3 makes the object visible only once it is
-// whole: a single PUT is atomic, and parts become an object only on
-// CompleteMultipartUpload, which is not sent after any failure; the
-// upload is aborted instead so its parts do not linger.
+// maxSinglePut is the largest object S3 takes in one PUT.
+const maxSinglePut = 5 << 30
+
+// Put stores an object of known size in one streamed PUT (up to 5 GiB),
+// holding none of it: S3 makes it visible only once it has every byte.
+// When the source can be rewound, it is read once in advance for its MD5,
+// which S3 then checks the body against. One of unknown size is found out
+// first (package sizing): a small one is sent from memory with its MD5; a
+// larger one from a source that can be rewound is measured (and its MD5
+// taken) and streamed like one of known size; a larger one from any other
+// source (a backup partition) goes up as a multipart upload of fixed-size
+// parts read one at a time through one buffer (WALNUT_S3_PART_SIZE),
+// whatever its size, whose parts become an object only on
+// CompleteMultipartUpload: that is not sent after a failure, and the
+// upload is aborted so its parts do not linger.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	name, err := s.object(key)
 	if err != nil {
@@ -42,33 +52,90 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	bufSize := s.cfg.partSize
-	if size >= 0 && size < bufSize {
-		// One byte more than announced shows a source that is longer.
-		bufSize = size + 1
-	}
-	buf := make([]byte, bufSize)
+	rewind := sizing.Rewinder(r)
 	src := storage.ContextReader(ctx, r)
 	attempts := stepAttempts
-	if sk, ok := r.(io.Seeker); ok {
-		if _, err := sk.Seek(0, io.SeekCurrent); err == nil {
-			// storage.WithRetry retries the whole Put; retrying here too
-			// would multiply the time spent on a dead server.
-			attempts = 1
-		}
+	if rewind != nil {
+		// storage.WithRetry retries the whole Put; retrying here too
+		// would multiply the time spent on a dead server.
+		attempts = 1
 	}
 	u := &upload{s: s, ctx: ctx, key: key, name: name, attempts: attempts}
-	n, err := io.ReadFull(src, buf)
-	switch {
-	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		if size >= 0 && int64(n) != size {
-			return fmt.Errorf("put %s: read %d bytes, want %d", key, n, size)
+	var md5sum string // of a source read to its end in advance
+	if size < 0 {
+		h, err := sizing.ReadHead(src, sizing.Small)
+		if err != nil {
+			return fmt.Errorf("put %s: read source: %w", key, err)
 		}
-		return u.single(buf[:n])
-	case err != nil:
-		return fmt.Errorf("put %s: read source: %w", key, err)
-	case size >= 0 && size < s.cfg.partSize:
+		if !h.More {
+			return u.single(h.Reader, h.Size, base64.StdEncoding.EncodeToString(h.MD5()))
+		}
+		if rewind == nil {
+			buf := make([]byte, s.cfg.partSize)
+			n := h.CopyTo(buf)
+			m, err := io.ReadFull(src, buf[n:])
+			n += m
+			switch {
+			case err == io.EOF || err == io.ErrUnexpectedEOF:
+				return u.singleBytes(buf[:n])
+			case err != nil:
+				return fmt.Errorf("put %s: read source: %w", key, err)
+			}
+			return u.multipart(buf, src, -1)
+		}
+		sum := s.md5Source()
+		if size, err = sizing.Measure(src, h, rewind, sum); err != nil {
+			return fmt.Errorf("put %s: %w", key, err)
+		}
+		if sum != nil {
+			md5sum = base64.StdEncoding.EncodeToString(sum.Sum(nil))
+		}
+	}
+	switch {
+	case size <= sizing.Small:
+		// Small enough to hold, and so to send with its MD5 and retry.
+		// One byte more than announced shows a source that is longer.
+		buf := make([]byte, size+1)
+		n, err := io.ReadFull(src, buf)
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			if int64(n) != size {
+				return fmt.Errorf("put %s: read %d bytes, want %d", key, n, size)
+			}
+			return u.singleBytes(buf[:n])
+		case err != nil:
+			return fmt.Errorf("put %s: read source: %w", key, err)
+		}
 		return fmt.Errorf("put %s: source is longer than the %d bytes announced", key, size)
+	case size <= maxSinglePut:
+		if rewind == nil {
+			return u.stream(exactsize.Reader(src, size), size, "")
+		}
+		if md5sum == "" {
+			if sum := s.md5Source(); sum != nil {
+				if _, err := sizing.Measure(src, &sizing.Head{}, rewind, sum); err != nil {
+					return fmt.Errorf("put %s: %w", key, err)
+				}
+				md5sum = base64.StdEncoding.EncodeToString(sum.Sum(nil))
+			}
+		}
+		err := u.stream(exactsize.Reader(src, size), size, md5sum)
+		if errors.Is(err, errBadDigest) {
+			// The source gave other bytes the second time (encryption
+			// draws a new session key each time): no digest read in
+			// advance can vouch for it, in this process at least.
+			s.unrepeatable.Store(true)
+			s.log.Debug("source not the same when read again; storing it without Content-MD5", "key", key)
+			if err := rewind(); err != nil {
+				return fmt.Errorf("put %s: %w", key, &sizing.RewindError{Err: err})
+			}
+			err = u.stream(exactsize.Reader(src, size), size, "")
+		}
+		return err
+	}
+	buf := make([]byte, s.cfg.partSize)
+	if _, err := io.ReadFull(src, buf); err != nil {
+		return fmt.Errorf("put %s: read source: %w", key, err)
 	}
 	return u.multipart(buf, src, size)
 }
@@ -121,16 +188,58 @@ func contentMD5(b []byte) string {
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
-func (u *upload) single(data []byte) error {
-	s, md5 := u.s, contentMD5(data)
+func (u *upload) singleBytes(data []byte) error {
+	return u.single(func() io.Reader { return bytes.NewReader(data) }, int64(len(data)), contentMD5(data))
+}
+
+// single sends the object body makes, size bytes with the given MD5, in
+// one PUT, retried from a new body.
+func (u *upload) single(body func() io.Reader, size int64, md5 string) error {
+	s := u.s
 	return u.retry(func(int) error {
-		_, err := s.core.PutObject(u.ctx, s.cfg.bucket, u.name, bytes.NewReader(data), int64(len(data)), md5, "", s.putOptions())
+		_, err := s.core.PutObject(u.ctx, s.cfg.bucket, u.name, body(), size, md5, "", s.putOptions())
 		if err != nil {
 			return s.translateError("put", u.key, err)
 		}
 		s.bucketSeen.Store(true)
 		return nil
 	})
+}
+
+// errBadDigest is S3 refusing a body that does not match its Content-MD5.
+var errBadDigest = errors.New("body does not match its Content-MD5")
+
+// md5Source returns a hash for the MD5 of a rewindable source read in
+// advance, or nil once a source has been seen to give other bytes when
+// read again.
+func (s *Store) md5Source() hash.Hash {
+	if s.unrepeatable.Load() {
+		return nil
+	}
+	return md5.New()
+}
+
+// stream sends body, size bytes read once, in one PUT. With the MD5 of the
+// body (read in advance from a source that can be read again), S3 checks
+// every byte it stores against it and the body goes unsigned; without one,
+// the body is signed chunk by chunk on plain HTTP (S3 checks every chunk)
+// and protected by TLS on HTTPS. A body that does not match md5 is
+// errBadDigest.
+func (u *upload) stream(body io.Reader, size int64, md5 string) error {
+	s := u.s
+	opts := s.putOptions()
+	opts.DisableContentSha256 = md5 != ""
+	// minio-go would rewind a Seeker and close a Closer: hide both.
+	_, err := s.core.PutObject(u.ctx, s.cfg.bucket, u.name, struct{ io.Reader }{body}, size, md5, "", opts)
+	var resp minio.ErrorResponse
+	if md5 != "" && errors.As(err, &resp) && resp.Code == "BadDigest" {
+		return errBadDigest
+	}
+	if err != nil {
+		return s.translateError("put", u.key, err)
+	}
+	s.bucketSeen.Store(true)
+	return nil
 }
 
 // multipart uploads buf, which is one full part, and then the rest of

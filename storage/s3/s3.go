@@ -37,9 +37,15 @@ type Store struct {
 	// bucketSeen is set once the bucket answered, so a not-found Stat need
 	// not ask again whether the bucket exists.
 	bucketSeen atomic.Bool
+	// unrepeatable is set once a rewindable source gave other bytes when
+	// read again: its MD5 cannot be taken in advance.
+	unrepeatable atomic.Bool
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store       = (*Store)(nil)
+	_ storage.RangeReader = (*Store)(nil)
+)
 
 // Open returns the store for u, s3://bucket/path, with settings and
 // credentials from getenv. It makes no request: a wrong bucket or key is
@@ -99,6 +105,16 @@ func (s *Store) object(key string) (string, error) {
 }
 
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	rng, err := s.GetRange(ctx, key, 0, "")
+	if err != nil {
+		return nil, err
+	}
+	return rng.Body, nil
+}
+
+// GetRange pins the version by ETag (If-Match): S3 answers 412 once the key
+// holds another object, or 404 once it holds none.
+func (s *Store) GetRange(ctx context.Context, key string, offset int64, version string) (*storage.Range, error) {
 	name, err := s.object(key)
 	if err != nil {
 		return nil, err
@@ -106,12 +122,38 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("get %s: %w", key, err)
 	}
-	body, _, _, err := s.core.GetObject(ctx, s.cfg.bucket, name, minio.GetObjectOptions{})
+	var opts minio.GetObjectOptions
+	if offset > 0 {
+		// Never "bytes=0-": S3 refuses any range of an empty object.
+		if err := opts.SetRange(offset, 0); err != nil {
+			return nil, storage.Permanent(fmt.Errorf("get %s: %w", key, err))
+		}
+	}
+	if version != "" {
+		if err := opts.SetMatchETag(version); err != nil {
+			return nil, storage.Permanent(fmt.Errorf("get %s: %w", key, err))
+		}
+	}
+	body, info, header, err := s.core.GetObject(ctx, s.cfg.bucket, name, opts)
 	if err != nil {
+		var resp minio.ErrorResponse
+		if version != "" && errors.As(err, &resp) && (resp.Code == "PreconditionFailed" || resp.StatusCode == http.StatusPreconditionFailed) {
+			return nil, storage.Changed("get", key, "its ETag is no longer "+version)
+		}
 		return nil, s.translateError("get", key, err)
 	}
 	s.bucketSeen.Store(true)
-	return &objectReader{ReadCloser: body, s: s, key: key}, nil
+	size := info.Size
+	if offset > 0 {
+		size = storage.ParseContentRange(header.Get("Content-Range"))
+	}
+	etag := strings.Trim(info.ETag, `"`)
+	if version != "" && etag != version {
+		// A server that ignores If-Match must not splice two objects.
+		body.Close()
+		return nil, storage.Changed("get", key, "its ETag is no longer "+version)
+	}
+	return &storage.Range{Body: &objectReader{ReadCloser: body, s: s, key: key}, Version: etag, Size: size}, nil
 }
 
 // objectReader names the object in a failure while its body is read.

@@ -330,3 +330,70 @@ func TestTLSWithCustomCA(t *testing.T) {
 		t.Errorf("Open with a missing CA file = %v, want an error naming WALNUT_S3_CA_CERT_FILE", err)
 	}
 }
+
+// wal-push's Puts, eight at once as its pool runs them, hold next to
+// nothing: no part buffer for a small object, none for a segment whose
+// size is known or can be measured.
+func TestWALPutsMemoryBounded(t *testing.T) {
+	m := startMinIO(t)
+	s, _ := openStore(t, m.Getenv(""))
+	storagetest.BoundedWALPuts(t, s, 8)
+}
+
+// unrepeatable is a rewindable source whose every reading gives other bytes
+// of the same length, as wal-push's encrypted stream does (a new session
+// key each time).
+type unrepeatable struct {
+	size, off int64
+	seed      byte
+	r         io.Reader
+}
+
+func (u *unrepeatable) Read(p []byte) (int, error) {
+	if u.r == nil {
+		u.r = io.LimitReader(storagetest.RandomBytes(u.seed), u.size)
+	}
+	n, err := u.r.Read(p)
+	u.off += int64(n)
+	return n, err
+}
+
+func (u *unrepeatable) Seek(offset int64, whence int) (int64, error) {
+	switch {
+	case offset == 0 && whence == io.SeekCurrent:
+		return u.off, nil
+	case offset == 0 && whence == io.SeekStart:
+		u.seed++
+		u.r, u.off = nil, 0
+		return 0, nil
+	}
+	return 0, errors.New("unsupported seek")
+}
+
+// A rewindable source that does not repeat itself cannot be vouched for
+// by an MD5 taken in advance: S3 refuses the body, and Put stores it
+// without one, of known size or not.
+func TestUnrepeatableSource(t *testing.T) {
+	m := startMinIO(t)
+	const size = 3 << 20
+	for _, known := range []int64{size, -1} {
+		s, _ := openStore(t, m.Getenv(""))
+		src := &unrepeatable{size: size}
+		if err := s.Put(t.Context(), "wal/x", src, known); err != nil {
+			t.Fatalf("Put (size %d): %v", known, err)
+		}
+		want, _ := io.ReadAll(io.LimitReader(storagetest.RandomBytes(src.seed), size))
+		rc, err := s.Get(t.Context(), "wal/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("size %d: stored %d bytes, not the last reading's (%v)", known, len(got), err)
+		}
+		if src.seed < 2 {
+			t.Errorf("size %d: the source was read %d times; want a reading for its MD5, one refused, one stored", known, src.seed+1)
+		}
+	}
+}

@@ -57,9 +57,10 @@ type Fault struct {
 	Err error
 	// Midway, when > 0, lets a failing call get that far first, as a
 	// broken connection would: Put reads that many bytes of its source
-	// through to the wrapped store, a Get body yields that many bytes,
-	// List hands that many entries to its callback. Otherwise the call
-	// fails before reaching the wrapped store.
+	// through to the wrapped store, a Get body (or a GetRange body)
+	// yields that many bytes, List hands that many entries to its
+	// callback. Otherwise the call fails before reaching the wrapped
+	// store.
 	Midway int64
 
 	seen int
@@ -75,7 +76,10 @@ type Faulty struct {
 	failed [numOps]int
 }
 
-var _ storage.Store = (*Faulty)(nil)
+var (
+	_ storage.Store       = (*Faulty)(nil)
+	_ storage.RangeReader = (*Faulty)(nil)
+)
 
 // NewFaulty wraps s with the given faults.
 func NewFaulty(s storage.Store, faults ...Fault) *Faulty {
@@ -169,6 +173,31 @@ func (f *Faulty) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 		io.Reader
 		io.Closer
 	}{&cutReader{r: rc, left: fault.Midway, err: err}, rc}, nil
+}
+
+// GetRange counts as a Get: the same faults select it, so a Get that
+// fails midway and its resumption can be failed alike.
+func (f *Faulty) GetRange(ctx context.Context, key string, offset int64, version string) (*storage.Range, error) {
+	rr, ok := f.inner.(storage.RangeReader)
+	if !ok {
+		return nil, storage.Permanent(fmt.Errorf("storagetest: %T does not read ranges", f.inner))
+	}
+	fault, err := f.check(OpGet, key)
+	if fault == nil {
+		return rr.GetRange(ctx, key, offset, version)
+	}
+	if fault.Midway <= 0 {
+		return nil, err
+	}
+	rng, gerr := rr.GetRange(ctx, key, offset, version)
+	if gerr != nil {
+		return nil, gerr
+	}
+	rng.Body = struct {
+		io.Reader
+		io.Closer
+	}{&cutReader{r: rng.Body, left: fault.Midway, err: err}, rng.Body}
+	return rng, nil
 }
 
 func (f *Faulty) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {

@@ -1,7 +1,13 @@
 package storagetest
 
 import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,5 +84,78 @@ func BoundedUnknownSizePut(t *testing.T, s storage.Store, size, limit int64, buf
 	info, err := s.Stat(t.Context(), "big")
 	if err != nil || info.Size != size {
 		t.Errorf("Stat = %+v, %v; want size %d", info, err, size)
+	}
+}
+
+// walSegment is what wal-push stores: a 16 MiB segment.
+const walSegment = 16 << 20
+
+// BoundedWALPuts checks that the Puts wal-push makes hold next to nothing
+// in memory, however many run at once: a small object of unknown size
+// allocates little, not a whole part up front; a segment of known size is
+// streamed; and one of unknown size from a source that can be rewound (as
+// wal-push's compressed file can) is measured and streamed, never held.
+// concurrent Puts of each run at once, as wal-push's pool runs them.
+func BoundedWALPuts(t *testing.T, s storage.Store, concurrent int) {
+	t.Helper()
+	dir := t.TempDir()
+	seg := filepath.Join(dir, "segment")
+	f, err := os.Create(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(f, RandomData(11, walSegment)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	open := func() *os.File {
+		f, err := os.Open(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	tests := []struct {
+		name  string
+		size  int64
+		src   func() io.Reader
+		limit int64 // heap growth allowed for all concurrent Puts
+	}{
+		{"small unknown size", 10 << 10, func() io.Reader { return RandomData(12, 10<<10) }, 4 << 20},
+		{"segment of known size", walSegment, func() io.Reader { return OnlyReader{open()} }, 8 << 20},
+		{"rewindable segment of unknown size", -1, func() io.Reader { return open() }, 8 << 20},
+	}
+	for _, tt := range tests {
+		srcs := make([]io.Reader, concurrent)
+		for i := range srcs {
+			srcs[i] = tt.src()
+		}
+		errs := make([]error, concurrent)
+		heap := MeasureHeap(func() {
+			var wg sync.WaitGroup
+			for i, src := range srcs {
+				wg.Go(func() {
+					errs[i] = s.Put(t.Context(), fmt.Sprintf("wal/%s-%d", strings.ReplaceAll(tt.name, " ", "-"), i), src, tt.size)
+				})
+			}
+			wg.Wait()
+		})
+		for _, err := range errs {
+			if err != nil {
+				t.Fatalf("%s: Put: %v", tt.name, err)
+			}
+		}
+		t.Logf("%d Puts at once, %s: peak heap in use %.1f MiB above the %.1f MiB before, %.1f MiB allocated",
+			concurrent, tt.name, float64(heap.Growth())/(1<<20), float64(heap.Before)/(1<<20), float64(heap.Allocated)/(1<<20))
+		if heap.Growth() > tt.limit {
+			t.Errorf("%d Puts at once, %s: the heap grew by %.1f MiB, want at most %d MiB", concurrent, tt.name, float64(heap.Growth())/(1<<20), tt.limit>>20)
+		}
+	}
+	info, err := s.Stat(t.Context(), "wal/rewindable-segment-of-unknown-size-0")
+	if err != nil || info.Size != walSegment {
+		t.Errorf("Stat = %+v, %v; want size %d", info, err, walSegment)
 	}
 }

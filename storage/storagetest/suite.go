@@ -44,6 +44,10 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ListStop", testListStop},
 		{"FailedPut", testFailedPut},
 		{"Cancelled", testCancelled},
+		{"Ranges", testRanges},
+		{"ResumedRead", testResumedRead},
+		{"ChangedWhileRead", testChangedWhileRead},
+		{"DeletedWhileRead", testDeletedWhileRead},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -418,4 +422,168 @@ func testCancelled(t *testing.T, s storage.Store) {
 	if got := keys(list(t, s, "")); !slices.Equal(got, []string{"present"}) {
 		t.Errorf("List after cancelled Puts = %q, want only present", got)
 	}
+}
+
+func rangeReader(t *testing.T, s storage.Store) storage.RangeReader {
+	t.Helper()
+	rr, ok := s.(storage.RangeReader)
+	if !ok {
+		t.Fatalf("%T does not implement storage.RangeReader: the retry decorator cannot resume its reads", s)
+	}
+	return rr
+}
+
+func readRange(t *testing.T, rr storage.RangeReader, key string, offset int64, version string) (*storage.Range, []byte) {
+	t.Helper()
+	rng, err := rr.GetRange(t.Context(), key, offset, version)
+	if err != nil {
+		t.Fatalf("GetRange %s from %d: %v", key, offset, err)
+	}
+	defer rng.Body.Close()
+	data, err := io.ReadAll(rng.Body)
+	if err != nil {
+		t.Fatalf("GetRange %s from %d: read: %v", key, offset, err)
+	}
+	if err := rng.Body.Close(); err != nil {
+		t.Fatalf("GetRange %s from %d: close: %v", key, offset, err)
+	}
+	return rng, data
+}
+
+// testRanges: a read resumes at exactly the offset asked for, of exactly
+// the version read before, or fails for good.
+func testRanges(t *testing.T, s storage.Store) {
+	rr := rangeReader(t, s)
+	const key = "backups/b/part_0001.tar"
+	data, err := io.ReadAll(RandomData(5, 1<<20+3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, key, data)
+	first, got := readRange(t, rr, key, 0, "")
+	if !bytes.Equal(got, data) || first.Version == "" || first.Size != int64(len(data)) {
+		t.Fatalf("GetRange from 0: %d bytes, version %q, size %d; want the object, a version and size %d", len(got), first.Version, first.Size, len(data))
+	}
+	for _, off := range []int64{1, 1000, 1 << 20, int64(len(data)) - 1} {
+		rng, got := readRange(t, rr, key, off, first.Version)
+		if !bytes.Equal(got, data[off:]) || rng.Version != first.Version || rng.Size != int64(len(data)) {
+			t.Errorf("GetRange from %d: %d bytes (equal: %v), version %q, size %d; want the %d bytes from there of version %q, size %d",
+				off, len(got), bytes.Equal(got, data[off:]), rng.Version, rng.Size, len(data)-int(off), first.Version, len(data))
+		}
+	}
+	put(t, s, "empty", nil)
+	if rng, got := readRange(t, rr, "empty", 0, ""); len(got) != 0 || rng.Size != 0 {
+		t.Errorf("GetRange of an empty object: %d bytes, size %d", len(got), rng.Size)
+	}
+	if _, err := rr.GetRange(t.Context(), "no/such/key", 0, ""); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetRange of a missing key: %v, want ErrNotFound", err)
+	}
+
+	other := bytes.Clone(data)
+	other[0] ^= 0xff
+	put(t, s, key, other)
+	rng, err := rr.GetRange(t.Context(), key, 1000, first.Version)
+	if err == nil {
+		rng.Body.Close()
+		t.Fatal("GetRange of an overwritten object with the old version succeeded")
+	}
+	if !errors.Is(err, storage.ErrChanged) || !storage.IsPermanent(err) || errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetRange of an overwritten object with the old version: %v; want a Permanent ErrChanged", err)
+	}
+}
+
+// resumePolicy retries at once, so the suite does not wait.
+func resumePolicy() storage.RetryPolicy {
+	return storage.RetryPolicy{MaxAttempts: 5, InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond}
+}
+
+// testResumedRead: reads that break midway, through the retry decorator,
+// deliver the object whole, each byte once.
+func testResumedRead(t *testing.T, s storage.Store) {
+	rangeReader(t, s)
+	const key = "wal/000000010000000000000001-0123456789abcdef"
+	h := sha256.New()
+	const size = 3<<20 + 17
+	if err := s.Put(t.Context(), key, io.TeeReader(RandomData(6, size), h), size); err != nil {
+		t.Fatal(err)
+	}
+	want := h.Sum(nil)
+	f := NewFaulty(s, Fault{Op: OpGet, Midway: 1 << 20, Times: 3})
+	rc, err := storage.WithRetry(f, resumePolicy()).Get(t.Context(), key)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	defer rc.Close()
+	h.Reset()
+	n, err := io.Copy(h, rc)
+	if err != nil {
+		t.Fatalf("read, breaking after every MiB three times: %v", err)
+	}
+	if n != size || !bytes.Equal(h.Sum(nil), want) {
+		t.Errorf("read %d bytes with SHA-256 %x, want %d bytes with %x", n, h.Sum(nil), size, want)
+	}
+	if got := f.Calls(OpGet); got != 4 {
+		t.Errorf("%d Get and GetRange calls, want 4: one, and one after each break", got)
+	}
+}
+
+// readChanged reads key through the decorator, changes it with change
+// halfway, and checks that the read fails for good, as ErrChanged, after
+// yielding nothing but a prefix of data.
+func readChanged(t *testing.T, s storage.Store, key string, data []byte, change func()) {
+	t.Helper()
+	f := NewFaulty(s, Fault{Op: OpGet, Midway: 1 << 20, Times: 1})
+	rc, err := storage.WithRetry(f, resumePolicy()).Get(t.Context(), key)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	defer rc.Close()
+	head := make([]byte, 512<<10)
+	if _, err := io.ReadFull(rc, head); err != nil {
+		t.Fatalf("read before the change: %v", err)
+	}
+	change()
+	rest, err := io.ReadAll(rc)
+	got := append(head, rest...)
+	if !bytes.HasPrefix(data, got) {
+		t.Errorf("the read yielded %d bytes that are not the object's first", len(got))
+	}
+	switch {
+	case err == nil:
+		t.Errorf("a read across a change of the object succeeded with %d of %d bytes", len(got), len(data))
+	case !errors.Is(err, storage.ErrChanged) || !storage.IsPermanent(err):
+		t.Errorf("read across a change: %v; want a Permanent ErrChanged", err)
+	case errors.Is(err, storage.ErrNotFound):
+		t.Errorf("read across a change: %v is ErrNotFound: wal-fetch would end recovery early", err)
+	case strings.Contains(err.Error(), "\n"):
+		t.Errorf("read across a change: error is more than one line: %q", err)
+	}
+}
+
+func testChangedWhileRead(t *testing.T, s storage.Store) {
+	rangeReader(t, s)
+	const key = "backups/b/part_0001.tar"
+	data, err := io.ReadAll(RandomData(8, 2<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, key, data)
+	other := bytes.Clone(data)
+	other[len(other)-1] ^= 0xff
+	readChanged(t, s, key, data, func() { put(t, s, key, other) })
+}
+
+func testDeletedWhileRead(t *testing.T, s storage.Store) {
+	rangeReader(t, s)
+	const key = "wal/000000010000000000000002-0123456789abcdef"
+	data, err := io.ReadAll(RandomData(9, 2<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, key, data)
+	readChanged(t, s, key, data, func() {
+		if err := s.Delete(t.Context(), key); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/ncw/swift/v2"
+	"github.com/walnut-pg/walnut/config/size"
 )
 
 // SegmentSizeVar overrides the size of the segments a large object is cut
@@ -150,11 +150,11 @@ func parseConfig(u *url.URL, getenv func(string) string) (config, error) {
 	}
 
 	if s := getenv(SegmentSizeVar); s != "" {
-		size, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || size < 1 {
-			return c, fmt.Errorf("swift: %s=%q is not a positive number of bytes", SegmentSizeVar, s)
+		n, err := size.Parse(s)
+		if err != nil || n < 1 {
+			return c, fmt.Errorf("swift: %s=%q: want a positive size, e.g. 1GiB or 1073741824", SegmentSizeVar, s)
 		}
-		c.segmentSize = size
+		c.segmentSize = n
 	}
 	return c, nil
 }

@@ -103,13 +103,17 @@ func TestParseSettings(t *testing.T) {
 		{"segment size", append([]string{"WALNUT_SWIFT_SEGMENT_SIZE=1048576"}, walEEnv...), func(c config) bool {
 			return c.segmentSize == 1<<20
 		}, ""},
+		{"segment size with a unit", append([]string{"WALNUT_SWIFT_SEGMENT_SIZE=1G"}, walEEnv...), func(c config) bool {
+			return c.segmentSize == 1e9
+		}, ""},
 		{"nothing set", nil, nil, "set SWIFT_AUTHURL (or OS_AUTH_URL)"},
 		{"no user", []string{"SWIFT_AUTHURL=https://k/v2.0", "SWIFT_PASSWORD=pw"}, nil, "set SWIFT_USER"},
 		{"no password", []string{"OS_AUTH_URL=https://k/v3", "OS_USERNAME=bob"}, nil, "set OS_PASSWORD"},
 		{"bad URL", []string{"SWIFT_AUTHURL=keystone:5000", "SWIFT_USER=a", "SWIFT_PASSWORD=b"}, nil, "SWIFT_AUTHURL is not a URL"},
 		{"bad endpoint type", append([]string{"SWIFT_ENDPOINT_TYPE=private"}, walEEnv...), nil, `SWIFT_ENDPOINT_TYPE: unknown endpoint type "private"`},
 		{"bad version", append([]string{"SWIFT_AUTH_VERSION=4"}, walEEnv...), nil, `SWIFT_AUTH_VERSION: unknown identity API version "4"`},
-		{"bad segment size", append([]string{"WALNUT_SWIFT_SEGMENT_SIZE=1G"}, walEEnv...), nil, `WALNUT_SWIFT_SEGMENT_SIZE="1G" is not a positive number`},
+		{"bad segment size", append([]string{"WALNUT_SWIFT_SEGMENT_SIZE=1GX"}, walEEnv...), nil, `WALNUT_SWIFT_SEGMENT_SIZE="1GX": want a positive size`},
+		{"zero segment size", append([]string{"WALNUT_SWIFT_SEGMENT_SIZE=0"}, walEEnv...), nil, `WALNUT_SWIFT_SEGMENT_SIZE="0": want a positive size`},
 	}
 	for _, tt := range tests {
 		c, err := parseConfig(u, envOf(tt.env...))

@@ -1,9 +1,7 @@
 package swift
 
 import (
-	"bytes"
 	"context"
-	"crypto/md5"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -12,14 +10,17 @@ import (
 
 	"github.com/ncw/swift/v2"
 	"github.com/walnut-pg/walnut/storage"
+	"github.com/walnut-pg/walnut/storage/internal/sizing"
 )
 
 const contentType = "application/octet-stream"
 
 // headLimit bounds what Put holds in memory to learn whether an object of
-// unknown size fits in one plain PUT: a 16 MiB WAL segment does, whatever
-// its codec and with encryption's few bytes on top; anything longer is
-// streamed as a large object.
+// unknown size from a source that cannot be rewound fits in one plain
+// PUT: a 16 MiB WAL segment does, whatever its codec and with
+// encryption's few bytes on top; anything longer is streamed as a large
+// object. A source that can be rewound (wal-push's) is held only up to
+// sizing.Small, then measured and streamed.
 const headLimit = 20 << 20
 
 // Put stores an object in one PUT, which Swift commits only once it has
@@ -35,21 +36,31 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	if err != nil {
 		return s.errorf(err, "put %s: %v", key, err)
 	}
+	rewind := sizing.Rewinder(r)
 	src := storage.ContextReader(ctx, r)
-	switch {
-	case size >= 0 && size <= lim.segment:
+	if size < 0 {
+		limit := min(headLimit, lim.segment)
+		if rewind != nil {
+			limit = min(sizing.Small, lim.segment)
+		}
+		h, err := sizing.ReadHead(src, limit)
+		if err != nil {
+			return s.readError(ctx, key, err)
+		}
+		if !h.More {
+			return s.putOne(ctx, key, name, h.Reader(), h.Size, hex.EncodeToString(h.MD5()))
+		}
+		if rewind == nil {
+			return s.putLarge(ctx, key, name, io.MultiReader(h.Reader(), src), -1, lim)
+		}
+		if size, err = sizing.Measure(src, h, rewind, nil); err != nil {
+			return s.readError(ctx, key, err)
+		}
+	}
+	if size <= lim.segment {
 		return s.putOne(ctx, key, name, &exactReader{r: src, left: size, size: size}, size, "")
-	case size >= 0:
-		return s.putLarge(ctx, key, name, src, size, lim)
 	}
-	h, err := readHead(src, min(headLimit, lim.segment))
-	if err != nil {
-		return s.readError(ctx, key, err)
-	}
-	if !h.more {
-		return s.putOne(ctx, key, name, h.reader(), h.size, h.md5)
-	}
-	return s.putLarge(ctx, key, name, io.MultiReader(h.reader(), src), -1, lim)
+	return s.putLarge(ctx, key, name, src, size, lim)
 }
 
 func (s *Store) readError(ctx context.Context, key string, err error) error {
@@ -82,57 +93,6 @@ func (s *Store) putError(ctx context.Context, key string, err error) error {
 		return s.containerMissing("put", key, err)
 	}
 	return s.translate(ctx, "put", key, err)
-}
-
-// head is the start of a stream of unknown size, read to learn whether it
-// fits one PUT. It is kept in chunks that grow as it does, so a small
-// object costs little memory and a large one is never copied.
-type head struct {
-	chunks [][]byte
-	size   int64
-	more   bool   // the stream goes on past limit; chunks hold one byte more
-	md5    string // hex MD5 of chunks, unless more
-}
-
-func readHead(r io.Reader, limit int64) (*head, error) {
-	h := &head{}
-	sum := md5.New()
-	chunk := int64(64 << 10)
-	for h.size < limit {
-		buf := make([]byte, min(chunk, limit-h.size))
-		n, err := io.ReadFull(r, buf)
-		h.chunks = append(h.chunks, buf[:n])
-		sum.Write(buf[:n])
-		h.size += int64(n)
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			h.md5 = hex.EncodeToString(sum.Sum(nil))
-			return h, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		chunk = min(2*chunk, 4<<20)
-	}
-	var b [1]byte
-	n, err := io.ReadFull(r, b[:])
-	switch {
-	case n == 1:
-		h.chunks = append(h.chunks, b[:])
-		h.more = true
-		return h, nil
-	case err == io.EOF:
-		h.md5 = hex.EncodeToString(sum.Sum(nil))
-		return h, nil
-	}
-	return nil, err
-}
-
-func (h *head) reader() io.Reader {
-	rs := make([]io.Reader, len(h.chunks))
-	for i, c := range h.chunks {
-		rs[i] = bytes.NewReader(c)
-	}
-	return io.MultiReader(rs...)
 }
 
 // exactReader passes on exactly size bytes of r and fails if r has more or

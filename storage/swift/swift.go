@@ -6,10 +6,12 @@ package swift
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,7 +45,10 @@ type Store struct {
 	limits   *limits // the cluster's, once asked
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store       = (*Store)(nil)
+	_ storage.RangeReader = (*Store)(nil)
+)
 
 // Open returns a store for u, swift://container/path. getenv supplies the
 // credentials. Open does not contact Swift: the first call logs in.
@@ -125,21 +130,55 @@ func (s *Store) begin(ctx context.Context, op, key string) (string, error) {
 }
 
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	rng, err := s.GetRange(ctx, key, 0, "")
+	if err != nil {
+		return nil, err
+	}
+	return rng.Body, nil
+}
+
+// GetRange pins the version by ETag (If-Match), which for a large object
+// is the manifest's own ETag: another manifest or another plain object
+// has another, and Swift answers 412.
+func (s *Store) GetRange(ctx context.Context, key string, offset int64, version string) (*storage.Range, error) {
 	name, err := s.begin(ctx, "get", key)
 	if err != nil {
 		return nil, err
 	}
-	// checkHash makes Close fail on a body whose MD5 is not the ETag; Swift
-	// has no such ETag for a large object, whose segments were checked
-	// when its manifest was stored.
-	f, _, err := s.conn.ObjectOpen(ctx, s.container, name, true, nil)
+	h := swift.Headers{}
+	if offset > 0 {
+		h["Range"] = fmt.Sprintf("bytes=%d-", offset)
+	}
+	if version != "" {
+		h["If-Match"] = `"` + version + `"`
+	}
+	// checkHash makes Close fail on a whole body whose MD5 is not the
+	// ETag; Swift has no such ETag for a large object, whose segments were
+	// checked when its manifest was stored, nor is there one for a range.
+	f, headers, err := s.conn.ObjectOpen(ctx, s.container, name, offset == 0, h)
 	if err != nil {
-		if status(err) == http.StatusNotFound {
+		switch status(err) {
+		case http.StatusNotFound:
 			return nil, s.notFound(ctx, "get", key, err)
+		case http.StatusPreconditionFailed:
+			if version != "" {
+				return nil, storage.Changed("get", key, "its ETag is no longer "+version)
+			}
 		}
 		return nil, s.translate(ctx, "get", key, err)
 	}
-	return &reader{s: s, ctx: ctx, key: key, f: f}, nil
+	etag := strings.Trim(headers["Etag"], `"`)
+	size := int64(-1)
+	if offset > 0 {
+		size = storage.ParseContentRange(headers["Content-Range"])
+	} else if n, err := strconv.ParseInt(headers["Content-Length"], 10, 64); err == nil {
+		size = n
+	}
+	if version != "" && etag != version {
+		f.Close()
+		return nil, storage.Changed("get", key, "its ETag is no longer "+version)
+	}
+	return &storage.Range{Body: &reader{s: s, ctx: ctx, key: key, f: f}, Version: etag, Size: size}, nil
 }
 
 // reader puts walnut's words on the errors of a body being read.

@@ -273,6 +273,16 @@ func testPutMemoryIsBounded(t *testing.T, s *server) {
 	}
 }
 
+// wal-push's Puts, eight at once as its pool runs them, hold next to
+// nothing: a segment's size is known, or measured from its rewindable
+// source, and it goes up in one streamed PUT.
+func TestWALPutsMemoryBounded(t *testing.T) {
+	s := startServer(t)
+	st := s.open(t)
+	defer st.Close()
+	storagetest.BoundedWALPuts(t, st, 8)
+}
+
 // TestErrors: what no retry can fix fails at once, as one line that names
 // what to check, and never with a secret in it.
 func TestErrors(t *testing.T) {
