@@ -66,3 +66,24 @@ func TestWriteErrorIsNeverNotFound(t *testing.T) {
 		t.Errorf("writeError(ENOSPC) = %v is Permanent; retention may free space", err)
 	}
 }
+
+// Directories sort as their keys do, with a "/" after the name.
+func TestCompareEntries(t *testing.T) {
+	sorted := []entry{
+		{name: "a-b"},
+		{name: "a", dir: true}, // keys "a/..."
+		{name: "a0"},
+		{name: "base_1.json"},
+		{name: "base_1", dir: true},
+		{name: "wal", dir: true},
+		{name: "walnut.json"},
+	}
+	for i := range sorted {
+		for j := range sorted {
+			got := compareEntries(sorted[i], sorted[j])
+			if (i < j && got >= 0) || (i > j && got <= 0) || (i == j && got != 0) {
+				t.Errorf("compareEntries(%+v, %+v) = %d", sorted[i], sorted[j], got)
+			}
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -39,12 +40,36 @@ type lister struct {
 	fn     func(storage.ObjectInfo) error
 }
 
-// entry is a directory entry with the name it sorts by among its siblings:
-// the keys under directory "a" all start with "a/", so "a" sorts as "a/",
-// which puts "a-b" before them and "a0" after, as in a flat key space.
+// entry is a directory entry as the listing keeps it while it sorts: the
+// name and whether it is a directory, nothing more (a wal/ of 100,000
+// segments is listed whole before the first key can be handed over, and
+// os.DirEntry values cost several times this).
 type entry struct {
-	de      fs.DirEntry
-	sortKey string
+	name string
+	dir  bool
+}
+
+// compareEntries orders entries as their keys sort: the keys under
+// directory "a" all start with "a/", so "a" sorts as "a/", which puts "a-b"
+// before them and "a0" after, as in a flat key space.
+func compareEntries(a, b entry) int {
+	n := min(len(a.name), len(b.name))
+	if c := strings.Compare(a.name[:n], b.name[:n]); c != 0 {
+		return c
+	}
+	return next(a, n) - next(b, n)
+}
+
+// next is the byte of e's sort key at i: past the name, '/' for a
+// directory and -1 (the end) for a file.
+func next(e entry, i int) int {
+	switch {
+	case i < len(e.name):
+		return int(e.name[i])
+	case e.dir && i == len(e.name):
+		return '/'
+	}
+	return -1
 }
 
 // walk calls fn for the objects in dir (whose key is dirKey) and below, in
@@ -62,12 +87,12 @@ func (l *lister) walk(dir, dirKey, partial string) error {
 		return listError(l.prefix, err)
 	}
 	for _, e := range entries {
-		key := e.de.Name()
+		key := e.name
 		if dirKey != "" {
 			key = dirKey + "/" + key
 		}
-		path := filepath.Join(dir, e.de.Name())
-		if e.de.IsDir() {
+		path := filepath.Join(dir, e.name)
+		if e.dir {
 			if err := l.walk(path, key, ""); err != nil {
 				return err
 			}
@@ -76,9 +101,12 @@ func (l *lister) walk(dir, dirKey, partial string) error {
 		if err := l.ctx.Err(); err != nil {
 			return fmt.Errorf("list %s: %w", l.prefix, err)
 		}
-		fi, err := e.de.Info()
+		fi, err := os.Lstat(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // deleted since the directory was read
+		}
+		if err == nil && !fi.Mode().IsRegular() {
+			continue // replaced since the directory was read
 		}
 		if err != nil {
 			return listError(l.prefix, err)
@@ -99,25 +127,32 @@ func readDir(dir, partial string) ([]entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	des, err := d.ReadDir(-1)
-	d.Close()
-	if err != nil {
-		return nil, err
-	}
+	defer d.Close()
 	var out []entry
-	for _, de := range des {
-		name := de.Name()
-		if !strings.HasPrefix(name, partial) || keyProblem(name) != "" {
-			continue
+	for {
+		// In batches, so that only the compact entries of the whole
+		// directory are held at once.
+		des, err := d.ReadDir(1024)
+		for _, de := range des {
+			name := de.Name()
+			if !strings.HasPrefix(name, partial) || keyProblem(name) != "" {
+				continue
+			}
+			switch {
+			case de.IsDir():
+				out = append(out, entry{name: name, dir: true})
+			case de.Type().IsRegular():
+				out = append(out, entry{name: name})
+			}
 		}
-		switch {
-		case de.IsDir():
-			out = append(out, entry{de: de, sortKey: name + "/"})
-		case de.Type().IsRegular():
-			out = append(out, entry{de: de, sortKey: name})
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
-	slices.SortFunc(out, func(a, b entry) int { return strings.Compare(a.sortKey, b.sortKey) })
+	slices.SortFunc(out, compareEntries)
 	return out, nil
 }
 
