@@ -21,6 +21,7 @@ import (
 
 	core "github.com/walnut-pg/walnut/archive"
 	"github.com/walnut-pg/walnut/internal/testpg"
+	"github.com/walnut-pg/walnut/pgcontrol"
 	"github.com/walnut-pg/walnut/storage"
 )
 
@@ -179,7 +180,8 @@ func newInvariants(t *testing.T, a *archive) *invariants {
 //     restores (--no-recovery) to a directory pg_verifybackup accepts;
 //     LATEST is restored by that name;
 //   - every WAL file c's server has marked .done is in the archive with
-//     its digest (c may be nil).
+//     its digest (c may be nil), from the oldest listed backup's start
+//     segment on (delete removes what is older).
 func (iv *invariants) check(t *testing.T, c *testpg.Cluster) {
 	t.Helper()
 	objects := listObjects(t, iv.s, "")
@@ -212,7 +214,14 @@ func (iv *invariants) check(t *testing.T, c *testpg.Cluster) {
 		}
 	}
 	if c != nil {
-		iv.checkDone(t, c, objects)
+		// A delete removes WAL older than the oldest backup it keeps.
+		var from uint64
+		for i, sn := range list {
+			if seg := segmentNumber(t, sn.StartSegment); i == 0 || seg < from {
+				from = seg
+			}
+		}
+		iv.checkDone(t, c, objects, from)
 	}
 }
 
@@ -263,13 +272,16 @@ func (iv *invariants) checkWhole(t *testing.T, key string) {
 
 // checkDone fails unless every WAL file the server marked .done that is
 // still in pg_wal is in the archive under its own digest.
-func (iv *invariants) checkDone(t *testing.T, c *testpg.Cluster, objects map[string]storage.ObjectInfo) {
+func (iv *invariants) checkDone(t *testing.T, c *testpg.Cluster, objects map[string]storage.ObjectInfo, from uint64) {
 	t.Helper()
 	status := filepath.Join(c.DataDir, "pg_wal", "archive_status")
 	done, _ := filepath.Glob(filepath.Join(status, "*.done"))
 	checked := 0
 	for _, d := range done {
 		name := strings.TrimSuffix(filepath.Base(d), ".done")
+		if len(name) >= 24 && pgcontrol.IsWALFileName(name[:24]) && segmentNumber(t, name[:24]) < from {
+			continue
+		}
 		b, err := os.ReadFile(filepath.Join(c.DataDir, "pg_wal", name))
 		if err != nil {
 			continue // recycled or removed since it was archived

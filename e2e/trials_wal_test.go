@@ -100,13 +100,7 @@ func TestTrialsWALFetchPrefetch(t *testing.T) {
 	}
 	switchAndWaitArchived(t, c)
 	c.Stop(t)
-	_, firstNo, err := pgcontrol.ParseWALFileName(first, pgcontrol.DefaultWALSegmentSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	segment := func(k int) string {
-		return pgcontrol.WALFileName(1, firstNo+uint64(k), pgcontrol.DefaultWALSegmentSize)
-	}
+	segment := segmentsFrom(t, first)
 	ref := testpg.SharedTempDir(t)
 	want := func(name string) []byte {
 		p := filepath.Join(ref, name)
@@ -115,16 +109,8 @@ func TestTrialsWALFetchPrefetch(t *testing.T) {
 		}
 		return readFile(t, p)
 	}
-	// A stand-in data directory: wal-fetch prefetches when DEST is in a
-	// pg_wal with archive_status, and runs in the data directory.
-	data := filepath.Join(testpg.SharedTempDir(t), "data")
+	data := standInDataDir(t)
 	walDir := filepath.Join(data, "pg_wal")
-	if err := os.MkdirAll(filepath.Join(walDir, "archive_status"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := testpg.ChownToServer(data); err != nil {
-		t.Fatal(err)
-	}
 	pre := prefetchDir(data)
 	fetch := func(name string) []string {
 		return []string{"wal-fetch", "--prefetch", "4", name, "pg_wal/RECOVERYXLOG"}
@@ -192,4 +178,32 @@ func TestTrialsWALFetchPrefetch(t *testing.T) {
 		os.RemoveAll(pre)
 	})
 	t.Logf("%d temp files of killed fetches swept by the next run", swept)
+}
+
+// segmentsFrom returns the name of the k-th segment after first on
+// timeline 1.
+func segmentsFrom(t *testing.T, first string) func(k int) string {
+	t.Helper()
+	_, firstNo, err := pgcontrol.ParseWALFileName(first, pgcontrol.DefaultWALSegmentSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(k int) string {
+		return pgcontrol.WALFileName(1, firstNo+uint64(k), pgcontrol.DefaultWALSegmentSize)
+	}
+}
+
+// standInDataDir is a directory for wal-fetch to run in as a server's
+// restore_command does: wal-fetch prefetches when DEST is in a pg_wal
+// holding archive_status.
+func standInDataDir(t *testing.T) string {
+	t.Helper()
+	data := filepath.Join(testpg.SharedTempDir(t), "data")
+	if err := os.MkdirAll(filepath.Join(data, "pg_wal", "archive_status"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := testpg.ChownToServer(data); err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
