@@ -33,9 +33,16 @@ func partitioned(a *archive, c *testpg.Cluster) []string {
 // backup-push killed at a random moment: the archive keeps its invariants
 // (an unfinished backup is never listed, LATEST stays the last finished
 // one), and a re-run makes a backup that restores.
-func TestTrialsBackupPush(t *testing.T) {
+func TestTrialsBackupPush(t *testing.T) { trialsBackupPush(t, newArchive(t)) }
+
+// The same against MinIO: a multipart or single PUT cut by the kill is
+// never visible.
+func TestTrialsBackupPushMinIO(t *testing.T) {
+	trialsBackupPush(t, newS3Archive(t, startMinIO(t), ""))
+}
+
+func trialsBackupPush(t *testing.T, a *archive) {
 	tr := newTrials(t)
-	a := newArchive(t)
 	c := trialCluster(t, a)
 	iv := newInvariants(t, a)
 	mustRun(t, "", partitioned(a, c), "backup-push", c.DataDir) // the first waits for more WAL
