@@ -253,6 +253,7 @@ func TestTrialsBackupMark(t *testing.T) {
 		iv.check(t, nil)
 		mustRun(t, "", env(a, nil), args...)
 		iv.check(t, nil)
+		iv.restoreLatest(t) // its sentinel was rewritten
 		list := sentinels(t, a)
 		if len(list) != 1 || list[0].Permanent != (i%2 == 0) {
 			t.Fatalf("after %s: %+v", strings.Join(args, " "), list)
