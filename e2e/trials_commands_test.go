@@ -33,16 +33,15 @@ func partitioned(a *archive, c *testpg.Cluster) []string {
 // backup-push killed at a random moment: the archive keeps its invariants
 // (an unfinished backup is never listed, LATEST stays the last finished
 // one), and a re-run makes a backup that restores.
-func TestTrialsBackupPush(t *testing.T) { trialsBackupPush(t, newArchive(t)) }
+func TestTrialsBackupPush(t *testing.T) { trialsBackupPush(t, newArchive(t), newTrials(t)) }
 
 // The same against MinIO: a multipart or single PUT cut by the kill is
 // never visible.
 func TestTrialsBackupPushMinIO(t *testing.T) {
-	trialsBackupPush(t, newS3Archive(t, startMinIO(t), ""))
+	trialsBackupPush(t, newS3Archive(t, startMinIO(t), ""), newTrialsDefault(t, 2))
 }
 
-func trialsBackupPush(t *testing.T, a *archive) {
-	tr := newTrials(t)
+func trialsBackupPush(t *testing.T, a *archive, tr trials) {
 	c := trialCluster(t, a)
 	iv := newInvariants(t, a)
 	mustRun(t, "", partitioned(a, c), "backup-push", c.DataDir) // the first waits for more WAL

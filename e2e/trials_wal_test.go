@@ -45,16 +45,15 @@ func walnutPIDs(dir string) []int {
 // random moments (the archiver dies with them and the postmaster starts
 // another, which retries). After the kills every .done file is in the
 // archive with its digest, no object is partial, and archiving catches up.
-func TestTrialsWALPushPool(t *testing.T) { trialsWALPushPool(t, newArchive(t)) }
+func TestTrialsWALPushPool(t *testing.T) { trialsWALPushPool(t, newArchive(t), newTrials(t)) }
 
 // The same against MinIO, the archive_command reading its settings from
 // an envdir as an operator would set it up.
 func TestTrialsWALPushPoolMinIO(t *testing.T) {
-	trialsWALPushPool(t, newS3Archive(t, startMinIO(t), ""))
+	trialsWALPushPool(t, newS3Archive(t, startMinIO(t), ""), newTrialsDefault(t, 2))
 }
 
-func trialsWALPushPool(t *testing.T, a *archive) {
-	tr := newTrials(t)
+func trialsWALPushPool(t *testing.T, a *archive, tr trials) {
 	walnut := walnutBin
 	if a.Envdir != "" {
 		walnut += " --envdir " + a.Envdir
