@@ -6,7 +6,7 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X $(PKG)/commands.version=$(VERSION) -X $(PKG)/commands.commit=$(COMMIT)
 STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build setup test demo lint bench bench-go bench-tools bench-status fuzz clean
+.PHONY: all build setup test trials demo lint bench bench-go bench-tools bench-status fuzz clean
 
 all: build
 
@@ -18,6 +18,13 @@ setup:
 
 test: setup
 	$(GO) test -count=1 -timeout 45m ./...
+
+# The crash, concurrency and fault trials alone (e2e/trials_*_test.go),
+# TRIALS seeded trials per command; make test runs them with 5. Each test
+# logs its seed: WALNUT_TRIAL_SEED=N replays one.
+TRIALS ?= 25
+trials: setup
+	WALNUT_TRIALS=$(TRIALS) $(GO) test -count=1 -timeout 60m -v -run '^Test(Trials|Fault)' ./e2e/
 
 # Every native fuzz target for FUZZTIME each; CI runs 15s each.
 FUZZTIME ?= 15s
