@@ -65,7 +65,7 @@ func (s2Codec) NewWriter(w io.Writer) (io.WriteCloser, error) {
 
 func (s2Codec) NewReader(r io.Reader) (io.ReadCloser, error) {
 	return checked("s2", false, r, func(r io.Reader) (io.ReadCloser, error) {
-		return io.NopCloser(s2.NewReader(r)), nil
+		return io.NopCloser(s2.NewReader(&chunkGuard{r: r})), nil
 	})
 }
 
@@ -83,7 +83,7 @@ func (snappyCodec) NewWriter(w io.Writer) (io.WriteCloser, error) {
 
 func (snappyCodec) NewReader(r io.Reader) (io.ReadCloser, error) {
 	return checked("snappy", false, r, func(r io.Reader) (io.ReadCloser, error) {
-		return io.NopCloser(s2.NewReader(r)), nil
+		return io.NopCloser(s2.NewReader(&chunkGuard{r: r})), nil
 	})
 }
 
