@@ -144,7 +144,8 @@ func ListBackups(ctx context.Context, s storage.Store) ([]*Sentinel, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", BackupsDir, err)
+		// Stores name the operation and the prefix in their errors.
+		return nil, err
 	}
 	return ReadSentinels(ctx, s, names)
 }

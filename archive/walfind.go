@@ -23,7 +23,9 @@ func FindWAL(ctx context.Context, s storage.Store, name string) (WALObject, erro
 		return nil
 	})
 	if err != nil {
-		return WALObject{}, fmt.Errorf("list %s: %w", WALKeyPrefix(name), err)
+		// Stores name the operation and the prefix in their errors, and
+		// ParseWALKey names the key.
+		return WALObject{}, err
 	}
 	switch len(found) {
 	case 0:

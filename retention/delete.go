@@ -73,7 +73,8 @@ func takeInventory(ctx context.Context, s storage.Store) (*inventory, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", archive.BackupsDir, err)
+		// Stores name the operation and the prefix in their errors.
+		return nil, err
 	}
 	if inv.sentinels, err = archive.ReadSentinels(ctx, s, names); err != nil {
 		return nil, err
@@ -83,13 +84,13 @@ func takeInventory(ctx context.Context, s storage.Store) (*inventory, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", archive.WALDir, err)
+		return nil, err
 	}
 	switch oi, err := s.Stat(ctx, archive.IdentityKey); {
 	case err == nil:
 		inv.identity = &oi
 	case !errors.Is(err, storage.ErrNotFound):
-		return nil, fmt.Errorf("stat %s: %w", archive.IdentityKey, err)
+		return nil, err
 	}
 	return inv, nil
 }
@@ -182,14 +183,14 @@ func (x *executor) deleteBackup(ctx context.Context, b *BackupDeletion) (string,
 		return "", err
 	}
 	if err := x.store.Delete(ctx, tomb); err != nil { // not counted: the plan does not list it
-		return "", fmt.Errorf("delete %s: %w", tomb, err)
+		return "", err
 	}
 	return "", nil
 }
 
 func (x *executor) delete(ctx context.Context, key string) error {
 	if err := x.store.Delete(ctx, key); err != nil {
-		return fmt.Errorf("delete %s: %w", key, err)
+		return err // stores name the operation and the key
 	}
 	x.deleted.Add(1)
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -345,4 +346,23 @@ func TestDeleteSparesBackupMarkedAfterThePlan(t *testing.T) {
 		t.Errorf("notes %v", plan.Notes)
 	}
 	checkConsistent(t, s, a)
+}
+
+// A store error reaches the user as the store worded it: the operation and
+// the key once ("list backups/: list backups/: ..." was issue 15's case).
+func TestDeleteStoreErrorsNameTheKeyOnce(t *testing.T) {
+	a, _ := retentionFixture()
+	pol := Policy{Mode: Retain, Retain: 1, Grace: DefaultGrace}
+	for _, op := range []storagetest.Op{storagetest.OpList, storagetest.OpStat, storagetest.OpDelete, storagetest.OpGet} {
+		f := storagetest.NewFaulty(a.materialize(t), storagetest.Fault{Op: op})
+		_, err := Delete(t.Context(), Options{Store: f, Policy: pol, Confirm: true, Now: time.Now()})
+		if !errors.Is(err, storagetest.ErrInjected) {
+			t.Fatalf("%s fault: %v", op, err)
+		}
+		msg := err.Error()
+		named := regexp.MustCompile(op.String() + ` (backups/|wal/|walnut\.json)`)
+		if n := len(named.FindAllString(msg, -1)); n != 1 {
+			t.Errorf("%s fault: %q names the operation %d times, want once", op, msg, n)
+		}
+	}
 }

@@ -44,7 +44,7 @@ func listWAL(ctx context.Context, s storage.Store, prefix string) (*walIndex, er
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", prefix, err)
+		return nil, err // stores name the operation and the prefix
 	}
 	return idx, nil
 }
