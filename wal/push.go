@@ -24,7 +24,10 @@ type PushOptions struct {
 	Codec   compression.Codec
 	Encrypt *crypto.Recipients // nil: stored unencrypted
 	Path    string             // the file PostgreSQL asks to archive (%p)
-	Log     *slog.Logger
+	// SpoolDir holds the encoded copy while it is stored (see
+	// archive.SpoolEncoded); empty means os.TempDir().
+	SpoolDir string
+	Log      *slog.Logger
 }
 
 // PushResult says what wal-push did.
@@ -82,14 +85,34 @@ func Push(ctx context.Context, o PushOptions) (PushResult, error) {
 
 	enc := archive.Encoding{Codec: o.Codec, To: o.Encrypt}
 	res.Key = archive.WALKey(name, digest, enc.Ext())
+	if res.Stored, err = putEncoded(ctx, o, res.Key, enc); err != nil {
+		return res, err // the store names the call and the key
+	}
+	return res, nil
+}
+
+// putEncoded stores the encoded file under key and returns the stored
+// size. It encodes once into a spool file; when none can be written (a
+// full or read-only temp directory, which must not stop archiving: pg_wal
+// may be filling up because archiving stopped), it encodes as the store
+// reads, which costs a second encoding on stores that measure an object
+// before sending it.
+func putEncoded(ctx context.Context, o PushOptions, key string, enc archive.Encoding) (int64, error) {
+	spool, size, err := archive.SpoolEncoded(o.Path, o.SpoolDir, enc)
+	if err == nil {
+		defer spool.Close()
+		return size, o.Store.Put(ctx, key, spool, size)
+	}
+	if o.Log != nil {
+		o.Log.Warn("cannot spool the encoded file; encoding it as it is sent", "error", err)
+	}
 	body := archive.NewEncodedFile(o.Path, enc)
 	defer body.Close()
 	counted := &countingSeeker{EncodedFile: body}
-	if err := o.Store.Put(ctx, res.Key, counted, -1); err != nil {
-		return res, fmt.Errorf("store %s: %w", res.Key, err)
+	if err := o.Store.Put(ctx, key, counted, -1); err != nil {
+		return 0, err
 	}
-	res.Stored = counted.n
-	return res, nil
+	return counted.n, nil
 }
 
 // countingSeeker counts what the last attempt of a Put read.
