@@ -60,11 +60,11 @@ func (s2Codec) Extension() string { return ".s2" }
 func (s2Codec) String() string    { return "s2" }
 
 func (s2Codec) NewWriter(w io.Writer) (io.WriteCloser, error) {
-	return s2.NewWriter(w, s2.WriterConcurrency(1)), nil
+	return newFramedWriter(w, s2StreamID), nil
 }
 
 func (s2Codec) NewReader(r io.Reader) (io.ReadCloser, error) {
-	return checked("s2", false, r, func(r io.Reader) (io.ReadCloser, error) {
+	return checked("s2", true, r, func(r io.Reader) (io.ReadCloser, error) {
 		return io.NopCloser(s2.NewReader(&chunkGuard{r: r})), nil
 	})
 }
@@ -78,11 +78,11 @@ func (snappyCodec) Extension() string { return ".sz" }
 func (snappyCodec) String() string    { return "snappy" }
 
 func (snappyCodec) NewWriter(w io.Writer) (io.WriteCloser, error) {
-	return s2.NewWriter(w, s2.WriterSnappyCompat(), s2.WriterConcurrency(1)), nil
+	return newFramedWriter(w, snappyStreamID, s2.WriterSnappyCompat()), nil
 }
 
 func (snappyCodec) NewReader(r io.Reader) (io.ReadCloser, error) {
-	return checked("snappy", false, r, func(r io.Reader) (io.ReadCloser, error) {
+	return checked("snappy", true, r, func(r io.Reader) (io.ReadCloser, error) {
 		return io.NopCloser(s2.NewReader(&chunkGuard{r: r})), nil
 	})
 }
