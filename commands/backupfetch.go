@@ -16,6 +16,9 @@ func backupFetchCommand(g *globals) *cli.Command {
 		archiveMode string
 		inclusive   bool
 		mappings    cli.StringSlice
+		poolSize    int
+		blind       bool
+		restoreSpec string
 	)
 	return &cli.Command{
 		Name:      "backup-fetch",
@@ -39,8 +42,14 @@ func backupFetchCommand(g *globals) *cli.Command {
 			&cli.BoolFlag{Name: "no-recovery", Usage: "restore the files only; write no recovery settings", Destination: &noRecovery},
 			&cli.StringFlag{Name: "archive-mode", Value: "preserve", Usage: "preserve the restored archive_mode, or off: a restore you only inspect then never archives into the source's archive", Destination: &archiveMode},
 			&cli.StringSliceFlag{Name: "tablespace-mapping", Usage: "restore the tablespace at `OLDDIR=NEWDIR` (repeatable)", Destination: &mappings},
+			&cli.IntFlag{Name: "pool-size", Aliases: []string{"p"}, Usage: "partitions fetched and extracted at once (WAL-E's; default $WALNUT_DOWNLOAD_CONCURRENCY, else 2)", Destination: &poolSize},
+			&cli.StringFlag{Name: "restore-spec", Usage: "WAL-E's: SOURCE restores tablespaces where the backup recorded them (walnut's default); a `FILE` is refused, see --tablespace-mapping", Destination: &restoreSpec},
+			&cli.BoolFlag{Name: "blind-restore", Usage: "WAL-E's, refused: see --tablespace-mapping", Destination: &blind, Hidden: true},
 		},
 		Action: func(c *cli.Context) error {
+			if err := refuseWALEBackupFetch(c); err != nil {
+				return err
+			}
 			if c.NArg() != 2 {
 				return usageError(fmt.Errorf("backup-fetch: want DEST and NAME|LATEST, got %d arguments", c.NArg()))
 			}
@@ -95,6 +104,11 @@ func backupFetchCommand(g *globals) *cli.Command {
 			conc, err := g.intSetting("WALNUT_DOWNLOAD_CONCURRENCY", 2)
 			if err != nil {
 				return err
+			}
+			if c.IsSet("pool-size") {
+				if conc, err = poolSizeFlag("backup-fetch", poolSize); err != nil {
+					return err
+				}
 			}
 			opts.Concurrency = int(conc)
 			rate, err := g.rateLimit()
