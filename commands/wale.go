@@ -76,7 +76,7 @@ func (w *waleGlobals) apply(g *globals, c *cli.Context) error {
 		v := *w.prefixes[p.flag]
 		set = append(set, "--"+p.flag)
 		if err := config.CheckPrefixScheme(p.variable, v); err != nil {
-			return usageError(fmt.Errorf("--%s %q: want a %s:// URL", p.flag, v, strings.Join(config.PrefixSchemes[p.variable], ":// or ")))
+			return usageError(fmt.Errorf("--%s %q: want a URL starting %s://", p.flag, v, strings.Join(config.PrefixSchemes[p.variable], ":// or ")))
 		}
 		g.prefix = v
 	}

@@ -100,7 +100,7 @@ func CheckPrefixScheme(setting, prefix string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%s=%q: want a %s:// URL", setting, prefix, strings.Join(want, ":// or "))
+	return fmt.Errorf("%s=%q: want a URL starting %s://", setting, prefix, strings.Join(want, ":// or "))
 }
 
 // Count returns name parsed as an integer of zero or more, or def when
