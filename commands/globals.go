@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -214,7 +215,11 @@ func (g *globals) pgpRecipients(ctx context.Context) (*crypto.Recipients, error)
 		}
 	}
 	if id := g.env.Getenv("WALE_GPG_KEY_ID"); id != "" {
-		gr, err := crypto.GPGRecipient(ctx, "gpg", id, g.gpgEnviron())
+		gpg, err := exec.LookPath("gpg")
+		if err != nil {
+			return nil, usageError(fmt.Errorf("WALE_GPG_KEY_ID: gpg key %s: gpg is not in PATH: install gnupg, or encrypt with WALNUT_PGP_PUBLIC_KEY_FILE and unset WALE_GPG_KEY_ID", id))
+		}
+		gr, err := crypto.GPGRecipient(ctx, gpg, id, g.gpgEnviron())
 		if err != nil {
 			return nil, usageError(fmt.Errorf("WALE_GPG_KEY_ID: %w", err))
 		}

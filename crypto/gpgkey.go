@@ -13,23 +13,16 @@ import (
 )
 
 // GPGRecipient takes the public key keyID names from the user's gpg
-// keyring (gpg --export, run with environ, so GNUPGHOME and the agent are
-// the ones the caller configured), as WAL-E's `gpg -e -r KEYID` found it.
-// keyID is anything gpg accepts: a key ID, a fingerprint, an address. It
-// must name exactly one key that can encrypt now: more than one is refused
-// rather than encrypting to keys the operator did not mean.
+// keyring (gpg --export, run as the program gpg with environ, so GNUPGHOME
+// is the one the caller configured), as WAL-E's `gpg -e -r KEYID` found
+// it. keyID is anything gpg accepts: a key ID, a fingerprint, an address.
+// It must name exactly one key that can encrypt now: more than one is
+// refused rather than encrypting to keys the operator did not mean.
 func GPGRecipient(ctx context.Context, gpg, keyID string, environ []string) (*Recipients, error) {
 	if strings.TrimSpace(keyID) == "" {
 		return nil, errors.New("gpg key ID is empty")
 	}
-	if gpg == "" {
-		gpg = "gpg"
-	}
-	path, err := exec.LookPath(gpg)
-	if err != nil {
-		return nil, fmt.Errorf("gpg key %s: %s not found: install gnupg, or encrypt with WALNUT_PGP_PUBLIC_KEY_FILE", keyID, gpg)
-	}
-	cmd := exec.CommandContext(ctx, path, "--batch", "--no-tty", "--export", "--", keyID)
+	cmd := exec.CommandContext(ctx, gpg, "--batch", "--no-tty", "--export", "--", keyID)
 	cmd.Env = environ
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
