@@ -47,8 +47,6 @@ func refuseWALEBackupFetch(c *cli.Context) error {
 		// directories; walnut always restores them at a location and
 		// links them, and needs no links made beforehand.
 		return usageError(fmt.Errorf("backup-fetch: --blind-restore: walnut needs no tablespace links made beforehand: it restores each tablespace where the backup recorded it and links it; to restore one elsewhere give --tablespace-mapping OLDDIR=NEWDIR"))
-	case c.IsSet("restore-spec") && c.String("restore-spec") != restoreSpecSource:
-		return usageError(fmt.Errorf("backup-fetch: --restore-spec %s: give each tablespace's new location as --tablespace-mapping OLDDIR=NEWDIR (--restore-spec SOURCE, the recorded locations, is walnut's default)", c.String("restore-spec")))
 	}
 	return nil
 }

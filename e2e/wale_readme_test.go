@@ -215,9 +215,42 @@ func TestWALEReadmeCommandLines(t *testing.T) {
 	// they were, or where --tablespace-mapping says.
 	dest3 := filepath.Join(testpg.SharedTempDir(t), "restore")
 	w.refused(t, nil, w.line(strings.Replace(readmeFetchLatest, "backup-fetch", "backup-fetch --blind-restore", 1), "/var/lib/my/database", dest3), "--blind-restore", "--tablespace-mapping")
-	w.refused(t, nil, w.line(strings.Replace(readmeFetchLatest, "backup-fetch", "backup-fetch --restore-spec /etc/wal-e.d/spec.json", 1), "/var/lib/my/database", dest3), "--restore-spec", "--tablespace-mapping")
 	if entries, _ := os.ReadDir(dest3); len(entries) != 0 {
 		t.Errorf("a refused backup-fetch wrote %d entries", len(entries))
+	}
+	// --restore-spec, the README's example with this backup's tablespace:
+	// restored into "loc", linked from pg_tblspc/OID.
+	tsDir := filepath.Join(testpg.SharedTempDir(t), "ts")
+	if err := os.Mkdir(tsDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := testpg.ChownToServer(tsDir); err != nil {
+		t.Fatal(err)
+	}
+	src.Exec(t, "CREATE TABLESPACE wale_ts LOCATION '"+tsDir+"'")
+	src.Exec(t, "CREATE TABLE in_ts TABLESPACE wale_ts AS SELECT g FROM generate_series(1, 100) g")
+	oid := src.QueryString(t, "SELECT oid FROM pg_tablespace WHERE spcname = 'wale_ts'")
+	third := strings.TrimSpace(w.mustRun(t, pg, w.line(readmeBackupPush, "/var/lib/my/database", src.DataDir)).Stdout)
+	specDir := testpg.SharedTempDir(t)
+	loc := filepath.Join(specDir, "tblspc001")
+	spec := filepath.Join(specDir, "spec.json")
+	if err := os.WriteFile(spec, []byte(`{
+    "`+oid+`": {
+        "loc": "`+loc+`/",
+        "link": "pg_tblspc/`+oid+`"
+    },
+    "tablespaces": [
+        "`+oid+`"
+    ]
+}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.mustRun(t, nil, w.line(strings.Replace(readmeFetchNamed, "backup-fetch", "backup-fetch --restore-spec "+spec, 1), "/var/lib/my/database", dest3, "base_LONGWALNUMBER_POSITION_NUMBER", third))
+	if link, err := os.Readlink(filepath.Join(dest3, "pg_tblspc", oid)); err != nil || link != loc {
+		t.Errorf("pg_tblspc/%s links to %q (%v), want %s", oid, link, err, loc)
+	}
+	if entries, _ := os.ReadDir(loc); len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), "PG_15_") {
+		t.Errorf("%s holds %v, want the tablespace's PG_15_ directory", loc, entries)
 	}
 
 	// delete, each form with and without --confirm as the README writes
@@ -234,8 +267,8 @@ func TestWALEReadmeCommandLines(t *testing.T) {
 	for _, confirm := range []bool{false, true} {
 		out := w.mustRun(t, nil, del(readmeDeleteRetain, confirm)).Stdout
 		// Both backups stay; WAL older than the oldest may go.
-		if !strings.Contains(out, ", 2 kept") || strings.Contains(out, "backup base_") {
-			t.Errorf("delete retain 5 with two backups: want both kept, got %s", out)
+		if !strings.Contains(out, ", 3 kept") || strings.Contains(out, "backup base_") {
+			t.Errorf("delete retain 5 with three backups: want all kept, got %s", out)
 		}
 	}
 	out := w.mustRun(t, nil, del(readmeDeleteBefore, false, "base_00000004000002DF000000A6_03626144", second)).Stdout
