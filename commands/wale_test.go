@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -33,6 +34,7 @@ func TestWALEOptionsRefusedNamingTheEquivalent(t *testing.T) {
 		mentions []string
 	}{
 		{"-k", env, []string{"-k", "AKIAEXAMPLE", "wal-push", seg}, []string{"-k/--aws-access-key-id", "AWS_ACCESS_KEY_ID", "envdir"}},
+		{"-kKEY", env, []string{"-kAKIAEXAMPLE", "wal-push", seg}, []string{"-k/--aws-access-key-id", "AWS_ACCESS_KEY_ID"}},
 		{"--aws-access-key-id", env, []string{"--aws-access-key-id=AKIAEXAMPLE", "backup-list"}, []string{"AWS_ACCESS_KEY_ID"}},
 		{"--gs-access-key-id", env, []string{"--gs-access-key-id", "GOOG", "backup-list"}, []string{"GOOGLE_APPLICATION_CREDENTIALS"}},
 		{"s3-prefix not s3", nil, []string{"--s3-prefix=" + prefix, "wal-push", seg}, []string{"--s3-prefix", "s3://"}},
@@ -82,7 +84,7 @@ func TestWALEOptionsThatWork(t *testing.T) {
 	seg := fixture.Segment(t, wal, "000000010000000000000001", 1)
 
 	// -p is wal-push's pool size; --file-prefix sets the prefix.
-	if code, _, stderr := walnutRun(t, nil, "--terse", "--file-prefix="+prefix, "wal-push", "-p", "2", seg); code != ExitOK {
+	if code, _, stderr := walnutRun(t, nil, "--terse", "--file-prefix="+prefix, "wal-push", "-p2", seg); code != ExitOK {
 		t.Fatalf("wal-push -p 2: exit %d: %s", code, stderr)
 	}
 	if keys := fixture.Keys(t, openLocal(t, dir), "wal/"); len(keys) != 1 || !strings.HasPrefix(keys[0], "wal/000000010000000000000001-") {
@@ -200,6 +202,24 @@ func TestReadRestoreSpec(t *testing.T) {
 					t.Errorf("%s: %v, want %v", c.spec, spec.loc, c.want)
 				}
 			}
+		}
+	}
+}
+
+// argparse's attached values ("-p8") are split for one-letter flags that
+// take a value, globals and the command's, and nothing else moves.
+func TestSplitAttached(t *testing.T) {
+	app := newApp(&globals{stdout: io.Discard, stderr: io.Discard})
+	for _, c := range []struct{ in, want []string }{
+		{[]string{"walnut", "wal-push", "-p8", "/x"}, []string{"walnut", "wal-push", "-p", "8", "/x"}},
+		{[]string{"walnut", "-aacct", "wal-fetch", "-p0", "N", "D"}, []string{"walnut", "-a", "acct", "wal-fetch", "-p", "0", "N", "D"}},
+		{[]string{"walnut", "--envdir", "-p8", "wal-push", "/x"}, []string{"walnut", "--envdir", "-p8", "wal-push", "/x"}},
+		{[]string{"walnut", "delete", "-n", "retain", "5"}, []string{"walnut", "delete", "-n", "retain", "5"}},
+		{[]string{"walnut", "wal-push", "--", "-p8"}, []string{"walnut", "wal-push", "--", "-p8"}},
+		{[]string{"walnut", "wal-push", "-p=8", "/x"}, []string{"walnut", "wal-push", "-p=8", "/x"}},
+	} {
+		if got := splitAttached(app, c.in); !slices.Equal(got, c.want) {
+			t.Errorf("%q: %q, want %q", c.in, got, c.want)
 		}
 	}
 }
