@@ -105,6 +105,9 @@ func (w *waleReadme) refused(t *testing.T, env []string, line string, mentions .
 // and Google Cloud Storage examples are environment variables only, which
 // the storage tests cover.
 func TestWALEReadmeCommandLines(t *testing.T) {
+	if _, err := exec.LookPath("envdir"); err != nil {
+		testpg.Require(t, "envdir", err) // daemontools, from scripts/setup.sh
+	}
 	m := startMinIO(t)
 	a := newS3Archive(t, m, "")
 	// The README's /etc/wal-e.d/env: keys and WALE_S3_PREFIX (and the
