@@ -42,7 +42,7 @@ func backupFetchCommand(g *globals) *cli.Command {
 			&cli.BoolFlag{Name: "no-recovery", Usage: "restore the files only; write no recovery settings", Destination: &noRecovery},
 			&cli.StringFlag{Name: "archive-mode", Value: "preserve", Usage: "preserve the restored archive_mode, or off: a restore you only inspect then never archives into the source's archive", Destination: &archiveMode},
 			&cli.StringSliceFlag{Name: "tablespace-mapping", Usage: "restore the tablespace at `OLDDIR=NEWDIR` (repeatable)", Destination: &mappings},
-			&cli.IntFlag{Name: "pool-size", Aliases: []string{"p"}, Usage: "partitions fetched and extracted at once (WAL-E's; default $WALNUT_DOWNLOAD_CONCURRENCY, else 2)", Destination: &poolSize},
+			&cli.IntFlag{Name: "pool-size", Aliases: []string{"p"}, Usage: "`N` partitions fetched and extracted at once (WAL-E's)", DefaultText: "$WALNUT_DOWNLOAD_CONCURRENCY, else 2", Destination: &poolSize},
 			&cli.StringFlag{Name: "restore-spec", Usage: "WAL-E's tablespace spec `FILE` (JSON: {\"tablespaces\": [OID], OID: {\"loc\": DIR, \"link\": \"pg_tblspc/OID\"}}), or SOURCE: where the backup recorded them, the default", Destination: &specFile},
 			&cli.BoolFlag{Name: "blind-restore", Usage: "WAL-E's, refused: see --tablespace-mapping", Destination: &blind, Hidden: true},
 		},

@@ -25,7 +25,7 @@ func backupPushCommand(g *globals) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "archive-timeout", Value: basebackup.DefaultArchiveTimeout, Usage: "how long to wait for the WAL the backup needs to reach the archive before failing", Destination: &archiveTimeout},
 			&cli.BoolFlag{Name: "spread-checkpoint", Usage: "let the starting checkpoint spread over checkpoint_completion_target instead of forcing it", Destination: &spread},
-			&cli.IntFlag{Name: "pool-size", Aliases: []string{"p"}, Usage: "partitions compressed and uploaded at once (WAL-E's; default $WALNUT_UPLOAD_CONCURRENCY, else 2)", Destination: &poolSize},
+			&cli.IntFlag{Name: "pool-size", Aliases: []string{"p"}, Usage: "`N` partitions compressed and uploaded at once (WAL-E's)", DefaultText: "$WALNUT_UPLOAD_CONCURRENCY, else 2", Destination: &poolSize},
 			&cli.StringFlag{Name: "cluster-read-rate-limit", Usage: "WAL-E's, refused: see WALNUT_RATE_LIMIT", Destination: &readRate, Hidden: true},
 			&cli.BoolFlag{Name: "while-offline", Usage: "WAL-E's, refused", Destination: &whileOffline, Hidden: true},
 		},
