@@ -146,7 +146,9 @@ func splitAttached(app *cli.App, args []string) []string {
 				flags = cmd.Flags
 			}
 			out = append(out, a)
-		case len(a) > 2 && a[1] != '-' && a[2] != '=' && takesValue(flags, a[:2]):
+		case len(a) > 2 && a[1] != '-' && a[2] != '=' && takesValue(flags, a[:2]) && !namesFlag(flags, a):
+			// Go's flag package also takes a long name after one dash
+			// (-pool-size), which namesFlag leaves alone.
 			out = append(out, a[:2], a[2:])
 		default:
 			out = append(out, a)
@@ -157,4 +159,18 @@ func splitAttached(app *cli.App, args []string) []string {
 		}
 	}
 	return out
+}
+
+// namesFlag reports whether arg, without its dashes and any =value, is the
+// name of one of flags.
+func namesFlag(flags []cli.Flag, arg string) bool {
+	name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -217,6 +217,8 @@ func TestSplitAttached(t *testing.T) {
 		{[]string{"walnut", "delete", "-n", "retain", "5"}, []string{"walnut", "delete", "-n", "retain", "5"}},
 		{[]string{"walnut", "wal-push", "--", "-p8"}, []string{"walnut", "wal-push", "--", "-p8"}},
 		{[]string{"walnut", "wal-push", "-p=8", "/x"}, []string{"walnut", "wal-push", "-p=8", "/x"}},
+		{[]string{"walnut", "wal-push", "-pool-size", "8", "/x"}, []string{"walnut", "wal-push", "-pool-size", "8", "/x"}},
+		{[]string{"walnut", "wal-fetch", "-prefetch=2", "N", "D"}, []string{"walnut", "wal-fetch", "-prefetch=2", "N", "D"}},
 	} {
 		if got := splitAttached(app, c.in); !slices.Equal(got, c.want) {
 			t.Errorf("%q: %q, want %q", c.in, got, c.want)
