@@ -33,6 +33,7 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 	defer stop()
 	g := &globals{environ: environ, stdout: stdout, stderr: stderr}
 	app := newApp(g)
+	args = splitAttached(app, args)
 	g.command = commandName(app, args)
 	err := app.RunContext(ctx, interspersed(app, args))
 	if err == nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/walnut-pg/walnut/check"
@@ -74,8 +75,7 @@ exe:
 			ac.Problem = fmt.Sprintf("runs walnut %s, not wal-push", cmd[j])
 			return ac
 		}
-		switch name {
-		case "envdir", "env-file", "prefix", "log-format":
+		if name == "envdir" || name == "env-file" || name == "prefix" || name == "log-format" || slices.Contains(waleValueFlags, name) {
 			if !hasValue {
 				if j+1 >= len(cmd) {
 					ac.Problem = "--" + name + " without a value"
@@ -90,7 +90,7 @@ exe:
 			envdir = value
 		case "env-file":
 			envFile = value
-		case "prefix":
+		case "prefix", "s3-prefix", "wabs-prefix", "gs-prefix", "file-prefix":
 			prefix = value
 		}
 	}

@@ -118,3 +118,59 @@ func takesValue(flags []cli.Flag, arg string) bool {
 	}
 	return false
 }
+
+// splitAttached turns WAL-E's (argparse's) "-p8" into "-p", "8" wherever
+// -p is a one-letter flag that takes a value, for the global flags and
+// the command's: Go's flag package would read "-p8" as an unknown flag
+// named p8.
+func splitAttached(app *cli.App, args []string) []string {
+	if len(args) == 0 {
+		return args
+	}
+	out := []string{args[0]}
+	flags := app.Flags
+	var cmd *cli.Command
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return append(out, args[i:]...)
+		case !strings.HasPrefix(a, "-") || a == "-":
+			// A command (or subcommand) name brings its own flags.
+			if cmd == nil {
+				cmd = app.Command(a)
+			} else if sub := subcommand(cmd, a); sub != nil {
+				cmd = sub
+			}
+			if cmd != nil {
+				flags = cmd.Flags
+			}
+			out = append(out, a)
+		case len(a) > 2 && a[1] != '-' && a[2] != '=' && takesValue(flags, a[:2]) && !namesFlag(flags, a):
+			// Go's flag package also takes a long name after one dash
+			// (-pool-size), which namesFlag leaves alone.
+			out = append(out, a[:2], a[2:])
+		default:
+			out = append(out, a)
+			if takesValue(flags, a) && i+1 < len(args) {
+				i++
+				out = append(out, args[i])
+			}
+		}
+	}
+	return out
+}
+
+// namesFlag reports whether arg, without its dashes and any =value, is the
+// name of one of flags.
+func namesFlag(flags []cli.Flag, arg string) bool {
+	name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -16,6 +16,9 @@ func backupFetchCommand(g *globals) *cli.Command {
 		archiveMode string
 		inclusive   bool
 		mappings    cli.StringSlice
+		poolSize    int
+		blind       bool
+		specFile    string
 	)
 	return &cli.Command{
 		Name:      "backup-fetch",
@@ -39,8 +42,14 @@ func backupFetchCommand(g *globals) *cli.Command {
 			&cli.BoolFlag{Name: "no-recovery", Usage: "restore the files only; write no recovery settings", Destination: &noRecovery},
 			&cli.StringFlag{Name: "archive-mode", Value: "preserve", Usage: "preserve the restored archive_mode, or off: a restore you only inspect then never archives into the source's archive", Destination: &archiveMode},
 			&cli.StringSliceFlag{Name: "tablespace-mapping", Usage: "restore the tablespace at `OLDDIR=NEWDIR` (repeatable)", Destination: &mappings},
+			&cli.IntFlag{Name: "pool-size", Aliases: []string{"p"}, Usage: "`N` partitions fetched and extracted at once (WAL-E's)", DefaultText: "$WALNUT_DOWNLOAD_CONCURRENCY, else 2", Destination: &poolSize},
+			&cli.StringFlag{Name: "restore-spec", Usage: "WAL-E's tablespace spec `FILE` (JSON: {\"tablespaces\": [OID], OID: {\"loc\": DIR, \"link\": \"pg_tblspc/OID\"}}), or SOURCE: where the backup recorded them, the default", Destination: &specFile},
+			&cli.BoolFlag{Name: "blind-restore", Usage: "WAL-E's, refused: see --tablespace-mapping", Destination: &blind, Hidden: true},
 		},
 		Action: func(c *cli.Context) error {
+			if err := refuseWALEBackupFetch(c); err != nil {
+				return err
+			}
 			if c.NArg() != 2 {
 				return usageError(fmt.Errorf("backup-fetch: want DEST and NAME|LATEST, got %d arguments", c.NArg()))
 			}
@@ -65,6 +74,13 @@ func backupFetchCommand(g *globals) *cli.Command {
 					return usageError(fmt.Errorf("--tablespace-mapping %q: want OLDDIR=NEWDIR", m))
 				}
 				tsMap[from] = to
+			}
+			var spec *restoreSpec
+			if specFile != "" && specFile != restoreSpecSource {
+				var err error
+				if spec, err = readRestoreSpec(specFile); err != nil {
+					return usageError(fmt.Errorf("backup-fetch: %w", err))
+				}
 			}
 			opts := restore.Options{Dest: c.Args().Get(0), Name: c.Args().Get(1), Tablespaces: tsMap, Log: g.log}
 			switch archiveMode {
@@ -96,6 +112,11 @@ func backupFetchCommand(g *globals) *cli.Command {
 			if err != nil {
 				return err
 			}
+			if c.IsSet("pool-size") {
+				if conc, err = poolSizeFlag("backup-fetch", poolSize); err != nil {
+					return err
+				}
+			}
 			opts.Concurrency = int(conc)
 			rate, err := g.rateLimit()
 			if err != nil {
@@ -109,6 +130,11 @@ func backupFetchCommand(g *globals) *cli.Command {
 				return err
 			}
 			defer store.Close()
+			if spec != nil {
+				if opts.Name, err = spec.mapping(c.Context, store, opts.Keyring, opts.Name, opts.Dest, tsMap); err != nil {
+					return fmt.Errorf("backup-fetch: %w", err)
+				}
+			}
 			opts.Store = limitRate(store, rate)
 			bar := g.progressFor("restore")
 			if bar != nil {

@@ -4,8 +4,10 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
+	"regexp"
 	"strconv"
-	"text/tabwriter"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -20,9 +22,11 @@ var walEColumns = []string{"name", "last_modified", "expanded_size_bytes", "wal_
 func backupListCommand(g *globals) *cli.Command {
 	var asCSV, asJSON, detail bool
 	return &cli.Command{
-		Name:        "backup-list",
-		Usage:       "list base backups, oldest first",
-		Description: "Prints a table (default), CSV with WAL-E's header (--csv) or JSON (--json).\n" + varsHelp("WALNUT_PREFIX"),
+		Name:      "backup-list",
+		Usage:     "list base backups, oldest first",
+		ArgsUsage: "[NAME|LATEST]",
+		Description: "Prints WAL-E's tab-separated columns with a header (default), CSV with the same header (--csv)\n" +
+			"or JSON (--json). With NAME or LATEST, only that backup (none: the header alone).\n" + varsHelp("WALNUT_PREFIX"),
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "csv", Usage: "CSV with WAL-E's columns", Destination: &asCSV},
 			&cli.BoolFlag{Name: "json", Usage: "JSON array of the backups' sentinels", Destination: &asJSON},
@@ -32,6 +36,13 @@ func backupListCommand(g *globals) *cli.Command {
 			if asCSV && asJSON {
 				return usageError(fmt.Errorf("backup-list: --csv and --json exclude each other"))
 			}
+			if c.NArg() > 1 {
+				return usageError(fmt.Errorf("backup-list: want at most one backup name or LATEST, got %d arguments", c.NArg()))
+			}
+			query := c.Args().First()
+			if c.NArg() == 1 && query != "LATEST" && !backupNameRE.MatchString(query) {
+				return usageError(fmt.Errorf("backup-list: %q is not a backup name (base_<segment>_<offset>) or LATEST", query))
+			}
 			store, err := g.openStore(c.Context)
 			if err != nil {
 				return err
@@ -40,6 +51,12 @@ func backupListCommand(g *globals) *cli.Command {
 			list, err := retention.List(c.Context, store)
 			if err != nil {
 				return fmt.Errorf("backup-list: %w", err)
+			}
+			if c.NArg() == 1 {
+				list = selectBackup(list, query)
+				if len(list) == 0 {
+					g.log.Warn("no backup matches", "query", query)
+				}
 			}
 			switch {
 			case asJSON:
@@ -90,20 +107,35 @@ func writeCSV(g *globals, list []*archive.Sentinel, detail bool) error {
 	return w.Error()
 }
 
+// writeTable prints WAL-E's format: a header and one line per backup,
+// fields separated by tabs, so scripts that split WAL-E's output on tabs
+// read walnut's.
 func writeTable(g *globals, list []*archive.Sentinel, detail bool) error {
-	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	printRow := func(cols []string) {
-		for i, c := range cols {
-			if i > 0 {
-				fmt.Fprint(tw, "\t")
-			}
-			fmt.Fprint(tw, c)
-		}
-		fmt.Fprintln(tw)
-	}
-	printRow(header(detail))
+	var b strings.Builder
+	b.WriteString(strings.Join(header(detail), "\t") + "\n")
 	for _, sn := range list {
-		printRow(listRow(sn, detail))
+		b.WriteString(strings.Join(listRow(sn, detail), "\t") + "\n")
 	}
-	return tw.Flush()
+	_, err := io.WriteString(g.stdout, b.String())
+	return err
+}
+
+// backupNameRE is the form of a backup name, WAL-E's and walnut's.
+var backupNameRE = regexp.MustCompile(`^base_[0-9A-F]{24}_[0-9A-F]{8}$`)
+
+// selectBackup keeps the backup query names: LATEST is the one that
+// finished last (list is oldest first).
+func selectBackup(list []*archive.Sentinel, query string) []*archive.Sentinel {
+	if query == "LATEST" {
+		if len(list) == 0 {
+			return nil
+		}
+		return list[len(list)-1:]
+	}
+	for _, sn := range list {
+		if sn.Name == query {
+			return []*archive.Sentinel{sn}
+		}
+	}
+	return nil
 }

@@ -10,8 +10,10 @@ import (
 
 func backupPushCommand(g *globals) *cli.Command {
 	var (
-		spread         bool
-		archiveTimeout time.Duration
+		spread, whileOffline bool
+		archiveTimeout       time.Duration
+		poolSize             int
+		readRate             string
 	)
 	return &cli.Command{
 		Name:      "backup-push",
@@ -23,8 +25,14 @@ func backupPushCommand(g *globals) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "archive-timeout", Value: basebackup.DefaultArchiveTimeout, Usage: "how long to wait for the WAL the backup needs to reach the archive before failing", Destination: &archiveTimeout},
 			&cli.BoolFlag{Name: "spread-checkpoint", Usage: "let the starting checkpoint spread over checkpoint_completion_target instead of forcing it", Destination: &spread},
+			&cli.IntFlag{Name: "pool-size", Aliases: []string{"p"}, Usage: "`N` partitions compressed and uploaded at once (WAL-E's)", DefaultText: "$WALNUT_UPLOAD_CONCURRENCY, else 2", Destination: &poolSize},
+			&cli.StringFlag{Name: "cluster-read-rate-limit", Usage: "WAL-E's, refused: see WALNUT_RATE_LIMIT", Destination: &readRate, Hidden: true},
+			&cli.BoolFlag{Name: "while-offline", Usage: "WAL-E's, refused", Destination: &whileOffline, Hidden: true},
 		},
 		Action: func(c *cli.Context) error {
+			if err := refuseWALEBackupPush(c); err != nil {
+				return err
+			}
 			if c.NArg() != 1 {
 				return usageError(fmt.Errorf("backup-push: want one PGDATA, got %d arguments", c.NArg()))
 			}
@@ -32,7 +40,7 @@ func backupPushCommand(g *globals) *cli.Command {
 			if err != nil {
 				return err
 			}
-			to, err := g.pgpRecipients()
+			to, err := g.pgpRecipients(c.Context)
 			if err != nil {
 				return err
 			}
@@ -43,6 +51,11 @@ func backupPushCommand(g *globals) *cli.Command {
 			conc, err := g.intSetting("WALNUT_UPLOAD_CONCURRENCY", 2)
 			if err != nil {
 				return err
+			}
+			if c.IsSet("pool-size") {
+				if conc, err = poolSizeFlag("backup-push", poolSize); err != nil {
+					return err
+				}
 			}
 			rate, err := g.rateLimit()
 			if err != nil {

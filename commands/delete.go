@@ -9,21 +9,26 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/pgcontrol"
 	"github.com/walnut-pg/walnut/retention"
+	"github.com/walnut-pg/walnut/storage"
 )
 
 func deleteCommand(g *globals) *cli.Command {
 	var (
 		confirm, asJSON bool
+		dryRun          bool
 		grace           time.Duration
 		before          string
 	)
 	return &cli.Command{
 		Name:      "delete",
 		Usage:     "delete old backups and the WAL no kept backup needs (dry run unless --confirm)",
-		ArgsUsage: "retain N | before NAME | before --time TIMESTAMP | garbage | everything",
+		ArgsUsage: "retain N | before NAME | before SEGMENT | before --time TIMESTAMP | garbage | everything",
 		Description: "retain N         keep the newest N backups (by finish time) and the WAL from the oldest one's start on\n" +
 			"before NAME      keep NAME (or LATEST) and every backup that finished after it\n" +
+			"before SEGMENT   (a WAL file name, as WAL-E took) keep the first backup that starts at or after\n" +
+			"                 SEGMENT (timeline aside) and every backup that finished after it\n" +
 			"before --time T  keep the oldest backup finished at or after T and every newer one\n" +
 			"garbage          only what no backup needs: WAL older than the oldest backup, abandoned unfinished backups\n" +
 			"everything       every backup, all WAL and walnut.json: the prefix can start a new archive\n" +
@@ -33,11 +38,17 @@ func deleteCommand(g *globals) *cli.Command {
 			"Lists what would go and deletes nothing unless --confirm.\n" + varsHelp("WALNUT_PREFIX"),
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "confirm", Usage: "delete; without it, only list what would go", Destination: &confirm},
+			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "only list what would go (the default; WAL-E's)", Destination: &dryRun},
 			&cli.BoolFlag{Name: "json", Usage: "print the plan (and what was deleted) as JSON", Destination: &asJSON},
 			&cli.DurationFlag{Name: "grace", Value: retention.DefaultGrace, Usage: "age after which a backup without a sentinel counts as abandoned", Destination: &grace},
 			&cli.StringFlag{Name: "time", Usage: "with before: delete backups that finished before `TIMESTAMP` (RFC 3339, e.g. 2026-11-26T03:00:00Z)", Destination: &before},
 		},
 		Action: func(c *cli.Context) error {
+			if dryRun && confirm {
+				// WAL-E ran a dry run then; a command line that says both
+				// is refused rather than guessed at.
+				return usageError(fmt.Errorf("delete: --dry-run and --confirm say opposite things: drop --confirm for a dry run, or --dry-run to delete"))
+			}
 			p, err := deletePolicy(c.Args().Slice(), before)
 			if err != nil {
 				return usageError(fmt.Errorf("delete: %w", err))
@@ -51,6 +62,12 @@ func deleteCommand(g *globals) *cli.Command {
 				return err
 			}
 			defer store.Close()
+			if p.Mode == retention.Before && pgcontrol.IsWALFileName(p.Name) {
+				if p.Name, err = backupFromSegment(c, store, p.Name); err != nil {
+					return err
+				}
+				g.log.Info("deleting before the first backup that starts at or after the segment", "backup", p.Name)
+			}
 			plan, err := retention.Delete(c.Context, retention.Options{Store: store, Policy: p, Confirm: confirm, Log: g.log})
 			if plan != nil {
 				var werr error
@@ -121,6 +138,10 @@ func deletePolicy(args []string, beforeTime string) (retention.Policy, error) {
 			return retention.Policy{}, err
 		}
 		return retention.Policy{Mode: retention.Everything}, nil
+	case "old-versions":
+		// WAL-E removed objects of its earlier storage formats. walnut
+		// writes one format, and retires old backups by age.
+		return retention.Policy{}, fmt.Errorf("old-versions: walnut writes one archive format, so nothing is of an old version; retire old backups and their WAL with delete retain N or delete before NAME")
 	}
 	return retention.Policy{}, fmt.Errorf("unknown form %q: want retain, before, garbage or everything", mode)
 }
@@ -258,4 +279,30 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// backupFromSegment turns WAL-E's `delete before SEGMENT` into walnut's
+// `before NAME`: the oldest backup (by finish time) that starts at or after
+// the segment's position. WAL-E compared positions without the timeline,
+// and so does this. With no such backup every backup would go, which is
+// delete everything's job, not a side effect of a segment name.
+func backupFromSegment(c *cli.Context, store storage.Store, segment string) (string, error) {
+	list, err := retention.List(c.Context, store)
+	if err != nil {
+		return "", fmt.Errorf("delete: %w", err)
+	}
+	want := segmentPosition(segment)
+	for _, sn := range list {
+		if pgcontrol.IsWALFileName(sn.StartSegment) && segmentPosition(sn.StartSegment) >= want {
+			return sn.Name, nil
+		}
+	}
+	return "", usageError(fmt.Errorf("delete: before %s: no backup starts at or after that segment, so every backup would go; use delete everything to remove them all", segment))
+}
+
+// segmentPosition is a WAL file name's position without its timeline:
+// the log and segment numbers, whatever the segment size.
+func segmentPosition(name string) uint64 {
+	n, _ := strconv.ParseUint(name[8:24], 16, 64)
+	return n
 }

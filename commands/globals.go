@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -35,17 +36,18 @@ type globals struct {
 	// global setting stops the run.
 	command string
 	version bool
+	wale    waleGlobals
 }
 
 func (g *globals) flags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "envdir", Usage: "read variables from a daemontools envdir `DIR` (one file per variable)", Destination: &g.envdir},
 		&cli.StringFlag{Name: "env-file", Usage: "read variables from a dotenv `FILE` (KEY=value lines)", Destination: &g.envFile},
 		&cli.StringFlag{Name: "prefix", Usage: "archive `URL`, overriding WALNUT_PREFIX", Destination: &g.prefix},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", Destination: &g.logFormat},
 		&cli.BoolFlag{Name: "terse", Usage: "log warnings and errors only", Destination: &g.terse},
 		&cli.BoolFlag{Name: "version", Usage: "print the version, as walnut version does", Destination: &g.version},
-	}
+	}, g.wale.flags()...)
 }
 
 func (g *globals) before(c *cli.Context) error {
@@ -60,8 +62,8 @@ func (g *globals) before(c *cli.Context) error {
 			return usageError(err)
 		}
 	}
-	if g.prefix != "" {
-		g.env.Set("WALNUT_PREFIX", g.prefix)
+	if err := g.wale.apply(g, c); err != nil {
+		return err
 	}
 	level := slog.LevelInfo
 	if v := g.env.Getenv("WALNUT_LOG_LEVEL"); v != "" {
@@ -189,11 +191,13 @@ var (
 )
 
 // pgpRecipients returns the public keys new objects are encrypted to, or
-// nil when encryption is off. Without a public key setting, a private key
+// nil when encryption is off: walnut's public key setting and WAL-E's gpg
+// key (WALE_GPG_KEY_ID, --gpg-key-id) together when both are set, so
+// either private key opens what is stored. Without either, a private key
 // setting encrypts to its first key, as WAL-G's WALG_PGP_KEY does. Only
-// writes ask, and a write refuses to run when an encryption setting
-// walnut does not use is present.
-func (g *globals) pgpRecipients() (*crypto.Recipients, error) {
+// writes ask, and a write refuses to run when an encryption setting walnut
+// does not use is present, or a gpg key it cannot find.
+func (g *globals) pgpRecipients(ctx context.Context) (*crypto.Recipients, error) {
 	if err := g.refuseUnusedEncryption(); err != nil {
 		return nil, err
 	}
@@ -209,7 +213,19 @@ func (g *globals) pgpRecipients() (*crypto.Recipients, error) {
 		if r.HasPrivate() {
 			g.log.Warn("the public key setting holds a private key: a database host needs only the public key", "setting", from)
 		}
-	} else {
+	}
+	if id := g.env.Getenv("WALE_GPG_KEY_ID"); id != "" {
+		gpg, err := exec.LookPath("gpg")
+		if err != nil {
+			return nil, usageError(fmt.Errorf("WALE_GPG_KEY_ID: gpg key %s: gpg is not in PATH: install gnupg, or encrypt with WALNUT_PGP_PUBLIC_KEY_FILE and unset WALE_GPG_KEY_ID", id))
+		}
+		gr, err := crypto.GPGRecipient(ctx, gpg, id, g.gpgEnviron())
+		if err != nil {
+			return nil, usageError(fmt.Errorf("WALE_GPG_KEY_ID: %w", err))
+		}
+		r = r.Merge(gr)
+	}
+	if r == nil {
 		kr, err := g.pgpKeyring()
 		if kr == nil || err != nil {
 			return nil, err
@@ -220,6 +236,25 @@ func (g *globals) pgpRecipients() (*crypto.Recipients, error) {
 	}
 	g.log.Debug("encrypting new objects", "to", strings.Join(r.Fingerprints(), ","))
 	return r, nil
+}
+
+// gpgEnviron is the environment gpg runs in: the process's, with the gpg
+// settings an envdir or env file gives (GNUPGHOME above all).
+func (g *globals) gpgEnviron() []string {
+	out := make([]string, 0, len(g.environ)+2)
+	over := map[string]bool{}
+	for _, name := range []string{"GNUPGHOME", "GPG_AGENT_INFO"} {
+		if v, ok := g.env.Get(name); ok && g.env.FromFile(name) {
+			out = append(out, name+"="+v)
+			over[name] = true
+		}
+	}
+	for _, kv := range g.environ {
+		if k, _, _ := strings.Cut(kv, "="); !over[k] {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // pgpKeyring returns the private keys that decrypt, or nil when none is

@@ -11,7 +11,6 @@ import (
 // write would store plaintext while its operator believes the archive
 // encrypted. wal-push and backup-push refuse to run instead.
 var unusedEncryption = map[string]string{
-	"WALE_GPG_KEY_ID":              "WAL-E's gpg key",
 	"WALG_GPG_KEY_ID":              "WAL-G's gpg key",
 	"WALG_LIBSODIUM_KEY":           "WAL-G's libsodium key",
 	"WALG_LIBSODIUM_KEY_PATH":      "WAL-G's libsodium key",

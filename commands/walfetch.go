@@ -30,7 +30,7 @@ func walFetchCommand(g *globals) *cli.Command {
 			"into pg_wal/.walnut/prefetch, and later calls take them from there.\n" +
 			varsHelp("WALNUT_PREFIX", "WALNUT_PGP_PRIVATE_KEY_FILE", "WALNUT_PGP_PASSPHRASE_FILE", "WALNUT_PREFETCH", "WALNUT_LOG_LEVEL"),
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "prefetch", Usage: "segments fetched ahead, 0 for none (default $WALNUT_PREFETCH, else 8)", Destination: &prefetch},
+			&cli.IntFlag{Name: "prefetch", Aliases: []string{"p"}, Usage: "segments fetched ahead, 0 for none (default $WALNUT_PREFETCH, else 8)", Destination: &prefetch},
 		},
 		Action: func(c *cli.Context) error {
 			if !c.IsSet("prefetch") {

@@ -23,7 +23,7 @@ func walPushCommand(g *globals) *cli.Command {
 			"marked ready in pg_wal/archive_status, and PostgreSQL's later calls for those return at once.\n" +
 			varsHelp("WALNUT_PREFIX", "WALNUT_COMPRESSION", "WALNUT_PGP_PUBLIC_KEY_FILE", "WALNUT_WAL_PUSH_POOL_SIZE", "WALNUT_LOG_LEVEL"),
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "pool-size", Usage: "files stored at once (default $WALNUT_WAL_PUSH_POOL_SIZE, else 4)", Destination: &poolSize},
+			&cli.IntFlag{Name: "pool-size", Aliases: []string{"p"}, Usage: "files stored at once (default $WALNUT_WAL_PUSH_POOL_SIZE, else 4)", Destination: &poolSize},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -52,7 +52,7 @@ func walPushCommand(g *globals) *cli.Command {
 			if err != nil {
 				return err
 			}
-			to, err := g.pgpRecipients()
+			to, err := g.pgpRecipients(c.Context)
 			if err != nil {
 				return err
 			}

@@ -68,7 +68,7 @@ func walVerifyCommand(g *globals) *cli.Command {
 				if err != nil {
 					return err
 				}
-				to, err := g.pgpRecipients()
+				to, err := g.pgpRecipients(c.Context)
 				if err != nil {
 					return err
 				}

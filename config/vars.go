@@ -31,9 +31,11 @@ var Vars = []Var{
 	{Name: "WALNUT_PGP_PRIVATE_KEY", Usage: "the private key armored in the variable itself (WAL-G's WALG_PGP_KEY accepted); with no public key set, new objects are encrypted to its first key"},
 	{Name: "WALNUT_PGP_PASSPHRASE_FILE", Usage: "file whose first line unlocks the private key"},
 	{Name: "WALNUT_PGP_PASSPHRASE", Usage: "the passphrase in the variable itself (WAL-G's WALG_PGP_KEY_PASSPHRASE accepted)"},
+	{Name: "WALE_GPG_KEY_ID", Usage: "WAL-E's gpg key (--gpg-key-id): encrypt new objects to it, its public key taken from gpg's keyring (gpg --export, GNUPGHOME honoured); with a public key setting too, to both"},
 	{Name: "WALNUT_WAL_PUSH_POOL_SIZE", Usage: "files wal-push stores at once: the one asked for and the next ready ones (default 4; 1 turns pooling off)"},
 	{Name: "WALNUT_PREFETCH", Usage: "segments wal-fetch fetches ahead in the background into pg_wal/.walnut/prefetch (default 8; 0 turns it off)"},
 	{Name: "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY", Usage: "s3://: keys (also AWS_SESSION_TOKEN); unset: shared credentials file (AWS_PROFILE), web identity, instance role"},
+	{Name: "AWS_INSTANCE_PROFILE", Usage: "s3://: WAL-E's (--aws-instance-profile): 1 or true checks that nothing but the instance role can supply credentials"},
 	{Name: "AWS_REGION", Aliases: []string{"AWS_DEFAULT_REGION"}, Usage: "s3://: the bucket's region (unset: asked from the server)"},
 	{Name: "AWS_ENDPOINT_URL", Aliases: []string{"AWS_ENDPOINT_URL_S3", "WALE_S3_ENDPOINT"}, Usage: "s3://: S3-compatible server such as MinIO or Ceph RGW, http(s)://host:port (WAL-E: https+path://host:port)"},
 	{Name: "WALNUT_S3_FORCE_PATH_STYLE", Aliases: []string{"AWS_S3_FORCE_PATH_STYLE"}, Usage: "s3://: true for path-style bucket addressing (MinIO, Ceph RGW)"},
@@ -67,7 +69,38 @@ func (e *Env) Prefix() (prefix, from string, err error) {
 	if prefix == "" {
 		return "", "", fmt.Errorf("no archive prefix: set WALNUT_PREFIX (for example file:///var/lib/walnut) or pass --prefix")
 	}
+	if err := CheckPrefixScheme(from, prefix); err != nil {
+		return "", "", err
+	}
 	return prefix, from, nil
+}
+
+// PrefixSchemes are the URL schemes each of WAL-E's prefix variables may
+// name. A WALE_S3_PREFIX that is not s3:// is a mistake to report, not a
+// store to open.
+var PrefixSchemes = map[string][]string{
+	"WALE_S3_PREFIX":    {"s3"},
+	"WALE_WABS_PREFIX":  {"wabs", "azure"},
+	"WALE_SWIFT_PREFIX": {"swift"},
+	"WALE_GS_PREFIX":    {"gs"},
+	"WALE_FILE_PREFIX":  {"file"},
+}
+
+// CheckPrefixScheme fails when prefix, set by the variable (or flag) named
+// setting, has a scheme PrefixSchemes does not allow for it. A setting
+// PrefixSchemes does not list may name any scheme.
+func CheckPrefixScheme(setting, prefix string) error {
+	want, ok := PrefixSchemes[setting]
+	if !ok {
+		return nil
+	}
+	scheme, _, _ := strings.Cut(prefix, "://")
+	for _, w := range want {
+		if strings.EqualFold(scheme, w) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s=%q: want a URL starting %s://", setting, prefix, strings.Join(want, ":// or "))
 }
 
 // Count returns name parsed as an integer of zero or more, or def when

@@ -79,3 +79,35 @@ func TestSize(t *testing.T) {
 		}
 	}
 }
+
+// WAL-E's prefix variables name one store each: another scheme is refused
+// with the variable named, WALNUT_PREFIX takes any.
+func TestPrefixScheme(t *testing.T) {
+	for _, c := range []struct {
+		env  string
+		ok   bool
+		name string
+	}{
+		{"WALE_S3_PREFIX=s3://b/p", true, "WALE_S3_PREFIX"},
+		{"WALE_S3_PREFIX=S3://b/p", true, "WALE_S3_PREFIX"},
+		{"WALE_S3_PREFIX=file:///x", false, "WALE_S3_PREFIX"},
+		{"WALE_WABS_PREFIX=wabs://c/p", true, "WALE_WABS_PREFIX"},
+		{"WALE_WABS_PREFIX=azure://c/p", true, "WALE_WABS_PREFIX"},
+		{"WALE_WABS_PREFIX=s3://c/p", false, "WALE_WABS_PREFIX"},
+		{"WALE_SWIFT_PREFIX=swift://c/p", true, "WALE_SWIFT_PREFIX"},
+		{"WALE_SWIFT_PREFIX=gs://c/p", false, "WALE_SWIFT_PREFIX"},
+		{"WALE_GS_PREFIX=gs://b/p", true, "WALE_GS_PREFIX"},
+		{"WALE_GS_PREFIX=/var/lib/x", false, "WALE_GS_PREFIX"},
+		{"WALE_FILE_PREFIX=file:///x", true, "WALE_FILE_PREFIX"},
+		{"WALE_FILE_PREFIX=s3://b", false, "WALE_FILE_PREFIX"},
+		{"WALNUT_PREFIX=s3://b", true, "WALNUT_PREFIX"},
+	} {
+		_, from, err := New([]string{c.env}).Prefix()
+		if c.ok && (err != nil || from != c.name) {
+			t.Errorf("%s: %v (from %s)", c.env, err, from)
+		}
+		if !c.ok && (err == nil || !strings.Contains(err.Error(), c.name)) {
+			t.Errorf("%s: accepted, or the error does not name the variable: %v", c.env, err)
+		}
+	}
+}

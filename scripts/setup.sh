@@ -96,6 +96,8 @@ want_apt zstd have zstd
 want_apt gzip have gzip
 want_apt lz4 have lz4
 want_apt gnupg have gpg
+# envdir, as WAL-E's README runs it (e2e/wale_readme_test.go).
+want_apt daemontools have envdir
 # Go tools.
 want_go staticcheck "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" staticcheck_current
 # Object-store servers the storage tests run against, each on 127.0.0.1.
