@@ -77,6 +77,21 @@ type Manifest struct {
 // ControlPartition marks manifest entries stored in pg_control.tar.
 const ControlPartition = 0
 
+// ManifestFormatChunked is the files.json format of a backup that stores
+// some files in chunks (tarball.Chunk); backups without any keep format
+// 1, so walnut releases from before chunks still restore them.
+const ManifestFormatChunked = 2
+
+// ManifestFormat is the format a manifest of files is written in.
+func ManifestFormat(files []tarball.File) int {
+	for _, f := range files {
+		if len(f.Chunks) > 0 {
+			return ManifestFormatChunked
+		}
+	}
+	return FormatVersion
+}
+
 func PutJSON(ctx context.Context, s storage.Store, key string, v any) (int64, error) {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -105,6 +120,9 @@ func ReadManifest(ctx context.Context, s storage.Store, key string, kr *crypto.K
 	err = json.NewDecoder(rc).Decode(&m)
 	if err == nil {
 		err = ReadToEnd(rc)
+	}
+	if err == nil && m.Format > ManifestFormatChunked {
+		err = fmt.Errorf("manifest format %d is newer than this walnut understands (%d); upgrade walnut", m.Format, ManifestFormatChunked)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read manifest %s: %w", key, err)

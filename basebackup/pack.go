@@ -1,6 +1,7 @@
 package basebackup
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,8 +34,12 @@ type packer struct {
 	next     atomic.Int32
 	stored   atomic.Int64
 	expanded atomic.Int64
+	// chunk is the size above which a file is stored in chunks that any
+	// worker may pack, so one large relation file keeps every core busy.
+	chunk    int64
 	mu       sync.Mutex
 	files    []tarball.File
+	chunked  map[string]*tarball.File // by tar name: chunked files, chunks arriving
 	progress archive.Progress
 }
 
@@ -43,24 +49,65 @@ func (p *packer) run(ctx context.Context, dataDir string, tablespaces []archive.
 	}
 	g, ctx := archive.NewGroup(ctx)
 	items := make(chan walkItem, 64)
+	p.chunked = map[string]*tarball.File{}
+	send := func(it walkItem) error {
+		select {
+		case items <- it:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	g.Go(func() error {
 		defer close(items)
 		w := &walker{versionDir: versionDir, skippedLink: func(name string) {
 			p.log.Warn("symlinked directory stored empty; restore its contents yourself", "path", name)
 		}, emit: func(it walkItem) error {
-			select {
-			case items <- it:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
+			size := it.Info.Size()
+			if p.chunk <= 0 || !it.Info.Mode().IsRegular() || size <= p.chunk {
+				return send(it)
 			}
+			// The size the walk saw is the file's size in the backup, as
+			// AddFile cuts a file that grows: the growth is in the WAL.
+			p.mu.Lock()
+			p.chunked[it.Name] = &tarball.File{Path: it.Name, Type: tarball.TypeFile, Size: size,
+				Mode: it.Info.Mode().Perm(), ModTime: it.Info.ModTime().Truncate(time.Second)}
+			p.mu.Unlock()
+			for off := int64(0); off < size; off += p.chunk {
+				c := it
+				c.Chunk = &chunkItem{Offset: off, Size: min(p.chunk, size-off)}
+				if err := send(c); err != nil {
+					return err
+				}
+			}
+			return nil
 		}}
 		return w.walkCluster(ctx, dataDir, tablespaces)
 	})
 	for range workers {
 		g.Go(func() error { return p.worker(ctx, items) })
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return p.finishChunked()
+}
+
+// finishChunked adds the chunked files to the manifest, their chunks in
+// offset order and their CRC32C combined from the chunks'.
+func (p *packer) finishChunked() error {
+	for _, f := range p.chunked {
+		slices.SortFunc(f.Chunks, func(a, b tarball.Chunk) int { return cmp.Compare(a.Offset, b.Offset) })
+		f.CRC32C = 0
+		for _, c := range f.Chunks {
+			f.CRC32C = tarball.CombineCRC32C(f.CRC32C, c.CRC32C, c.Size)
+		}
+		if err := tarball.CheckChunks(*f); err != nil {
+			return fmt.Errorf("%s: %w", f.Path, err) // a bug: every chunk was stored
+		}
+		p.files = append(p.files, *f)
+	}
+	return nil
 }
 
 func (p *packer) worker(ctx context.Context, items <-chan walkItem) error {
@@ -81,7 +128,7 @@ func (p *packer) worker(ctx context.Context, items <-chan walkItem) error {
 		stored, err := archive.PutStream(ctx, p.store, key, p.enc, func(w io.Writer) error {
 			tw := tarball.NewWriter(w)
 			for item, more := first, true; more; {
-				f, err := p.add(tw, item)
+				f, err := p.add(tw, item, n)
 				if err != nil {
 					return err
 				}
@@ -111,9 +158,13 @@ func (p *packer) worker(ctx context.Context, items <-chan walkItem) error {
 	}
 }
 
-// add writes one walk item; a file that vanished since the walk saw it is
-// skipped (nil entry).
-func (p *packer) add(tw *tarball.Writer, it walkItem) (*tarball.File, error) {
+// add writes one walk item into partition n; a file that vanished since
+// the walk saw it is skipped (nil entry). A chunk is recorded with its
+// file, not returned.
+func (p *packer) add(tw *tarball.Writer, it walkItem, n int) (*tarball.File, error) {
+	if it.Chunk != nil {
+		return nil, p.addChunk(tw, it, n)
+	}
 	var f tarball.File
 	var err error
 	switch mode := it.Info.Mode(); {
@@ -145,6 +196,40 @@ func (p *packer) add(tw *tarball.Writer, it walkItem) (*tarball.File, error) {
 	}
 	return &f, nil
 }
+
+// addChunk stores one chunk of a large file. A file that vanished or
+// shrank since the walk is stored as zeros where its bytes are gone, like
+// a file that shrinks while AddFile reads it: the other chunks may be
+// stored already, and WAL replay removes or rewrites the file anyway.
+func (p *packer) addChunk(tw *tarball.Writer, it walkItem, n int) error {
+	var r io.Reader = eofReader{}
+	in, err := os.Open(it.Path)
+	switch {
+	case err == nil:
+		defer in.Close()
+		r = archive.CountProgress(io.NewSectionReader(in, it.Chunk.Offset, it.Chunk.Size), p.progress)
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	c, shrunk, err := tw.AddChunk(it.Name, r, it.Chunk.Offset, it.Chunk.Size, it.Info.Mode().Perm(), it.Info.ModTime())
+	if err != nil {
+		return fmt.Errorf("%s: %w", it.Path, err)
+	}
+	if shrunk {
+		p.log.Debug("file shrank or vanished while read; chunk padded with zeros", "path", it.Path, "offset", it.Chunk.Offset)
+	}
+	c.Partition = n
+	p.expanded.Add(it.Chunk.Size)
+	p.mu.Lock()
+	f := p.chunked[it.Name]
+	f.Chunks = append(f.Chunks, c)
+	p.mu.Unlock()
+	return nil
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 // putControl stores backup_label, tablespace_map and global/pg_control in
 // their own object, after everything else: a restore that lacks them

@@ -30,7 +30,10 @@ type Options struct {
 	ConnString     string // libpq keyword/value string; holds the password, never log it
 	FastCheckpoint bool
 	PartitionSize  int64 // uncompressed bytes per partition
-	Concurrency    int   // partitions compressed and uploaded at once
+	// ChunkSize: files larger than this are stored in chunks of this
+	// size, which any worker may pack (0: DefaultChunkSize).
+	ChunkSize   int64
+	Concurrency int // partitions compressed and uploaded at once
 	// ArchiveTimeout bounds the wait for the WAL the backup needs to reach
 	// the archive; without it the backup is not restorable.
 	ArchiveTimeout time.Duration
@@ -45,6 +48,15 @@ const DefaultArchiveTimeout = 10 * time.Minute
 // vanish and small enough that a failed upload loses little.
 const DefaultPartitionSize = 1 << 30
 
+// DefaultChunkSize splits a 1 GiB relation segment into 16 pieces: enough
+// that two to eight workers share one file evenly, few enough that the
+// per-entry cost (a tar header, a manifest line) is nothing.
+const DefaultChunkSize = 64 << 20
+
+// MinChunkSize keeps a chunk many pages long, so a misplaced unit cannot
+// turn a backup into millions of tar entries.
+const MinChunkSize = 1 << 20
+
 // Push takes a non-exclusive base backup of the running server whose
 // data directory is DataDir and stores it under backups/<name>/. The
 // sentinel is written last, so a backup interrupted at any point is never
@@ -55,6 +67,9 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 2
+	}
+	if o.ChunkSize <= 0 {
+		o.ChunkSize = DefaultChunkSize
 	}
 	if o.ArchiveTimeout <= 0 {
 		o.ArchiveTimeout = DefaultArchiveTimeout
@@ -132,7 +147,7 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 		return nil, err
 	}
 	log.Info("backup started", "name", sn.Name, "start_lsn", sn.StartLSN, "timeline", tli)
-	p := &packer{store: o.Store, enc: enc, name: sn.Name, limit: o.PartitionSize, log: log, progress: o.Progress}
+	p := &packer{store: o.Store, enc: enc, name: sn.Name, limit: o.PartitionSize, chunk: o.ChunkSize, log: log, progress: o.Progress}
 	versionDir := fmt.Sprintf("PG_%d_", sess.version/10000)
 	if err := p.run(ctx, dataDir, facts.Tablespaces, versionDir, o.Concurrency); err != nil {
 		return nil, err
@@ -153,7 +168,7 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 	if err := p.putControl(ctx, dataDir, labelFile, spcmap); err != nil {
 		return nil, err
 	}
-	m := &archive.Manifest{Format: archive.FormatVersion, Name: sn.Name, Tablespaces: facts.Tablespaces, Files: p.files}
+	m := &archive.Manifest{Format: archive.ManifestFormat(p.files), Name: sn.Name, Tablespaces: facts.Tablespaces, Files: p.files}
 	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
 	stored, err := archive.PutManifest(ctx, o.Store, sn.ManifestKey, enc, m)
 	if err != nil {

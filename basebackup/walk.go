@@ -39,11 +39,18 @@ var (
 	relationFile = regexp.MustCompile(`^([0-9]+)(_[a-z]+)?(\.[0-9]+)?$`)
 )
 
-// walkItem is one thing to put in a partition.
+// walkItem is one thing to put in a partition: a file, a directory, or
+// one chunk of a file larger than the chunk size.
 type walkItem struct {
 	Name string // name in the tar, "/"-separated
 	Path string // where it is on disk
 	Info fs.FileInfo
+	// Chunk, when set, is the piece of the file this item stores.
+	Chunk *chunkItem
+}
+
+type chunkItem struct {
+	Offset, Size int64
 }
 
 // walker walks a data directory and its tablespaces, calling emit in a

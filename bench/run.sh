@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: walnut, pg_basebackup and pgBackRest back up and
-# restore the same pgbench cluster in one run, and a markdown table of wall
-# seconds, peak RSS and stored bytes is printed at the end.
+# restore the same cluster in one run, and a markdown table of wall
+# seconds, peak RSS and stored bytes is printed at the end. Two data sets:
+# pgbench (compresses about 20x) and a table of random text made of words
+# (compresses about 5x, as tables with text do), each in its own cluster.
 #
-#   bench/run.sh                       scale 100
+#   bench/run.sh                       pgbench scale 100, then 1300 MB of text
 #   BENCH_SCALE=20 bench/run.sh        another scale
 #   BENCH_SCALES="50 100 200" bench/run.sh   several, for memory flatness
+#   BENCH_TEXT_MB=200 bench/run.sh     another size of the text table
+#   BENCH_DATASETS=text bench/run.sh   one data set only: pgbench or text
 #   BENCH_KEEP=1 bench/run.sh          keep the work directory for a look
 #
 # Needs PostgreSQL 15 (server binaries and pgbench), pg_basebackup, zstd,
@@ -18,6 +22,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 scales=${BENCH_SCALES:-${BENCH_SCALE:-100}}
+datasets=${BENCH_DATASETS:-pgbench text}
+text_mb=${BENCH_TEXT_MB:-1300}
 stanza=bench
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -147,6 +153,20 @@ rows=()
 ratios=()
 scale_sizes=()
 
+# text_expr is an SQL expression for a row of 128 random words from a
+# vocabulary of 16 (md5's hex digits spelt as words made of the letters
+# g-z, which no later replace() touches): about 730 bytes that zstd:1
+# compresses some 5x in heap pages, where pgbench's rows compress 20x.
+text_expr() {
+	local words=(ghost knot lumps mint north plum quirk rust stow trop unwork vow wimp xylo yurt zoom)
+	local hex=0123456789abcdef e="md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text)" i
+	for i in $(seq 0 15); do
+		e="replace($e, '${hex:$i:1}', '${words[$i]} ')"
+	done
+	echo "$e"
+}
+
+# run_scale SET: SET is a pgbench scale, or text<MB> for the text table.
 run_scale() {
 	local scale=$1
 	local d=$work/s$scale
@@ -155,7 +175,7 @@ run_scale() {
 	as_pg mkdir -p "$d/sock" "$d/pgbackrest/log" "$d/pgbackrest/lock" "$d/pgbackrest/spool" "$d/pgbb" "$d/r-walnut" "$d/r-pgbb" "$d/r-pgbackrest"
 	local archive=$d/walnut-archive
 
-	say "scale $scale: initdb and pgbench -i (port $port)"
+	say "$scale: initdb and load (port $port)"
 	as_pg "$pgbin/initdb" -D "$d/data" -U postgres -A trust --no-sync >/dev/null
 	# archive_command is a no-op while loading: the load's WAL is not part
 	# of any backup, and archiving it twice would only slow the setup.
@@ -193,7 +213,15 @@ run_scale() {
 	as_pg "$pgbin/pg_ctl" -D "$d/data" -l "$d/server.log" -w start >/dev/null
 	server_up=$d/data
 	local pg=(env PGHOST="$d/sock" PGPORT="$port" PGUSER=postgres PGDATABASE=postgres)
-	as_pg "${pg[@]}" "$pgbin/pgbench" -i -q -s "$scale" >/dev/null 2>"$d/pgbench.log" || { cat "$d/pgbench.log" >&2; die "pgbench -i failed"; }
+	if [[ $scale == text* ]]; then
+		# Rows of about 760 bytes with their headers: 1380 make a MiB.
+		as_pg "${pg[@]}" "$pgbin/psql" -qAt -v ON_ERROR_STOP=1 \
+			-c "CREATE TABLE words_text (id bigint PRIMARY KEY, t text)" \
+			-c "INSERT INTO words_text SELECT g, $(text_expr) FROM generate_series(1, ${scale#text} * 1380) g" \
+			>/dev/null 2>"$d/pgbench.log" || { cat "$d/pgbench.log" >&2; die "loading the text table failed"; }
+	else
+		as_pg "${pg[@]}" "$pgbin/pgbench" -i -q -s "$scale" >/dev/null 2>"$d/pgbench.log" || { cat "$d/pgbench.log" >&2; die "pgbench -i failed"; }
+	fi
 	as_pg "${pg[@]}" "$pgbin/psql" -qAt -c CHECKPOINT >/dev/null
 
 	# From here on both archives receive every segment, so walnut and
@@ -207,25 +235,25 @@ run_scale() {
 	local datasize
 	datasize=$(du -sb --exclude=pg_wal "$d/data" | cut -f1)
 	scale_sizes+=("$scale:$datasize")
-	say "scale $scale: data directory $(mib $((datasize / 1024))) MiB without pg_wal"
+	say "$scale: data directory $(mib $((datasize / 1024))) MiB without pg_wal"
 
-	say "scale $scale: walnut backup-push"
+	say "$scale: walnut backup-push"
 	measure "walnut-push-$scale" env "${pg[@]:1}" WALNUT_PREFIX="file://$archive" \
 		"$work/walnut" --terse backup-push "$d/data"
-	say "scale $scale: walnut backup-fetch"
+	say "$scale: walnut backup-fetch"
 	measure "walnut-fetch-$scale" env WALNUT_PREFIX="file://$archive" \
 		"$work/walnut" --terse backup-fetch --no-recovery "$d/r-walnut" LATEST
 	local walnut_stored
 	walnut_stored=$(size_of "$archive/backups")
 	rm -rf "$d/r-walnut"
 
-	say "scale $scale: pg_basebackup -Ft --compress=client-zstd:1"
+	say "$scale: pg_basebackup -Ft --compress=client-zstd:1"
 	measure "pgbb-push-$scale" env "${pg[@]:1}" "$pgbin/pg_basebackup" -D "$d/pgbb/out" -Ft \
 		--compress=client-zstd:1 -c fast
 	# tar does not fsync; syncfs afterwards makes the restore as durable as
 	# the other two before the clock stops. PostgreSQL 15 compresses only
 	# base.tar; pg_wal.tar stays plain.
-	say "scale $scale: zstd -d | tar x"
+	say "$scale: zstd -d | tar x"
 	measure "pgbb-fetch-$scale" bash -c 'set -eo pipefail
 		zstd -q -d -c "$1/base.tar.zst" | tar -x -C "$2"
 		tar -x -C "$2/pg_wal" -f "$1/pg_wal.tar"
@@ -236,9 +264,9 @@ run_scale() {
 	pgbb_stored=$(size_of "$d/pgbb/out/base.tar.zst" "$d/pgbb/out/backup_manifest")
 	rm -rf "$d/r-pgbb"
 
-	say "scale $scale: pgbackrest backup --type=full"
+	say "$scale: pgbackrest backup --type=full"
 	measure "pgbr-push-$scale" pgbackrest --config="$d/pgbackrest.conf" --stanza=$stanza backup --type=full
-	say "scale $scale: pgbackrest restore"
+	say "$scale: pgbackrest restore"
 	measure "pgbr-fetch-$scale" pgbackrest --config="$d/pgbackrest.conf" --stanza=$stanza \
 		--pg1-path="$d/r-pgbackrest" restore
 	local pgbr_stored
@@ -272,9 +300,18 @@ run_scale() {
 	done
 }
 
-for s in $scales; do
-	[[ $s =~ ^[0-9]+$ ]] || die "scale $s: want a positive integer"
-	run_scale "$s"
+[[ $text_mb =~ ^[1-9][0-9]*$ ]] || die "BENCH_TEXT_MB=$text_mb: want a positive integer"
+for set in $datasets; do
+	case $set in
+	pgbench)
+		for s in $scales; do
+			[[ $s =~ ^[0-9]+$ ]] || die "scale $s: want a positive integer"
+			run_scale "$s"
+		done
+		;;
+	text) run_scale "text$text_mb" ;;
+	*) die "BENCH_DATASETS: unknown data set $set (pgbench, text)" ;;
+	esac
 done
 
 mem_kib=$(awk '/MemTotal/ { print $2 }' /proc/meminfo)
@@ -283,13 +320,13 @@ echo "### walnut $(cd "$repo" && git describe --tags --always --dirty 2>/dev/nul
 echo
 echo "- machine: $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(mib "$mem_kib") MiB RAM, $(df -T "$work" | awk 'NR == 2 { print $2 " on " $1 }'), load average before the run: $load_before"
 echo "- $($pgbin/postgres --version), $(pgbackrest version), $(zstd --version | sed 's/^\*\*\* //; s/, by.*//'), $(go version | cut -d' ' -f3)"
-echo "- data directories without pg_wal: $(for x in "${scale_sizes[@]}"; do printf 'scale %s %s MiB; ' "${x%%:*}" "$(mib $((${x#*:} / 1024)))"; done)$cache_note"
+echo "- data sets: a number is a pgbench scale, text<MB> the table of random words; data directories without pg_wal: $(for x in "${scale_sizes[@]}"; do printf '%s %s MiB; ' "${x%%:*}" "$(mib $((${x#*:} / 1024)))"; done)$cache_note"
 echo "- walnut: file:// archive, defaults (zstd:1, 2 upload/download workers); pg_basebackup: -Ft --compress=client-zstd:1 -c fast, restored with zstd -d | tar x then sync -f; pgBackRest: process-max=2, compress-type=zst, compress-level=1, start-fast=y"
 echo
-echo "| scale | tool | backup s | restore s | backup peak RSS MiB (largest process / all processes) | restore peak RSS MiB (largest / all) | stored MiB |"
+echo "| data set | tool | backup s | restore s | backup peak RSS MiB (largest process / all processes) | restore peak RSS MiB (largest / all) | stored MiB |"
 echo "|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
-echo "| scale | walnut vs | backup speedup (their s / walnut s) | restore speedup | stored size (walnut / theirs) |"
+echo "| data set | walnut vs | backup speedup (their s / walnut s) | restore speedup | stored size (walnut / theirs) |"
 echo "|---|---|---|---|---|"
 printf '%s\n' "${ratios[@]}"

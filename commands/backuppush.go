@@ -21,7 +21,7 @@ func backupPushCommand(g *globals) *cli.Command {
 		ArgsUsage: "PGDATA",
 		Description: "Non-exclusive base backup over one libpq session, streamed as tar partitions; the backup\n" +
 			"is listed only once every part and the WAL it needs are stored.\n" +
-			varsHelp("WALNUT_PREFIX", "WALNUT_COMPRESSION", "WALNUT_PGP_PUBLIC_KEY_FILE", "WALNUT_UPLOAD_CONCURRENCY", "WALNUT_RATE_LIMIT", "WALNUT_PARTITION_SIZE", "PG*"),
+			varsHelp("WALNUT_PREFIX", "WALNUT_COMPRESSION", "WALNUT_PGP_PUBLIC_KEY_FILE", "WALNUT_UPLOAD_CONCURRENCY", "WALNUT_RATE_LIMIT", "WALNUT_PARTITION_SIZE", "WALNUT_CHUNK_SIZE", "PG*"),
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "archive-timeout", Value: basebackup.DefaultArchiveTimeout, Usage: "how long to wait for the WAL the backup needs to reach the archive before failing", Destination: &archiveTimeout},
 			&cli.BoolFlag{Name: "spread-checkpoint", Usage: "let the starting checkpoint spread over checkpoint_completion_target instead of forcing it", Destination: &spread},
@@ -47,6 +47,13 @@ func backupPushCommand(g *globals) *cli.Command {
 			part, err := g.sizeSetting("WALNUT_PARTITION_SIZE", basebackup.DefaultPartitionSize)
 			if err != nil {
 				return err
+			}
+			chunk, err := g.sizeSetting("WALNUT_CHUNK_SIZE", basebackup.DefaultChunkSize)
+			if err != nil {
+				return err
+			}
+			if chunk < basebackup.MinChunkSize {
+				return usageError(fmt.Errorf("WALNUT_CHUNK_SIZE=%d: want at least 1MiB", chunk))
 			}
 			conc, err := g.intSetting("WALNUT_UPLOAD_CONCURRENCY", 2)
 			if err != nil {
@@ -74,6 +81,7 @@ func backupPushCommand(g *globals) *cli.Command {
 				ConnString:     g.env.PGConnString(),
 				FastCheckpoint: !spread,
 				PartitionSize:  part,
+				ChunkSize:      chunk,
 				Concurrency:    int(conc),
 				ArchiveTimeout: archiveTimeout,
 				Log:            g.log,

@@ -52,7 +52,7 @@ func BenchmarkRestorePartition(b *testing.B) {
 		}
 		b.StartTimer()
 		r := &restorer{store: store, root: root}
-		if err := r.extract(b.Context(), key, expect, false); err != nil {
+		if err := r.extract(b.Context(), key, expect, nil, false); err != nil {
 			b.Fatal(err)
 		}
 		root.Close()

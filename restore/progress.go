@@ -10,6 +10,13 @@ func tarSize(files []tarball.File) int64 {
 	parts := map[int]bool{}
 	var n int64
 	for _, f := range files {
+		for _, c := range f.Chunks {
+			parts[c.Partition] = true
+			n += block + (c.Size+block-1)&^(block-1)
+		}
+		if len(f.Chunks) > 0 {
+			continue
+		}
 		parts[f.Partition] = true
 		n += block
 		if f.Type == tarball.TypeFile {

@@ -52,6 +52,7 @@ type restorer struct {
 	progress archive.Progress
 	root     *os.Root            // the data directory
 	mounts   map[string]*os.Root // "pg_tblspc/<oid>/" -> the tablespace's location
+	chunks   *tarball.Assembler  // writes chunked files in place, across partitions
 	made     []string            // directories to empty if the restore fails
 }
 
@@ -107,12 +108,16 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		return nil, err
 	}
 
-	byPart := map[int]map[string]tarball.File{}
+	// Tar entries by partition: a chunked file is one entry per chunk,
+	// written in place by the assembler whichever partition holds it.
+	byPart, err := tarball.ByPartition(m.Files)
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: manifest %s: %w", sn.Name, sn.ManifestKey, err)
+	}
+	if r.chunks, err = tarball.NewAssembler(m.Files); err != nil {
+		return nil, fmt.Errorf("backup %s: manifest %s: %w", sn.Name, sn.ManifestKey, err)
+	}
 	for _, f := range m.Files {
-		if byPart[f.Partition] == nil {
-			byPart[f.Partition] = map[string]tarball.File{}
-		}
-		byPart[f.Partition][f.Path] = f
 		if f.Type == tarball.TypeFile {
 			res.Files++
 			res.Bytes += f.Size
@@ -124,7 +129,13 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if o.Progress != nil {
 		o.Progress.Total(tarSize(m.Files))
 	}
-	if err := r.extractPartitions(ctx, sn, byPart, o.Concurrency, o.Log); err != nil {
+	err = r.extractPartitions(ctx, sn, byPart, o.Concurrency, o.Log)
+	// Always: it closes the chunked files still open, and removes any
+	// that lack a chunk.
+	if ferr := r.chunks.Finish(); err == nil && ferr != nil {
+		err = fmt.Errorf("backup %s: %w", sn.Name, ferr)
+	}
+	if err != nil {
 		return nil, err
 	}
 	// The data is durable before pg_control and backup_label exist, so a
@@ -140,7 +151,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if err := linkTablespaces(r.root, res.Tablespaces); err != nil {
 		return nil, err
 	}
-	if err := r.extract(ctx, sn.ControlKey, byPart[archive.ControlPartition], true); err != nil {
+	if err := r.extract(ctx, sn.ControlKey, byPart[archive.ControlPartition], nil, true); err != nil {
 		return nil, err
 	}
 	if sn.PGManifestKey != "" {
@@ -235,7 +246,7 @@ func (r *restorer) extractPartitions(ctx context.Context, sn *archive.Sentinel, 
 		g.Go(func() error {
 			for n := range parts {
 				key := archive.PartitionKey(sn.Name, n, ext)
-				if err := r.extract(gctx, key, byPart[n], false); err != nil {
+				if err := r.extract(gctx, key, byPart[n], r.chunks, false); err != nil {
 					return err
 				}
 				log.Debug("partition restored", "key", key)
@@ -249,7 +260,7 @@ func (r *restorer) extractPartitions(ctx context.Context, sn *archive.Sentinel, 
 // extract restores one tar object, checking every file against the
 // manifest entries expected in it. With fsync each file is durable as it
 // completes; without, writeback is only started and syncAll finishes it.
-func (r *restorer) extract(ctx context.Context, key string, expect map[string]tarball.File, fsync bool) error {
+func (r *restorer) extract(ctx context.Context, key string, expect map[string]tarball.File, chunks *tarball.Assembler, fsync bool) error {
 	rc, err := archive.OpenDecoded(ctx, r.store, key, r.keyring)
 	if err != nil {
 		return fmt.Errorf("fetch %s: %w", key, err)
@@ -258,13 +269,24 @@ func (r *restorer) extract(ctx context.Context, key string, expect map[string]ta
 	if expect == nil {
 		expect = map[string]tarball.File{} // nil would mean "check nothing"
 	}
-	x := &tarball.Extractor{Root: r.root, Mounts: r.mounts, Expect: expect, Fsync: fsync, Writeback: !fsync}
+	x := &tarball.Extractor{Root: r.root, Mounts: r.mounts, Expect: expect, Chunks: chunks, Fsync: fsync, Writeback: !fsync}
 	got, err := x.Extract(archive.CountProgress(storage.ContextReader(ctx, rc), r.progress))
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", key, err)
 	}
 	if len(got) != len(expect) {
-		return fmt.Errorf("restore %s: %d of the %d entries the manifest lists are missing; the object is incomplete", key, len(expect)-len(got), len(expect))
+		found := map[string]bool{}
+		for _, f := range got {
+			found[f.Path] = true
+		}
+		var first string
+		for p := range expect {
+			if !found[p] && (first == "" || p < first) {
+				first = p
+			}
+		}
+		return fmt.Errorf("restore %s: %w: %d of the %d entries the manifest lists are missing, first %s; the object is incomplete",
+			key, tarball.ErrCorrupt, len(expect)-len(got), len(expect), first)
 	}
 	return nil
 }

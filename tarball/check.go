@@ -23,6 +23,7 @@ func Check(r io.Reader, expect map[string]File, bad func(path string, err error)
 	tr := tar.NewReader(cr)
 	var files []File
 	var entryEnd int64
+	seen := map[string]bool{}
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -43,6 +44,9 @@ func Check(r io.Reader, expect map[string]File, bad func(path string, err error)
 		want, listed := expect[f.Path]
 		switch {
 		case err != nil:
+		case seen[f.Path]:
+			bad(f.Path, fmt.Errorf("%w: entry appears twice in the object", ErrCorrupt))
+			listed = false
 		case !listed:
 			bad(f.Path, fmt.Errorf("%w: entry is not in the manifest", ErrCorrupt))
 		default:
@@ -70,9 +74,10 @@ func Check(r io.Reader, expect map[string]File, bad func(path string, err error)
 				bad(f.Path, fmt.Errorf("%w: CRC32C %08x, manifest %08x", ErrCorrupt, crc, want.CRC32C))
 			}
 		}
-		if err == nil {
+		if err == nil && !seen[f.Path] {
 			files = append(files, f)
 		}
+		seen[f.Path] = true
 		entryEnd = dataStart
 		if hdr.Typeflag == tar.TypeReg {
 			entryEnd += (hdr.Size + 511) &^ 511

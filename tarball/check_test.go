@@ -70,3 +70,39 @@ func TestCheckTruncated(t *testing.T) {
 		t.Fatalf("half an archive: %v, want a truncation error", err)
 	}
 }
+
+// backup-verify checks each chunk of a chunked file in its partition, and
+// an entry twice in one object.
+func TestCheckChunked(t *testing.T) {
+	data := randomBytes(500_000)
+	archives, f := chunkedArchives(t, data, 100_000, 2)
+	byPart, err := ByPartition([]File{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range archives {
+		got, err := Check(bytes.NewReader(a), byPart[i+1], func(p string, err error) { t.Errorf("%s: %v", p, err) })
+		if err != nil || len(got) != len(byPart[i+1]) {
+			t.Fatalf("partition %d: %d entries, %v", i+1, len(got), err)
+		}
+	}
+	bad := bytes.Clone(data)
+	bad[250_000] ^= 1
+	damaged, _ := chunkedArchives(t, bad, 100_000, 1)
+	var dup bytes.Buffer
+	w := NewWriter(&dup)
+	for _, c := range []Chunk{f.Chunks[0], f.Chunks[0]} {
+		w.AddChunk(f.Path, bytes.NewReader(data[c.Offset:c.Offset+c.Size]), c.Offset, c.Size, 0o600, mtime)
+	}
+	w.Close()
+	whole, _ := ByPartition([]File{chunkedFile(f.Path, data, 100_000)})
+	for name, a := range map[string][]byte{"damaged": damaged[0], "twice": dup.Bytes()} {
+		var reports []string
+		if _, err := Check(bytes.NewReader(a), whole[1], func(p string, err error) { reports = append(reports, p+": "+err.Error()) }); err != nil {
+			t.Fatal(err)
+		}
+		if len(reports) != 1 || !strings.Contains(reports[0], ChunkName(f.Path, f.Chunks[map[string]int{"damaged": 2, "twice": 0}[name]].Offset)) {
+			t.Errorf("%s: reports %q", name, reports)
+		}
+	}
+}

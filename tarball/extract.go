@@ -37,6 +37,10 @@ type Extractor struct {
 	// everything at the end finds little left to do and the disk works
 	// while the archive is still being decoded. It makes nothing durable.
 	Writeback bool
+	// Chunks, when set, writes the entries it knows as chunks into their
+	// files, in place; it may be shared by Extract calls running at once.
+	// The caller checks Chunks.Finish after the last of them.
+	Chunks *Assembler
 }
 
 type mount struct {
@@ -160,7 +164,15 @@ func (e *extraction) entry(hdr *tar.Header, tr io.Reader) (File, error) {
 		}
 	}
 
-	root, rel := e.route(name)
+	target := name
+	ref, isChunk := e.x.Chunks.lookup(name)
+	if isChunk {
+		if c := ref.a.f.Chunks[ref.i]; f.Type != TypeFile || f.Size != c.Size {
+			return File{}, fmt.Errorf("extract %q: %w: archive has a %s of %d bytes, manifest a chunk of %d", name, ErrCorrupt, f.Type, f.Size, c.Size)
+		}
+		target = ref.a.f.Path
+	}
+	root, rel := e.route(target)
 	if rel == "." && f.Type != TypeDir {
 		return File{}, fmt.Errorf("extract %q: %w: a %s cannot replace a destination root", name, ErrUnsafe, f.Type)
 	}
@@ -176,6 +188,12 @@ func (e *extraction) entry(hdr *tar.Header, tr io.Reader) (File, error) {
 	case TypeSymlink:
 		err = e.symlink(root, rel, f)
 	case TypeFile:
+		if isChunk {
+			// Checked against the manifest, and the file as a whole once
+			// its last chunk is in, by the assembler.
+			f.CRC32C, err = e.chunk(root, rel, ref, tr)
+			break
+		}
 		f.CRC32C, err = e.file(root, rel, f, tr)
 		if err == nil && e.x.Expect != nil && f.CRC32C != want.CRC32C {
 			err = fmt.Errorf("%w: CRC32C %08x, manifest %08x", ErrCorrupt, f.CRC32C, want.CRC32C)

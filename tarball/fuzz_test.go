@@ -101,3 +101,88 @@ func fuzzDir(t *testing.T) string {
 	}
 	return t.TempDir()
 }
+
+// FuzzAssemble feeds the assembler a manifest whose chunk boundaries the
+// fuzzer chooses (and may make inconsistent), and a tar holding the
+// chunks in an order, with repeats and omissions, it also chooses:
+// whatever they are, nothing panics, and either the restore succeeds with
+// the file exactly as stored or it fails and leaves no file behind.
+func FuzzAssemble(f *testing.F) {
+	f.Add([]byte("0123456789abcdefghij"), []byte{5, 12}, []byte{0, 1, 2}, int8(0), uint8(0))
+	f.Add([]byte("0123456789abcdefghij"), []byte{5, 12}, []byte{2, 0}, int8(0), uint8(0))
+	f.Add([]byte("0123456789abcdefghij"), []byte{5, 12}, []byte{0, 1, 1, 2}, int8(0), uint8(0))
+	f.Add([]byte("0123456789abcdefghij"), []byte{5, 12}, []byte{0, 1, 2}, int8(-2), uint8(1))
+	f.Add([]byte("0123456789abcdefghij"), []byte{5, 12}, []byte{0, 1, 2}, int8(0), uint8(3))
+	f.Fuzz(func(t *testing.T, data, cuts, order []byte, shift int8, damage uint8) {
+		if len(data) == 0 || len(data) > 1<<16 || len(order) > 64 {
+			return
+		}
+		// Chunks from the cut points, as the backup writes them.
+		bounds := []int{0}
+		for _, c := range cuts {
+			if b := bounds[len(bounds)-1] + 1 + int(c); b < len(data) && len(bounds) < 32 {
+				bounds = append(bounds, b)
+			}
+		}
+		bounds = append(bounds, len(data))
+		file := File{Path: "base/1/2", Type: TypeFile, Size: int64(len(data)), Mode: 0o600, ModTime: time.Unix(0, 0), CRC32C: crcOf(data)}
+		for i := 0; i+1 < len(bounds); i++ {
+			p := data[bounds[i]:bounds[i+1]]
+			file.Chunks = append(file.Chunks, Chunk{Offset: int64(bounds[i]), Size: int64(len(p)), CRC32C: crcOf(p), Partition: 1})
+		}
+		stored := file
+		stored.Chunks = append([]Chunk(nil), file.Chunks...)
+		// The manifest may then disagree with what is stored.
+		last := &file.Chunks[len(file.Chunks)-1]
+		last.Offset += int64(shift)
+		switch damage % 4 {
+		case 1:
+			last.Size++
+		case 2:
+			file.CRC32C++
+		case 3:
+			data = bytes.Clone(data)
+			data[len(data)/2] ^= 1 // stored bytes differ from the manifest's
+		}
+		var b bytes.Buffer
+		w := NewWriter(&b)
+		for _, o := range order {
+			c := stored.Chunks[int(o)%len(stored.Chunks)]
+			w.AddChunk(file.Path, bytes.NewReader(data[c.Offset:c.Offset+c.Size]), c.Offset, c.Size, 0o600, file.ModTime)
+		}
+		w.Close()
+
+		parent := fuzzDir(t)
+		dest := filepath.Join(parent, "dest")
+		if err := os.Mkdir(dest, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		root, err := os.OpenRoot(dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer root.Close()
+		asm, err := NewAssembler([]File{file})
+		if err != nil {
+			if CheckChunks(file) == nil {
+				t.Fatalf("NewAssembler refused chunks CheckChunks accepts: %v", err)
+			}
+			return
+		}
+		expect, err := ByPartition([]File{file})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, xerr := (&Extractor{Root: root, Expect: expect[1], Chunks: asm}).Extract(&b)
+		ferr := asm.Finish()
+		got, rerr := os.ReadFile(filepath.Join(dest, file.Path))
+		switch {
+		case xerr == nil && ferr == nil:
+			if rerr != nil || !bytes.Equal(got, data) || crcOf(got) != file.CRC32C {
+				t.Fatalf("assembled without error, but the file is %d bytes (%v), want %d as stored", len(got), rerr, len(data))
+			}
+		case rerr == nil:
+			t.Fatalf("failed (%v; %v) but left a %d-byte file", xerr, ferr, len(got))
+		}
+	})
+}

@@ -32,7 +32,10 @@ type File struct {
 	ModTime   time.Time   `json:"mtime"`
 	CRC32C    uint32      `json:"crc32c"` // Castagnoli, of the bytes stored
 	Link      string      `json:"link,omitempty"`
-	Partition int         `json:"partition"` // set by the caller
+	Partition int         `json:"partition"` // set by the caller; unused when Chunks is set
+	// Chunks, for a file stored in pieces (see ChunkName), lists every
+	// piece in offset order; Size and CRC32C stay the whole file's.
+	Chunks []Chunk `json:"chunks,omitempty"`
 }
 
 var (

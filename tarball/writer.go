@@ -76,10 +76,43 @@ func (w *Writer) AddFile(name string, r io.Reader, size int64, mode fs.FileMode,
 		return File{}, false, err
 	}
 
+	f.CRC32C, shrunk, err = w.data(name, r, size)
+	if err != nil {
+		return File{}, false, err
+	}
+	return f, shrunk, nil
+}
+
+// AddChunk writes the piece of the file name from offset, size bytes read
+// from r, as its own entry named ChunkName(name, offset), with the rules
+// of AddFile for a file that shrank or grew. The returned Chunk has no
+// partition; the caller sets it.
+func (w *Writer) AddChunk(name string, r io.Reader, offset, size int64, mode fs.FileMode, mtime time.Time) (c Chunk, shrunk bool, err error) {
+	f, err := w.begin(name, TypeFile, mode, mtime)
+	if err != nil {
+		return Chunk{}, false, err
+	}
+	if size <= 0 || offset < 0 {
+		return Chunk{}, false, fmt.Errorf("tar add %q: chunk of %d bytes at offset %d", name, size, offset)
+	}
+	entry := ChunkName(f.Path, offset)
+	if err := w.header(&tar.Header{Typeflag: tar.TypeReg, Name: entry, Size: size}, f); err != nil {
+		return Chunk{}, false, err
+	}
+	c = Chunk{Offset: offset, Size: size}
+	c.CRC32C, shrunk, err = w.data(entry, r, size)
+	if err != nil {
+		return Chunk{}, false, err
+	}
+	return c, shrunk, nil
+}
+
+// data copies an entry's size bytes from r, padding with zeros if r ends
+// early, and returns their CRC32C.
+func (w *Writer) data(name string, r io.Reader, size int64) (crc uint32, shrunk bool, err error) {
 	bp := getBuf()
 	defer putBuf(bp)
 	buf := *bp
-	var crc uint32
 	remaining := size
 	for remaining > 0 && !shrunk {
 		chunk := buf[:min(int64(len(buf)), remaining)]
@@ -89,12 +122,12 @@ func (w *Writer) AddFile(name string, r io.Reader, size int64, mode fs.FileMode,
 		}
 		if rerr != nil {
 			w.err = fmt.Errorf("tar add %q: read: %w", name, rerr)
-			return File{}, false, w.err
+			return 0, false, w.err
 		}
 		crc = crc32.Update(crc, castagnoli, chunk[:n])
 		if _, werr := w.tw.Write(chunk[:n]); werr != nil {
 			w.err = fmt.Errorf("tar add %q: %w", name, werr)
-			return File{}, false, w.err
+			return 0, false, w.err
 		}
 		remaining -= int64(n)
 	}
@@ -105,13 +138,12 @@ func (w *Writer) AddFile(name string, r io.Reader, size int64, mode fs.FileMode,
 			crc = crc32.Update(crc, castagnoli, chunk)
 			if _, werr := w.tw.Write(chunk); werr != nil {
 				w.err = fmt.Errorf("tar add %q: pad: %w", name, werr)
-				return File{}, false, w.err
+				return 0, false, w.err
 			}
 			remaining -= int64(len(chunk))
 		}
 	}
-	f.CRC32C = crc
-	return f, shrunk, nil
+	return crc, shrunk, nil
 }
 
 // Close writes the tar trailer. It never closes the underlying writer.

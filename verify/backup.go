@@ -121,6 +121,10 @@ type backupCheck struct {
 	files int
 	bytes int64
 	wal   int
+	// chunksLeft counts, per chunked file (by each chunk's entry name),
+	// the chunks not yet found whole: the file counts once they all are.
+	chunkOf    map[string]string
+	chunksLeft map[string]int
 }
 
 func checkBackup(ctx context.Context, o BackupOptions, sn *archive.Sentinel, idx *walIndex) *BackupResult {
@@ -136,11 +140,20 @@ func checkBackup(ctx context.Context, o BackupOptions, sn *archive.Sentinel, idx
 	}
 	byPart := map[int]map[string]tarball.File{}
 	if b.m != nil {
+		// Entries by tar name: each chunk of a chunked file is checked in
+		// the partition that holds it.
+		if byPart, err = tarball.ByPartition(b.m.Files); err != nil {
+			b.problems.add(sn.ManifestKey, "", "%v; no file of the backup could be checked against it", err)
+			b.m, byPart = nil, map[int]map[string]tarball.File{}
+		}
+	}
+	if b.m != nil {
+		b.chunkOf, b.chunksLeft = map[string]string{}, map[string]int{}
 		for _, f := range b.m.Files {
-			if byPart[f.Partition] == nil {
-				byPart[f.Partition] = map[string]tarball.File{}
+			for _, c := range f.Chunks {
+				b.chunkOf[tarball.ChunkName(f.Path, c.Offset)] = f.Path
 			}
-			byPart[f.Partition][f.Path] = f
+			b.chunksLeft[f.Path] = len(f.Chunks)
 		}
 	}
 
@@ -221,6 +234,17 @@ func (b *backupCheck) checkManifest() {
 		if f.Partition < 0 || f.Partition > b.sn.Partitions {
 			b.problems.add(key, f.Path, "listed in partition %d, but the backup has %d", f.Partition, b.sn.Partitions)
 		}
+		// A chunked file: its chunks must cover it exactly and their
+		// CRC32Cs combine to the file's; each chunk's own CRC32C is
+		// checked in its partition like a file.
+		if err := tarball.CheckChunks(f); err != nil {
+			b.problems.add(key, f.Path, "%v", err)
+		}
+		for _, c := range f.Chunks {
+			if c.Partition < 1 || c.Partition > b.sn.Partitions {
+				b.problems.add(key, f.Path, "chunk at offset %d listed in partition %d, but the backup has %d", c.Offset, c.Partition, b.sn.Partitions)
+			}
+		}
 	}
 	for _, p := range []string{archive.ControlFile, "backup_label", "PG_VERSION"} {
 		if !need[p] {
@@ -265,8 +289,13 @@ func (b *backupCheck) checkTarStream(key string, r io.Reader, expect map[string]
 	b.mu.Lock()
 	for _, f := range got {
 		if w, ok := expect[f.Path]; ok && f.Type == tarball.TypeFile && w.CRC32C == f.CRC32C && w.Size == f.Size {
-			b.files++
 			b.bytes += f.Size
+			if file, ok := b.chunkOf[f.Path]; ok {
+				if b.chunksLeft[file]--; b.chunksLeft[file] > 0 {
+					continue
+				}
+			}
+			b.files++
 		}
 	}
 	b.mu.Unlock()

@@ -8,10 +8,12 @@ import (
 	"testing"
 
 	"github.com/walnut-pg/walnut/archive"
+	"github.com/walnut-pg/walnut/compression"
 	"github.com/walnut-pg/walnut/crypto"
 	"github.com/walnut-pg/walnut/internal/fixture"
 	"github.com/walnut-pg/walnut/pgcontrol"
 	"github.com/walnut-pg/walnut/storage/mem"
+	"github.com/walnut-pg/walnut/tarball"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -142,4 +144,24 @@ func TestBackupsNotAnArchive(t *testing.T) {
 	if _, err := Backups(context.Background(), BackupOptions{Store: a.s, All: true, Log: quiet}); !errors.Is(err, archive.ErrNoBackups) {
 		t.Fatalf("no backups: %v, want ErrNoBackups", err)
 	}
+}
+
+// A backup with chunked files: every chunk is checked in its partition, a
+// chunked file counts once, and a damaged chunk is named.
+func TestBackupsChunked(t *testing.T) {
+	a := newTestArchive(t, nil)
+	none, err := compression.Parse("none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.enc.Codec, a.chunk = none, 16384
+	a.segments(1, 2, 4)
+	sn := a.backup(1, 2, 3)
+	res := verifyBackups(t, a, nil, sn.Name)
+	if !res[0].OK() || res[0].Files != 5 {
+		t.Fatalf("good chunked backup: %d files, problems %v", res[0].Files, res[0].Problems)
+	}
+	undo := a.flip(archive.PartitionKey(sn.Name, 2, archive.BackupExt(sn)))
+	defer undo()
+	wantProblem(t, verifyBackups(t, a, nil, sn.Name)[0], "part_0002", "base/1/2608"+tarball.ChunkSuffix)
 }

@@ -32,6 +32,7 @@ type testArchive struct {
 	enc   archive.Encoding
 	sysid uint64
 	seq   int // makes backups finish in the order they are made
+	chunk int // > 0: files larger than this are stored in chunks
 }
 
 const seg = fixture.SegmentSize
@@ -132,6 +133,22 @@ func (a *testArchive) backup(tli uint32, start, stop uint64) *archive.Sentinel {
 					}
 					f.Partition = part
 					m.Files = append(m.Files, f)
+					continue
+				}
+				if data := files[name]; a.chunk > 0 && len(data) > a.chunk {
+					f := tarball.File{Path: name, Type: tarball.TypeFile, Size: int64(len(data)), Mode: 0o600, ModTime: mtime}
+					for off := 0; off < len(data); off += a.chunk {
+						p := data[off:min(off+a.chunk, len(data))]
+						c, _, err := tw.AddChunk(name, bytes.NewReader(p), int64(off), int64(len(p)), 0o600, mtime)
+						if err != nil {
+							return err
+						}
+						c.Partition = part
+						f.Chunks = append(f.Chunks, c)
+						f.CRC32C = tarball.CombineCRC32C(f.CRC32C, c.CRC32C, c.Size)
+					}
+					m.Files = append(m.Files, f)
+					m.Format = archive.ManifestFormatChunked
 					continue
 				}
 				f, _, err := tw.AddFile(name, bytes.NewReader(files[name]), int64(len(files[name])), 0o600, mtime)
