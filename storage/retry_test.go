@@ -325,3 +325,64 @@ func (s sleepyReader) Read([]byte) (int, error) {
 	time.Sleep(s.d)
 	return 0, io.EOF
 }
+
+func TestRetryCreate(t *testing.T) {
+	f := storagetest.NewFaulty(seeded(t), storagetest.Fault{Op: storagetest.OpCreate, Times: 2})
+	if err := storage.Create(t.Context(), storage.WithRetry(f, fastPolicy()), "walnut.json", strings.NewReader("{}"), 2); err != nil {
+		t.Fatalf("Create after two transient failures: %v", err)
+	}
+	if got := f.Calls(storagetest.OpCreate); got != 3 {
+		t.Errorf("%d Creates, want 3", got)
+	}
+}
+
+// ErrExists is final: another attempt meets the same object.
+func TestRetryCreateExistsNotRetried(t *testing.T) {
+	f := storagetest.NewFaulty(seeded(t, "walnut.json", "theirs"))
+	err := storage.Create(t.Context(), storage.WithRetry(f, fastPolicy()), "walnut.json", strings.NewReader("ours"), 4)
+	if !errors.Is(err, storage.ErrExists) {
+		t.Fatalf("Create of a taken key = %v, want ErrExists", err)
+	}
+	if got := f.Calls(storagetest.OpCreate); got != 1 {
+		t.Errorf("%d Creates, want 1", got)
+	}
+}
+
+// A Create whose answer was lost is tried again and meets its own object:
+// the decorator hands back ErrExists, never a success it cannot vouch for.
+func TestRetryCreateLostAnswer(t *testing.T) {
+	m := seeded(t)
+	f := storagetest.NewFaulty(m, storagetest.Fault{Op: storagetest.OpCreate, Lost: true, Times: 1})
+	err := storage.Create(t.Context(), storage.WithRetry(f, fastPolicy()), "walnut.json", strings.NewReader("ours"), 4)
+	if !errors.Is(err, storage.ErrExists) {
+		t.Fatalf("Create whose first answer was lost = %v, want ErrExists", err)
+	}
+	if got := f.Calls(storagetest.OpCreate); got != 2 {
+		t.Errorf("%d Creates, want 2", got)
+	}
+	rc, err := m.Get(t.Context(), "walnut.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if b, _ := io.ReadAll(rc); string(b) != "ours" {
+		t.Errorf("walnut.json = %q, want the first attempt's", b)
+	}
+}
+
+// A wrapper that hides the backend's Create fails for good, whichever
+// decorator it is under.
+func TestCreateWithoutCreator(t *testing.T) {
+	hidden := struct{ storage.Store }{mem.New()}
+	for name, s := range map[string]storage.Store{
+		"retry":     storage.WithRetry(hidden, fastPolicy()),
+		"ratelimit": storage.WithRateLimit(hidden, 1<<20),
+		"faulty":    storagetest.NewFaulty(hidden),
+		"plain":     hidden,
+	} {
+		err := storage.Create(t.Context(), s, "walnut.json", strings.NewReader("{}"), 2)
+		if !errors.Is(err, storage.ErrNoCreate) || !storage.IsPermanent(err) {
+			t.Errorf("%s: Create = %v, want a Permanent ErrNoCreate", name, err)
+		}
+	}
+}
