@@ -289,6 +289,15 @@ func (u *upload) stream(body io.Reader, size int64, md5 string) error {
 func (u *upload) multipart(buf []byte, src io.Reader, size int64) (err error) {
 	s, ctx, key := u.s, u.ctx, u.key
 	if u.create {
+		// buf is full: the object fits in it only if the source ends here.
+		var one [1]byte
+		n, err := io.ReadFull(src, one[:])
+		switch {
+		case n == 0 && err == io.EOF:
+			return u.singleBytes(buf)
+		case n == 0:
+			return fmt.Errorf("create %s: read source: %w", key, err)
+		}
 		return storage.Permanent(fmt.Errorf("create %s: an object of unknown size over %d bytes cannot be created in one PUT", key, len(buf)))
 	}
 	opts := s.putOptions()
