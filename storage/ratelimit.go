@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -37,6 +38,14 @@ func (r *rateLimited) Create(ctx context.Context, key string, src io.Reader, siz
 		return noCreate(r.Store, key)
 	}
 	return c.Create(ctx, key, r.limit(ctx, src), size)
+}
+
+func (r *rateLimited) Temps(ctx context.Context, fn func(ObjectInfo) error) error {
+	return Temps(ctx, r.Store, fn)
+}
+
+func (r *rateLimited) RemoveTemp(ctx context.Context, key string, notAfter time.Time) (bool, error) {
+	return RemoveTemp(ctx, r.Store, key, notAfter)
 }
 
 // limit wraps a Put's source.
@@ -110,4 +119,5 @@ func (l limitedReadCloser) Close() error { return l.c.Close() }
 var (
 	_ RangeReader = (*rateLimited)(nil)
 	_ Creator     = (*rateLimited)(nil)
+	_ TempSweeper = (*rateLimited)(nil)
 )

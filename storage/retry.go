@@ -310,9 +310,21 @@ func (r *retryStore) Delete(ctx context.Context, key string) error {
 	return err
 }
 
+// Temps is tried once: a temp file listing is only ever local.
+func (r *retryStore) Temps(ctx context.Context, fn func(ObjectInfo) error) error {
+	return Temps(ctx, r.s, fn)
+}
+
+func (r *retryStore) RemoveTemp(ctx context.Context, key string, notAfter time.Time) (bool, error) {
+	return retry(ctx, r, "remove temp", key, func() (bool, error) {
+		return RemoveTemp(ctx, r.s, key, notAfter)
+	})
+}
+
 func (r *retryStore) Close() error { return r.s.Close() }
 
 var (
 	_ RangeReader = (*retryStore)(nil)
 	_ Creator     = (*retryStore)(nil)
+	_ TempSweeper = (*retryStore)(nil)
 )

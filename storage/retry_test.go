@@ -6,12 +6,16 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/walnut-pg/walnut/storage"
+	"github.com/walnut-pg/walnut/storage/local"
 	"github.com/walnut-pg/walnut/storage/mem"
 	"github.com/walnut-pg/walnut/storage/storagetest"
 )
@@ -384,5 +388,49 @@ func TestCreateWithoutCreator(t *testing.T) {
 		if !errors.Is(err, storage.ErrNoCreate) || !storage.IsPermanent(err) {
 			t.Errorf("%s: Create = %v, want a Permanent ErrNoCreate", name, err)
 		}
+	}
+}
+
+// Every decorator passes the temp file sweeper through; a store that
+// keeps no temp files lists none and refuses to remove one.
+func TestTempsThroughDecorators(t *testing.T) {
+	root := t.TempDir()
+	ls, err := local.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	for name, s := range map[string]storage.Store{
+		"retry":     storage.WithRetry(ls, fastPolicy()),
+		"ratelimit": storage.WithRateLimit(ls, 1<<20),
+		"faulty":    storagetest.NewFaulty(ls),
+	} {
+		p := filepath.Join(root, ".tmp-"+name)
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		if err := storage.Temps(t.Context(), s, func(oi storage.ObjectInfo) error {
+			keys = append(keys, oi.Key)
+			return nil
+		}); err != nil || !slices.Equal(keys, []string{".tmp-" + name}) {
+			t.Errorf("%s: Temps = %q, %v", name, keys, err)
+		}
+		if removed, err := storage.RemoveTemp(t.Context(), s, ".tmp-"+name, time.Now()); !removed || err != nil {
+			t.Errorf("%s: RemoveTemp = %v, %v", name, removed, err)
+		}
+	}
+	m := storage.WithRetry(mem.New(), fastPolicy())
+	if err := storage.Temps(t.Context(), m, func(oi storage.ObjectInfo) error {
+		t.Errorf("Temps of mem lists %s", oi.Key)
+		return nil
+	}); err != nil {
+		t.Errorf("Temps of mem: %v", err)
+	}
+	if _, err := storage.RemoveTemp(t.Context(), m, ".tmp-1", time.Now()); err == nil || !storage.IsPermanent(err) {
+		t.Errorf("RemoveTemp on mem = %v, want a Permanent refusal", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/walnut-pg/walnut/storage"
 )
@@ -87,6 +88,7 @@ var (
 	_ storage.Store       = (*Faulty)(nil)
 	_ storage.RangeReader = (*Faulty)(nil)
 	_ storage.Creator     = (*Faulty)(nil)
+	_ storage.TempSweeper = (*Faulty)(nil)
 )
 
 // NewFaulty wraps s with the given faults.
@@ -262,6 +264,15 @@ func (f *Faulty) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	return f.inner.Delete(ctx, key)
+}
+
+// Temps and RemoveTemp pass through, never failed.
+func (f *Faulty) Temps(ctx context.Context, fn func(storage.ObjectInfo) error) error {
+	return storage.Temps(ctx, f.inner, fn)
+}
+
+func (f *Faulty) RemoveTemp(ctx context.Context, key string, notAfter time.Time) (bool, error) {
+	return storage.RemoveTemp(ctx, f.inner, key, notAfter)
 }
 
 func (f *Faulty) Close() error { return f.inner.Close() }
