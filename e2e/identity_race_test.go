@@ -96,6 +96,9 @@ func identityRace(t *testing.T, round int, a *archive, clusters [2]raceCluster) 
 		t.Fatalf("round %d: neither wal-push succeeded:\n%s\n%s", round, results[0], results[1])
 	}
 	loser := 1 - owner
+	if results[loser].Code != 1 {
+		t.Errorf("round %d: the refused wal-push exited %d, want 1", round, results[loser].Code)
+	}
 	s := openArchive(t, a)
 	id, err := core.ReadIdentity(t.Context(), s)
 	if err != nil {

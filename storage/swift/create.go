@@ -27,8 +27,9 @@ var createSettle = time.Second
 // looks for the object when a PUT arrives, before its body, so two PUTs
 // that arrive together both pass and are both stored, and the one with
 // the later timestamp (taken by the proxy as the request arrived) is the
-// object from then on. So Create waits createSettle after its PUT, for a
-// racing PUT that passed the check to land, and then reads the object's
+// object from then on. So Create waits createSettle (or three times as
+// long as its own PUT took, if longer) after its PUT, for a racing PUT
+// that passed the check to land, and then reads the object's
 // ETag back: if it is not its own bytes' MD5, another writer won, and it
 // reports ErrExists. Two writers can then both succeed only when one's
 // PUT lands more than createSettle after the other's read, which a
@@ -81,6 +82,7 @@ func (s *Store) Create(ctx context.Context, key string, r io.Reader, size int64)
 	}
 	sum := md5.New()
 	h := swift.Headers{"Content-Length": strconv.FormatInt(size, 10), "If-None-Match": "*"}
+	start := time.Now()
 	if _, err := s.conn.ObjectPut(ctx, s.container, name, io.TeeReader(body, sum), true, "", contentType, h); err != nil {
 		switch {
 		case status(err) == http.StatusPreconditionFailed:
@@ -94,8 +96,9 @@ func (s *Store) Create(ctx context.Context, key string, r io.Reader, size int64)
 		return s.translate(ctx, "create", key, err)
 	}
 	s.containerSeen.Store(true)
+	// A racing PUT on a slow cluster takes about as long as ours did.
 	select {
-	case <-time.After(createSettle):
+	case <-time.After(max(createSettle, 3*time.Since(start))):
 	case <-ctx.Done():
 		return s.errorf(ctx.Err(), "create %s: %v", key, ctx.Err())
 	}
