@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -66,29 +67,55 @@ func ReadIdentity(ctx context.Context, s storage.Store) (*Identity, error) {
 }
 
 // CheckIdentity makes sure the archive belongs to sysid, creating
-// walnut.json if the archive is new.
+// walnut.json if the archive is new. The creation is conditional
+// (storage.Create: an exclusive link on file://, If-None-Match or its
+// like on the clouds), never a read and then a write: of two clusters
+// taking one empty prefix at once, exactly one stores walnut.json, and the
+// other reads it back and is refused.
 func CheckIdentity(ctx context.Context, s storage.Store, sysid uint64, pgVersion int, segSize uint64) error {
 	id, err := ReadIdentity(ctx, s)
 	switch {
 	case err == nil:
-		if id.SystemIdentifier != strconv.FormatUint(sysid, 10) {
-			return fmt.Errorf("%w: archive's %s has system identifier %s, this cluster has %d; use another prefix for this cluster",
-				ErrForeignCluster, IdentityKey, id.SystemIdentifier, sysid)
-		}
-		return nil
-	case errors.Is(err, storage.ErrNotFound):
-		id := Identity{
-			Format:           FormatVersion,
-			SystemIdentifier: strconv.FormatUint(sysid, 10),
-			PGVersion:        pgVersion,
-			WALSegmentSize:   segSize,
-			Created:          time.Now().UTC(),
-		}
-		if _, err := PutJSON(ctx, s, IdentityKey, id); err != nil {
-			return err
-		}
-		return nil
-	default:
+		return sameCluster(id, sysid)
+	case !errors.Is(err, storage.ErrNotFound):
 		return fmt.Errorf("read %s: %w", IdentityKey, err)
 	}
+	b, err := json.MarshalIndent(Identity{
+		Format:           FormatVersion,
+		SystemIdentifier: strconv.FormatUint(sysid, 10),
+		PGVersion:        pgVersion,
+		WALSegmentSize:   segSize,
+		Created:          time.Now().UTC(),
+	}, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	err = storage.Create(ctx, s, IdentityKey, bytes.NewReader(b), int64(len(b)))
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, storage.ErrExists):
+		return fmt.Errorf("store %s: %w", IdentityKey, err)
+	}
+	// Someone stored it since we looked: another cluster racing for the
+	// prefix, another wal-push of this one, or this very call, whose first
+	// attempt stored it and lost the answer before the retry decorator
+	// tried again. What it says decides, not who wrote it.
+	id, err = ReadIdentity(ctx, s)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", IdentityKey, err)
+	}
+	return sameCluster(id, sysid)
+}
+
+// sameCluster refuses an archive whose walnut.json names another cluster.
+// The system identifier alone decides: wal-push does not know the server's
+// major version (it records none), and one cluster has one segment size.
+func sameCluster(id *Identity, sysid uint64) error {
+	if id.SystemIdentifier != strconv.FormatUint(sysid, 10) {
+		return fmt.Errorf("%w: archive's %s has system identifier %s, this cluster has %d; use another prefix for this cluster",
+			ErrForeignCluster, IdentityKey, id.SystemIdentifier, sysid)
+	}
+	return nil
 }

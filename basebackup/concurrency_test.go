@@ -30,6 +30,11 @@ type inFlight struct {
 	maxPuts, maxGets int
 }
 
+// Create passes through: walnut.json is created with it.
+func (s *inFlight) Create(ctx context.Context, key string, r io.Reader, size int64) error {
+	return storage.Create(ctx, s.Store, key, r, size)
+}
+
 func isPartition(key string) bool { return strings.Contains(key, "/part_") }
 
 func (s *inFlight) Put(ctx context.Context, key string, r io.Reader, size int64) error {

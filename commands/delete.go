@@ -30,7 +30,8 @@ func deleteCommand(g *globals) *cli.Command {
 			"before SEGMENT   (a WAL file name, as WAL-E took) keep the first backup that starts at or after\n" +
 			"                 SEGMENT (timeline aside) and every backup that finished after it\n" +
 			"before --time T  keep the oldest backup finished at or after T and every newer one\n" +
-			"garbage          only what no backup needs: WAL older than the oldest backup, abandoned unfinished backups\n" +
+			"garbage          only what no backup needs: WAL older than the oldest backup, abandoned unfinished backups,\n" +
+			"                 and in a file:// archive the temp files of uploads killed midway, once older than --grace\n" +
 			"everything       every backup, all WAL and walnut.json: the prefix can start a new archive\n" +
 			"Permanent backups (backup-mark) and the WAL from their start to their stop segment are kept by\n" +
 			"all but everything. Backups without a sentinel (failed or killed backup-push) go once their\n" +
@@ -40,7 +41,7 @@ func deleteCommand(g *globals) *cli.Command {
 			&cli.BoolFlag{Name: "confirm", Usage: "delete; without it, only list what would go", Destination: &confirm},
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "only list what would go (the default; WAL-E's)", Destination: &dryRun},
 			&cli.BoolFlag{Name: "json", Usage: "print the plan (and what was deleted) as JSON", Destination: &asJSON},
-			&cli.DurationFlag{Name: "grace", Value: retention.DefaultGrace, Usage: "age after which a backup without a sentinel counts as abandoned", Destination: &grace},
+			&cli.DurationFlag{Name: "grace", Value: retention.DefaultGrace, Usage: "age after which a backup without a sentinel (and, for garbage, a temp file) counts as abandoned", Destination: &grace},
 			&cli.StringFlag{Name: "time", Usage: "with before: delete backups that finished before `TIMESTAMP` (RFC 3339, e.g. 2026-11-26T03:00:00Z)", Destination: &before},
 		},
 		Action: func(c *cli.Context) error {
@@ -175,6 +176,9 @@ func writeDeleteJSON(w io.Writer, plan *retention.Plan, confirm bool) error {
 	if out.WAL == nil {
 		out.WAL = []retention.WALRange{}
 	}
+	if out.Temps == nil {
+		out.Temps = []retention.TempFile{}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
@@ -194,9 +198,9 @@ func writeDeleteText(w io.Writer, plan *retention.Plan, confirm bool, grace time
 	}
 	var b strings.Builder
 	var n struct {
-		backups, unfinished, wal int
-		bObj, uObj               int
-		bBytes, uBytes, wBytes   int64
+		backups, unfinished, wal, temps int
+		bObj, uObj                      int
+		bBytes, uBytes, wBytes, tBytes  int64
 	}
 	for _, d := range plan.Backups {
 		fmt.Fprintf(&b, "%s backup %s (finished %s, %d objects, %s)\n", verb(d.Deleted), d.Name, d.FinishTime.UTC().Format(time.RFC3339), d.Objects, humanBytes(d.Bytes))
@@ -232,6 +236,14 @@ func writeDeleteText(w io.Writer, plan *retention.Plan, confirm bool, grace time
 			n.wBytes += r.Bytes
 		}
 	}
+	for _, f := range plan.Temps {
+		fmt.Fprintf(&b, "%s temp file %s (left by an upload that did not finish, last written %s, %s)\n",
+			verb(f.Deleted), f.Key, f.LastModified.UTC().Format(time.RFC3339), humanBytes(f.Bytes))
+		if f.Deleted || !confirm {
+			n.temps++
+			n.tBytes += f.Bytes
+		}
+	}
 	gone := "deleted"
 	if !confirm {
 		gone = "to delete"
@@ -247,6 +259,10 @@ func writeDeleteText(w io.Writer, plan *retention.Plan, confirm bool, grace time
 		fmt.Fprintf(&b, " (all from %s on, any timeline)", plan.Kept.WALFrom)
 	}
 	b.WriteString("\n")
+	if plan.Mode == retention.Garbage {
+		fmt.Fprintf(&b, "temp files: %d %s (%s), %d kept as possibly in use (younger than %s)\n",
+			n.temps, gone, humanBytes(n.tBytes), plan.Kept.TempFiles, grace)
+	}
 	if plan.Mode == retention.Everything {
 		fmt.Fprintf(&b, "other objects: %d %s\n", len(plan.Other), gone)
 		state := "absent"

@@ -46,6 +46,15 @@ func Delete(ctx context.Context, o Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Policy.Mode == Garbage {
+		err := storage.Temps(ctx, o.Store, func(oi storage.ObjectInfo) error {
+			inv.temps = append(inv.temps, oi)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list temp files: %w", err)
+		}
+	}
 	plan, err := planDelete(o.Policy, inv, now)
 	if err != nil {
 		return nil, err
@@ -53,7 +62,7 @@ func Delete(ctx context.Context, o Options) (*Plan, error) {
 	if !o.Confirm {
 		return plan, nil
 	}
-	x := &executor{store: o.Store, log: o.Log, everything: o.Policy.Mode == Everything}
+	x := &executor{store: o.Store, log: o.Log, everything: o.Policy.Mode == Everything, tempCutoff: now.Add(-o.Policy.Grace)}
 	if err := x.run(ctx, plan); err != nil {
 		return plan, fmt.Errorf("delete stopped after %d of %d objects; run it again to finish: %w", x.deleted.Load(), plan.Objects(), err)
 	}
@@ -99,6 +108,7 @@ type executor struct {
 	store      storage.Store
 	log        *slog.Logger
 	everything bool
+	tempCutoff time.Time // temp files written to after it stay
 	deleted    atomic.Int64
 }
 
@@ -146,6 +156,20 @@ func (x *executor) run(ctx context.Context, plan *Plan) error {
 	}
 	if err := x.deleteKeys(ctx, plan.Other); err != nil {
 		return err
+	}
+	for i := range plan.Temps {
+		f := &plan.Temps[i]
+		// The store checks the age again as it removes: an upload that
+		// wrote to it since the plan was made keeps it.
+		removed, err := storage.RemoveTemp(ctx, x.store, f.Key, x.tempCutoff)
+		if err != nil {
+			return err
+		}
+		if removed {
+			f.Deleted = true
+			x.deleted.Add(1)
+			x.log.Info("deleted temp file", "key", f.Key, "bytes", f.Bytes, "last_modified", f.LastModified)
+		}
 	}
 	if plan.Identity {
 		// Last, so an interrupted delete everything still guards the

@@ -366,3 +366,37 @@ func TestDeleteStoreErrorsNameTheKeyOnce(t *testing.T) {
 		}
 	}
 }
+
+// Only delete garbage takes temp files, and only those not written to
+// for the grace period; they count in the plan's objects and bytes.
+func TestPlanTemps(t *testing.T) {
+	now := time.Now()
+	inv := &inventory{temps: []storage.ObjectInfo{
+		{Key: "wal/.tmp-1", Size: 100, ModTime: now.Add(-25 * time.Hour)},
+		{Key: "backups/b/.tmp-2", Size: 7, ModTime: now.Add(-24 * time.Hour)},
+		{Key: "wal/.tmp-3", Size: 5, ModTime: now.Add(-time.Minute)},
+	}}
+	plan, err := planDelete(Policy{Mode: Garbage, Grace: 24 * time.Hour}, inv, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, f := range plan.Temps {
+		keys = append(keys, f.Key)
+	}
+	if !slices.Equal(keys, []string{"wal/.tmp-1", "backups/b/.tmp-2"}) || plan.Kept.TempFiles != 1 {
+		t.Errorf("garbage plans temp files %q and keeps %d; want the two older than the grace period, and one kept", keys, plan.Kept.TempFiles)
+	}
+	if plan.Objects() != 2 || plan.Bytes() != 107 {
+		t.Errorf("plan counts %d objects, %d bytes; want the temp files' 2 and 107", plan.Objects(), plan.Bytes())
+	}
+	for _, mode := range []Mode{Retain, Everything} {
+		plan, err := planDelete(Policy{Mode: mode, Retain: 1, Grace: time.Hour}, inv, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(plan.Temps) != 0 {
+			t.Errorf("delete %s plans temp files %v", mode, plan.Temps)
+		}
+	}
+}

@@ -41,7 +41,8 @@ type Policy struct {
 
 // Plan is what a delete removes, in the order it removes it: backups
 // (each sentinel first), then unfinished backups, then WAL, then other
-// objects, then the archive's identity.
+// objects, then the archive's identity; garbage also removes the temp
+// files that killed uploads left in a file:// archive.
 type Plan struct {
 	Mode       Mode               `json:"mode"`
 	Backups    []BackupDeletion   `json:"backups"`
@@ -49,6 +50,7 @@ type Plan struct {
 	WAL        []WALRange         `json:"wal"`
 	Other      []string           `json:"other,omitempty"` // everything: unrecognised keys under wal/ and backups/
 	Identity   bool               `json:"identity"`        // everything: walnut.json
+	Temps      []TempFile         `json:"temp_files"`      // garbage: temp files older than the grace period
 	Kept       Kept               `json:"kept"`
 	Notes      []string           `json:"notes,omitempty"`
 
@@ -83,6 +85,17 @@ type UnfinishedBackup struct {
 	tombstone string
 }
 
+// TempFile is a temp file that an upload into a file:// archive killed
+// midway left behind (storage.TempSweeper): never an object, never
+// listed, and removed by delete garbage once it has not been written to
+// for the grace period.
+type TempFile struct {
+	Key          string    `json:"key"`
+	Bytes        int64     `json:"bytes"`
+	LastModified time.Time `json:"last_modified"`
+	Deleted      bool      `json:"deleted"`
+}
+
 // WALRange is a run of archived WAL files of one timeline, First to Last
 // by name, with no kept file of that timeline between them.
 type WALRange struct {
@@ -106,11 +119,14 @@ type Kept struct {
 	WALFrom    string `json:"wal_from,omitempty"`
 	WALObjects int    `json:"wal_objects"`
 	WALBytes   int64  `json:"wal_bytes"`
+	// TempFiles counts the temp files younger than the grace period:
+	// uploads that may still be running.
+	TempFiles int `json:"temp_files"`
 }
 
-// Objects is how many objects the plan removes.
+// Objects is how many objects (temp files included) the plan removes.
 func (p *Plan) Objects() int {
-	n := len(p.Other)
+	n := len(p.Other) + len(p.Temps)
 	for _, b := range p.Backups {
 		n += b.Objects
 	}
@@ -129,6 +145,9 @@ func (p *Plan) Objects() int {
 // Bytes is how many stored bytes the plan removes.
 func (p *Plan) Bytes() int64 {
 	n := p.otherBytes
+	for _, f := range p.Temps {
+		n += f.Bytes
+	}
 	for _, b := range p.Backups {
 		n += b.Bytes
 	}
@@ -150,6 +169,7 @@ type inventory struct {
 	backups   []storage.ObjectInfo // every object under backups/
 	wal       []storage.ObjectInfo // every object under wal/
 	identity  *storage.ObjectInfo  // walnut.json, if present
+	temps     []storage.ObjectInfo // temp files of unfinished uploads (garbage only)
 }
 
 // backupObjects is what the keys under backups/ say about one name.
@@ -231,7 +251,23 @@ func planDelete(p Policy, inv *inventory, now time.Time) (*Plan, error) {
 			pl.plan.identitySize = inv.identity.Size
 		}
 	}
+	if p.Mode == Garbage {
+		pl.planTemps(inv.temps)
+	}
 	return pl.plan, nil
+}
+
+// planTemps takes the temp files not written to for the grace period: an
+// upload writes its temp file without pause, so those belong to a process
+// that died. Younger ones may be uploads in progress, and stay.
+func (pl *planner) planTemps(temps []storage.ObjectInfo) {
+	for _, t := range temps {
+		if pl.now.Sub(t.ModTime) < pl.policy.Grace {
+			pl.plan.Kept.TempFiles++
+			continue
+		}
+		pl.plan.Temps = append(pl.plan.Temps, TempFile{Key: t.Key, Bytes: t.Size, LastModified: t.ModTime})
+	}
 }
 
 // planner holds what planDelete's steps learn and share.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -28,12 +29,33 @@ type rateLimited struct {
 }
 
 func (r *rateLimited) Put(ctx context.Context, key string, src io.Reader, size int64) error {
+	return r.Store.Put(ctx, key, r.limit(ctx, src), size)
+}
+
+func (r *rateLimited) Create(ctx context.Context, key string, src io.Reader, size int64) error {
+	c, ok := r.Store.(Creator)
+	if !ok {
+		return noCreate(r.Store, key)
+	}
+	return c.Create(ctx, key, r.limit(ctx, src), size)
+}
+
+func (r *rateLimited) Temps(ctx context.Context, fn func(ObjectInfo) error) error {
+	return Temps(ctx, r.Store, fn)
+}
+
+func (r *rateLimited) RemoveTemp(ctx context.Context, key string, notAfter time.Time) (bool, error) {
+	return RemoveTemp(ctx, r.Store, key, notAfter)
+}
+
+// limit wraps a Put's source.
+func (r *rateLimited) limit(ctx context.Context, src io.Reader) io.Reader {
 	lr := &limitedReader{ctx: ctx, r: src, lim: r.lim}
 	if sk, ok := src.(io.Seeker); ok {
 		// Keep the source rewindable for the retry decorator below.
-		return r.Store.Put(ctx, key, limitedReadSeeker{lr, sk}, size)
+		return limitedReadSeeker{lr, sk}
 	}
-	return r.Store.Put(ctx, key, lr, size)
+	return lr
 }
 
 func (r *rateLimited) Get(ctx context.Context, key string) (io.ReadCloser, error) {
@@ -93,3 +115,9 @@ type limitedReadCloser struct {
 }
 
 func (l limitedReadCloser) Close() error { return l.c.Close() }
+
+var (
+	_ RangeReader = (*rateLimited)(nil)
+	_ Creator     = (*rateLimited)(nil)
+	_ TempSweeper = (*rateLimited)(nil)
+)

@@ -61,7 +61,7 @@ func retryable(ctx context.Context, err error) bool {
 	switch {
 	case err == nil:
 		return false
-	case errors.Is(err, ErrNotFound), IsPermanent(err):
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrExists), IsPermanent(err):
 		return false
 	case ctx.Err() != nil:
 		return false
@@ -134,6 +134,24 @@ func (r *retryStore) attemptContext(ctx context.Context) (context.Context, conte
 }
 
 func (r *retryStore) Put(ctx context.Context, key string, src io.Reader, size int64) error {
+	return r.store(ctx, "put", key, src, size, r.s.Put)
+}
+
+// Create is retried as Put is. An attempt whose answer was lost after it
+// stored the object makes the next one fail with ErrExists, which is
+// returned as it is, never taken for success: only the caller can tell
+// its own object from another writer's.
+func (r *retryStore) Create(ctx context.Context, key string, src io.Reader, size int64) error {
+	c, ok := r.s.(Creator)
+	if !ok {
+		return noCreate(r.s, key)
+	}
+	return r.store(ctx, "create", key, src, size, c.Create)
+}
+
+// store runs put, retrying it only when src can be rewound.
+func (r *retryStore) store(ctx context.Context, op, key string, src io.Reader, size int64,
+	put func(context.Context, string, io.Reader, int64) error) error {
 	seeker, ok := src.(io.Seeker)
 	var start int64
 	if ok {
@@ -144,17 +162,17 @@ func (r *retryStore) Put(ctx context.Context, key string, src io.Reader, size in
 	}
 	if !ok {
 		// The bytes a failed attempt consumed are gone: one attempt only.
-		return r.s.Put(ctx, key, src, size)
+		return put(ctx, key, src, size)
 	}
 	first := true
-	_, err := retry(ctx, r, "put", key, func() (struct{}, error) {
+	_, err := retry(ctx, r, op, key, func() (struct{}, error) {
 		if !first {
 			if _, err := seeker.Seek(start, io.SeekStart); err != nil {
-				return struct{}{}, noRetry(fmt.Errorf("put %s: rewind source for retry: %w", key, err))
+				return struct{}{}, noRetry(fmt.Errorf("%s %s: rewind source for retry: %w", op, key, err))
 			}
 		}
 		first = false
-		return struct{}{}, r.s.Put(ctx, key, src, size)
+		return struct{}{}, put(ctx, key, src, size)
 	})
 	return err
 }
@@ -292,4 +310,21 @@ func (r *retryStore) Delete(ctx context.Context, key string) error {
 	return err
 }
 
+// Temps is tried once: a temp file listing is only ever local.
+func (r *retryStore) Temps(ctx context.Context, fn func(ObjectInfo) error) error {
+	return Temps(ctx, r.s, fn)
+}
+
+func (r *retryStore) RemoveTemp(ctx context.Context, key string, notAfter time.Time) (bool, error) {
+	return retry(ctx, r, "remove temp", key, func() (bool, error) {
+		return RemoveTemp(ctx, r.s, key, notAfter)
+	})
+}
+
 func (r *retryStore) Close() error { return r.s.Close() }
+
+var (
+	_ RangeReader = (*retryStore)(nil)
+	_ Creator     = (*retryStore)(nil)
+	_ TempSweeper = (*retryStore)(nil)
+)

@@ -6,12 +6,16 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/walnut-pg/walnut/storage"
+	"github.com/walnut-pg/walnut/storage/local"
 	"github.com/walnut-pg/walnut/storage/mem"
 	"github.com/walnut-pg/walnut/storage/storagetest"
 )
@@ -324,4 +328,109 @@ type sleepyReader struct{ d time.Duration }
 func (s sleepyReader) Read([]byte) (int, error) {
 	time.Sleep(s.d)
 	return 0, io.EOF
+}
+
+func TestRetryCreate(t *testing.T) {
+	f := storagetest.NewFaulty(seeded(t), storagetest.Fault{Op: storagetest.OpCreate, Times: 2})
+	if err := storage.Create(t.Context(), storage.WithRetry(f, fastPolicy()), "walnut.json", strings.NewReader("{}"), 2); err != nil {
+		t.Fatalf("Create after two transient failures: %v", err)
+	}
+	if got := f.Calls(storagetest.OpCreate); got != 3 {
+		t.Errorf("%d Creates, want 3", got)
+	}
+}
+
+// ErrExists is final: another attempt meets the same object.
+func TestRetryCreateExistsNotRetried(t *testing.T) {
+	f := storagetest.NewFaulty(seeded(t, "walnut.json", "theirs"))
+	err := storage.Create(t.Context(), storage.WithRetry(f, fastPolicy()), "walnut.json", strings.NewReader("ours"), 4)
+	if !errors.Is(err, storage.ErrExists) {
+		t.Fatalf("Create of a taken key = %v, want ErrExists", err)
+	}
+	if got := f.Calls(storagetest.OpCreate); got != 1 {
+		t.Errorf("%d Creates, want 1", got)
+	}
+}
+
+// A Create whose answer was lost is tried again and meets its own object:
+// the decorator hands back ErrExists, never a success it cannot vouch for.
+func TestRetryCreateLostAnswer(t *testing.T) {
+	m := seeded(t)
+	f := storagetest.NewFaulty(m, storagetest.Fault{Op: storagetest.OpCreate, Lost: true, Times: 1})
+	err := storage.Create(t.Context(), storage.WithRetry(f, fastPolicy()), "walnut.json", strings.NewReader("ours"), 4)
+	if !errors.Is(err, storage.ErrExists) {
+		t.Fatalf("Create whose first answer was lost = %v, want ErrExists", err)
+	}
+	if got := f.Calls(storagetest.OpCreate); got != 2 {
+		t.Errorf("%d Creates, want 2", got)
+	}
+	rc, err := m.Get(t.Context(), "walnut.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if b, _ := io.ReadAll(rc); string(b) != "ours" {
+		t.Errorf("walnut.json = %q, want the first attempt's", b)
+	}
+}
+
+// A wrapper that hides the backend's Create fails for good, whichever
+// decorator it is under.
+func TestCreateWithoutCreator(t *testing.T) {
+	hidden := struct{ storage.Store }{mem.New()}
+	for name, s := range map[string]storage.Store{
+		"retry":     storage.WithRetry(hidden, fastPolicy()),
+		"ratelimit": storage.WithRateLimit(hidden, 1<<20),
+		"faulty":    storagetest.NewFaulty(hidden),
+		"plain":     hidden,
+	} {
+		err := storage.Create(t.Context(), s, "walnut.json", strings.NewReader("{}"), 2)
+		if !errors.Is(err, storage.ErrNoCreate) || !storage.IsPermanent(err) {
+			t.Errorf("%s: Create = %v, want a Permanent ErrNoCreate", name, err)
+		}
+	}
+}
+
+// Every decorator passes the temp file sweeper through; a store that
+// keeps no temp files lists none and refuses to remove one.
+func TestTempsThroughDecorators(t *testing.T) {
+	root := t.TempDir()
+	ls, err := local.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	for name, s := range map[string]storage.Store{
+		"retry":     storage.WithRetry(ls, fastPolicy()),
+		"ratelimit": storage.WithRateLimit(ls, 1<<20),
+		"faulty":    storagetest.NewFaulty(ls),
+	} {
+		p := filepath.Join(root, ".tmp-"+name)
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		if err := storage.Temps(t.Context(), s, func(oi storage.ObjectInfo) error {
+			keys = append(keys, oi.Key)
+			return nil
+		}); err != nil || !slices.Equal(keys, []string{".tmp-" + name}) {
+			t.Errorf("%s: Temps = %q, %v", name, keys, err)
+		}
+		if removed, err := storage.RemoveTemp(t.Context(), s, ".tmp-"+name, time.Now()); !removed || err != nil {
+			t.Errorf("%s: RemoveTemp = %v, %v", name, removed, err)
+		}
+	}
+	m := storage.WithRetry(mem.New(), fastPolicy())
+	if err := storage.Temps(t.Context(), m, func(oi storage.ObjectInfo) error {
+		t.Errorf("Temps of mem lists %s", oi.Key)
+		return nil
+	}); err != nil {
+		t.Errorf("Temps of mem: %v", err)
+	}
+	if _, err := storage.RemoveTemp(t.Context(), m, ".tmp-1", time.Now()); err == nil || !storage.IsPermanent(err) {
+		t.Errorf("RemoveTemp on mem = %v, want a Permanent refusal", err)
+	}
 }

@@ -30,6 +30,11 @@ func (l latencyStore) Put(ctx context.Context, key string, r io.Reader, size int
 	return l.Store.Put(ctx, key, r, size)
 }
 
+func (l latencyStore) Create(ctx context.Context, key string, r io.Reader, size int64) error {
+	time.Sleep(l.rtt)
+	return storage.Create(ctx, l.Store, key, r, size)
+}
+
 func (l latencyStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	time.Sleep(l.rtt)
 	return l.Store.Get(ctx, key)

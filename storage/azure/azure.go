@@ -39,6 +39,7 @@ type Store struct {
 var (
 	_ storage.Store       = (*Store)(nil)
 	_ storage.RangeReader = (*Store)(nil)
+	_ storage.Creator     = (*Store)(nil)
 )
 
 // Open returns the store for azure://container/path (or wabs://), with
@@ -121,20 +122,37 @@ func (s *Store) blob(key string) *blockblob.Client {
 // Put Block List: blocks staged by a failed or cancelled upload are never
 // committed, and Azure discards them after a week.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	return s.put(ctx, "put", key, r, size, nil)
+}
+
+// Create uploads as Put does, with If-None-Match: * on the request that
+// makes the blob visible: Azure refuses it (409 BlobAlreadyExists, or 412
+// ConditionNotMet) when the name holds a blob, committed by then or not,
+// so of two writers exactly one wins, whatever the blob's size.
+func (s *Store) Create(ctx context.Context, key string, r io.Reader, size int64) error {
+	anyETag := azcore.ETagAny
+	cond := &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfNoneMatch: &anyETag}}
+	return s.put(ctx, "create", key, r, size, cond)
+}
+
+func (s *Store) put(ctx context.Context, op, key string, r io.Reader, size int64, cond *blob.AccessConditions) error {
 	rewind := sizing.Rewinder(r)
 	if size >= 0 {
 		r = exactsize.Reader(r, size)
 	}
-	err := s.upload(ctx, s.blob(key), r, size, rewind)
+	err := s.upload(ctx, s.blob(key), r, size, rewind, cond)
 	if err == nil {
 		return nil
 	}
 	var src *sourceError
 	if errors.As(err, &src) {
 		// The reader's own failure, not the service's.
-		return fmt.Errorf("azure put %s: %w", key, src.err)
+		return fmt.Errorf("azure %s %s: %w", op, key, src.err)
 	}
-	return s.translateError("put", key, err)
+	if cond != nil && bloberror.HasCode(err, bloberror.BlobAlreadyExists, bloberror.ConditionNotMet) {
+		return storage.Exists("azure "+op, key)
+	}
+	return s.translateError(op, key, err)
 }
 
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {

@@ -1,7 +1,9 @@
 package azure_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -243,5 +245,42 @@ func TestStalledServiceFailsEveryCall(t *testing.T) {
 	storagetest.WantRetryable(t, "against a stalled service", everyCall(t.Context(), s))
 	if d := time.Since(start); d > time.Minute {
 		t.Errorf("six calls against a stalled service took %s", d)
+	}
+}
+
+// A Create too large for one Put Blob, from a source that cannot be
+// rewound, goes up as blocks and is still conditional: Put Block List
+// carries If-None-Match, so a taken name keeps its blob.
+func TestStagedCreate(t *testing.T) {
+	az := testserver.StartAzurite(t)
+	az.CreateContainer(t, "walnut")
+	cfg := devConfig(az, "walnut", "p/")
+	cfg.BlockSize = 1 << 20
+	s := newStore(t, cfg)
+	const size = 3<<20 + 7
+	data, err := io.ReadAll(storagetest.RandomData(11, size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(t.Context(), "big", struct{ io.Reader }{bytes.NewReader(data)}, -1); err != nil {
+		t.Fatalf("staged Create of a new name: %v", err)
+	}
+	other := bytes.Clone(data)
+	other[0] ^= 0xff
+	err = s.Create(t.Context(), "big", struct{ io.Reader }{bytes.NewReader(other)}, -1)
+	if !errors.Is(err, storage.ErrExists) || !storage.IsPermanent(err) {
+		t.Fatalf("staged Create of a taken name = %v, want a Permanent ErrExists", err)
+	}
+	rc, err := s.Get(t.Context(), "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Errorf("after a refused staged Create, the blob holds %d bytes that are not the first Create's", len(got))
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 
 	"github.com/walnut-pg/walnut/storage"
@@ -33,7 +34,11 @@ const maxPutBlob = 256 << 20
 // The SDK's UploadStream would do the same but keeps reading its source to
 // the end after a block failed; a backup partition's source is a whole
 // compression pipeline, which should stop at once.
-func (s *Store) upload(ctx context.Context, bb *blockblob.Client, r io.Reader, size int64, rewind func() error) error {
+//
+// cond, when not nil, is sent with the request that makes the blob
+// visible (Put Blob, or Put Block List), which Azure refuses when it is
+// not met.
+func (s *Store) upload(ctx context.Context, bb *blockblob.Client, r io.Reader, size int64, rewind func() error, cond *blob.AccessConditions) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	src := &recordingReader{r: storage.ContextReader(ctx, r)}
@@ -43,11 +48,11 @@ func (s *Store) upload(ctx context.Context, bb *blockblob.Client, r io.Reader, s
 			return &sourceError{err: err}
 		}
 		if !h.More {
-			_, err := bb.Upload(ctx, streaming.NopCloser(h.ReadSeeker()), nil)
+			_, err := bb.Upload(ctx, streaming.NopCloser(h.ReadSeeker()), &blockblob.UploadOptions{AccessConditions: cond})
 			return err
 		}
 		if rewind == nil {
-			return s.stage(ctx, cancel, bb, io.MultiReader(h.Reader(), src), -1)
+			return s.stage(ctx, cancel, bb, io.MultiReader(h.Reader(), src), -1, cond)
 		}
 		if size, err = sizing.Measure(src, h, rewind, nil); err != nil {
 			return &sourceError{err: err}
@@ -55,9 +60,9 @@ func (s *Store) upload(ctx context.Context, bb *blockblob.Client, r io.Reader, s
 		src = &recordingReader{r: exactsize.Reader(storage.ContextReader(ctx, r), size)}
 	}
 	if size > maxPutBlob {
-		return s.stage(ctx, cancel, bb, src, size)
+		return s.stage(ctx, cancel, bb, src, size, cond)
 	}
-	_, err := bb.Upload(ctx, &sizing.Body{R: src, Size: size}, nil)
+	_, err := bb.Upload(ctx, &sizing.Body{R: src, Size: size}, &blockblob.UploadOptions{AccessConditions: cond})
 	if err != nil && src.err != nil {
 		return &sourceError{err: src.err}
 	}
@@ -65,7 +70,7 @@ func (s *Store) upload(ctx context.Context, bb *blockblob.Client, r io.Reader, s
 }
 
 // stage uploads r as blocks and commits them.
-func (s *Store) stage(ctx context.Context, cancel context.CancelCauseFunc, bb *blockblob.Client, r io.Reader, size int64) error {
+func (s *Store) stage(ctx context.Context, cancel context.CancelCauseFunc, bb *blockblob.Client, r io.Reader, size int64, cond *blob.AccessConditions) error {
 	bs := s.cfg.BlockSize
 	if size > bs*maxBlocks {
 		// A known size too large for the default blocks picks larger ones.
@@ -75,7 +80,7 @@ func (s *Store) stage(ctx context.Context, cancel context.CancelCauseFunc, bb *b
 	n, err := io.ReadFull(r, buf)
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		defer s.putBuf(buf)
-		_, err := bb.Upload(ctx, streaming.NopCloser(bytes.NewReader(buf[:n])), nil)
+		_, err := bb.Upload(ctx, streaming.NopCloser(bytes.NewReader(buf[:n])), &blockblob.UploadOptions{AccessConditions: cond})
 		return err
 	}
 	if err != nil {
@@ -138,7 +143,7 @@ stage:
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	_, err = bb.CommitBlockList(ctx, ids, nil)
+	_, err = bb.CommitBlockList(ctx, ids, &blockblob.CommitBlockListOptions{AccessConditions: cond})
 	return err
 }
 

@@ -62,6 +62,8 @@ func (s *Store) translateError(ctx context.Context, op, key string, err error) e
 	var aerr *apiError
 	if errors.As(err, &aerr) {
 		switch {
+		case aerr.code == http.StatusPreconditionFailed && op == "create":
+			return storage.Exists("gcs "+op, key)
 		case aerr.code == http.StatusNotFound && (op == "get" || op == "stat" || op == "delete"):
 			// Reads of an object answer 404 whether the object or the
 			// whole bucket is missing; a missing bucket must not read as

@@ -36,6 +36,7 @@ type Store struct {
 var (
 	_ storage.Store       = (*Store)(nil)
 	_ storage.RangeReader = (*Store)(nil)
+	_ storage.Creator     = (*Store)(nil)
 )
 
 // Open returns the store for gs://bucket/path, with settings and

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -268,5 +269,39 @@ func TestMultiChunkPut(t *testing.T) {
 				t.Errorf("Get %s: %d bytes, %v; want the %d bytes put", key, len(got), err, size)
 			}
 		}
+	}
+}
+
+// A Create of unknown size from a source that cannot be rewound goes up
+// as a resumable upload in chunks, and is still conditional: the session
+// is started with ifGenerationMatch=0, which fake-gcs-server honours.
+func TestChunkedCreate(t *testing.T) {
+	f := testserver.StartFakeGCS(t)
+	f.CreateBucket(t, "walnut")
+	cfg := emulatorConfig(f, "walnut", "p/")
+	cfg.ChunkSize = 256 << 10
+	s := newStore(t, cfg)
+	defer s.Close()
+	want, err := io.ReadAll(storagetest.RandomData(12, 1<<20+3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(t.Context(), "big", storagetest.OnlyReader{R: bytes.NewReader(want)}, -1); err != nil {
+		t.Fatalf("chunked Create of a new name: %v", err)
+	}
+	other := bytes.Clone(want)
+	other[0] ^= 0xff
+	err = s.Create(t.Context(), "big", storagetest.OnlyReader{R: bytes.NewReader(other)}, -1)
+	if !errors.Is(err, storage.ErrExists) || !storage.IsPermanent(err) {
+		t.Fatalf("chunked Create of a taken name = %v, want a Permanent ErrExists", err)
+	}
+	rc, err := s.Get(t.Context(), "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("after a refused chunked Create: %d bytes, %v; want the first Create's", len(got), err)
 	}
 }

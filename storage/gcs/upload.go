@@ -31,6 +31,22 @@ const chunkQuantum = 256 << 10
 // from there if it ends, else measured and streamed when its source
 // rewinds, else sent by chunks (resumable).
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	return s.put(ctx, key, r, size, false)
+}
+
+// Create is Put with ifGenerationMatch=0 on the upload, which GCS refuses
+// with 412 when the name holds a live object: storage.ErrExists. It holds
+// for every upload path, a resumable one included (the condition is
+// checked again when the last chunk would make the object).
+func (s *Store) Create(ctx context.Context, key string, r io.Reader, size int64) error {
+	return s.put(ctx, key, r, size, true)
+}
+
+func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, create bool) error {
+	op := "put"
+	if create {
+		op = "create"
+	}
 	rewind := sizing.Rewinder(r)
 	src := sizeReader(ctx, r, size)
 	fail := func(err error) error {
@@ -40,9 +56,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		if src.err != nil {
 			// The source's own failure, reported as it is and never
 			// Permanent: the retry decorator decides about it.
-			return fmt.Errorf("gcs put %s: %w", key, src.err)
+			return fmt.Errorf("gcs %s %s: %w", op, key, src.err)
 		}
-		return s.translateError(ctx, "put", key, err)
+		return s.translateError(ctx, op, key, err)
 	}
 	if size < 0 {
 		h, err := sizing.ReadHead(src, sizing.Small)
@@ -50,10 +66,10 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 			return fail(err)
 		}
 		if !h.More {
-			return fail(s.mediaUpload(ctx, key, h.Reader, h.Size, true))
+			return fail(s.mediaUpload(ctx, key, h.Reader, h.Size, true, create))
 		}
 		if rewind == nil {
-			return s.chunkedPut(ctx, key, io.MultiReader(h.Reader(), src), src)
+			return s.chunkedPut(ctx, op, key, io.MultiReader(h.Reader(), src), src, create)
 		}
 		if size, err = sizing.Measure(src, h, rewind, nil); err != nil {
 			return fail(err)
@@ -61,14 +77,24 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		src = sizeReader(ctx, r, size)
 	}
 	body := func() io.Reader { return src }
-	return fail(s.mediaUpload(ctx, key, body, size, false))
+	return fail(s.mediaUpload(ctx, key, body, size, false, create))
+}
+
+// uploadQuery is the query of an upload of key; create makes it
+// conditional on the name holding no live object.
+func (s *Store) uploadQuery(uploadType, key string, create bool) url.Values {
+	q := url.Values{"uploadType": {uploadType}, "name": {s.cfg.Prefix + key}}
+	if create {
+		q.Set("ifGenerationMatch", "0")
+	}
+	return q
 }
 
 // mediaUpload stores size bytes from body in one request, which the
 // service turns into an object only once it has them all. A body from
 // memory (again) is sent again after a failure another attempt may fix.
-func (s *Store) mediaUpload(ctx context.Context, key string, body func() io.Reader, size int64, again bool) error {
-	q := url.Values{"uploadType": {"media"}, "name": {s.cfg.Prefix + key}}
+func (s *Store) mediaUpload(ctx context.Context, key string, body func() io.Reader, size int64, again, create bool) error {
+	q := s.uploadQuery("media", key, create)
 	u := s.base + "/upload/storage/v1/b/" + url.PathEscape(s.cfg.Bucket) + "/o?" + q.Encode()
 	newReq := func(ctx context.Context) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, body())
@@ -110,7 +136,7 @@ func (s *Store) mediaUpload(ctx context.Context, key string, body func() io.Read
 // chunk, sent with the total size, is accepted: a failed or cancelled Put
 // never sends it, and cancels the upload session. src is r's source, whose
 // own failure is reported as such.
-func (s *Store) chunkedPut(ctx context.Context, key string, r io.Reader, src *sourceReader) error {
+func (s *Store) chunkedPut(ctx context.Context, op, key string, r io.Reader, src *sourceReader, create bool) error {
 	chunk := (s.cfg.ChunkSize + chunkQuantum - 1) / chunkQuantum * chunkQuantum
 	buf := make([]byte, chunk)
 	var (
@@ -126,9 +152,9 @@ func (s *Store) chunkedPut(ctx context.Context, key string, r io.Reader, src *so
 		if src.err != nil {
 			// The source's own failure, reported as it is and never
 			// Permanent: the retry decorator decides about it.
-			return fmt.Errorf("gcs put %s: %w", key, src.err)
+			return fmt.Errorf("gcs %s %s: %w", op, key, src.err)
 		}
-		return s.translateError(ctx, "put", key, err)
+		return s.translateError(ctx, op, key, err)
 	}
 	for {
 		n := 0
@@ -158,7 +184,7 @@ func (s *Store) chunkedPut(ctx context.Context, key string, r io.Reader, src *so
 			}
 		}
 		if session == "" {
-			if session, err = s.startUpload(ctx, key); err != nil {
+			if session, err = s.startUpload(ctx, key, create); err != nil {
 				return fail(err)
 			}
 		}
@@ -173,13 +199,13 @@ func (s *Store) chunkedPut(ctx context.Context, key string, r io.Reader, src *so
 }
 
 // startUpload opens a resumable upload session for key and returns its URI.
-func (s *Store) startUpload(ctx context.Context, key string) (string, error) {
+func (s *Store) startUpload(ctx context.Context, key string, create bool) (string, error) {
 	name := s.cfg.Prefix + key
 	meta, err := json.Marshal(map[string]string{"name": name, "contentType": "application/octet-stream"})
 	if err != nil {
 		return "", err
 	}
-	q := url.Values{"uploadType": {"resumable"}, "name": {name}}
+	q := s.uploadQuery("resumable", key, create)
 	u := s.base + "/upload/storage/v1/b/" + url.PathEscape(s.cfg.Bucket) + "/o?" + q.Encode()
 	resp, err := s.do(ctx, func(ctx context.Context) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(meta))

@@ -25,16 +25,16 @@ func translateError(op, key string, err error) error {
 	return fmt.Errorf("%s %s: %w", op, key, err)
 }
 
-// writeError is translateError for Put, where a missing or mistyped path
-// is no "not found" but a failure to store.
-func writeError(key string, err error) error {
+// writeError is translateError for Put and Create (op), where a missing or
+// mistyped path is no "not found" but a failure to store.
+func writeError(op, key string, err error) error {
 	switch {
 	case errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.ENOTEMPTY):
 		// Unlike an object store, a directory tree cannot hold both "a" and
 		// "a/b".
-		return storage.Permanent(fmt.Errorf("put %s: the local backend cannot store both a key and keys under it: %w", key, err))
+		return storage.Permanent(fmt.Errorf("%s %s: the local backend cannot store both a key and keys under it: %w", op, key, err))
 	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EROFS):
-		return storage.Permanent(fmt.Errorf("put %s: %w", key, err))
+		return storage.Permanent(fmt.Errorf("%s %s: %w", op, key, err))
 	}
-	return fmt.Errorf("put %s: %w", key, err)
+	return fmt.Errorf("%s %s: %w", op, key, err)
 }

@@ -49,7 +49,7 @@ func TestTranslateError(t *testing.T) {
 
 func TestWriteErrorIsNeverNotFound(t *testing.T) {
 	for _, errno := range []syscall.Errno{syscall.ENOENT, syscall.ENOTDIR, syscall.EISDIR, syscall.EACCES, syscall.ENOSPC} {
-		err := writeError("wal/x", &fs.PathError{Op: "rename", Path: "/archive/wal/x", Err: errno})
+		err := writeError("put", "wal/x", &fs.PathError{Op: "rename", Path: "/archive/wal/x", Err: errno})
 		if errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("writeError(%v) = %v, which is ErrNotFound", errno, err)
 		}
@@ -58,11 +58,11 @@ func TestWriteErrorIsNeverNotFound(t *testing.T) {
 		}
 	}
 	for _, errno := range []syscall.Errno{syscall.ENOTDIR, syscall.EACCES} {
-		if err := writeError("wal/x", errno); !storage.IsPermanent(err) {
+		if err := writeError("put", "wal/x", errno); !storage.IsPermanent(err) {
 			t.Errorf("writeError(%v) = %v, want Permanent", errno, err)
 		}
 	}
-	if err := writeError("wal/x", syscall.ENOSPC); storage.IsPermanent(err) {
+	if err := writeError("put", "wal/x", syscall.ENOSPC); storage.IsPermanent(err) {
 		t.Errorf("writeError(ENOSPC) = %v is Permanent; retention may free space", err)
 	}
 }

@@ -34,6 +34,7 @@ type Store struct {
 var (
 	_ storage.Store       = (*Store)(nil)
 	_ storage.RangeReader = (*Store)(nil)
+	_ storage.Creator     = (*Store)(nil)
 )
 
 // New returns a store under root, which must be absolute. root need not
@@ -59,50 +60,87 @@ func (s *Store) path(key string) (string, error) {
 // Put writes a temp file beside the target and renames it into place, with
 // fsyncs around the rename, so a crash or error at any point leaves either
 // the old object or the new one, never part of one.
-func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (err error) {
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	return s.store(ctx, "put", key, r, size, os.Rename)
+}
+
+// Create writes the temp file as Put does, then hard-links it to the final
+// name: link(2) fails with EEXIST when the name is taken, and two Creates
+// cannot both succeed, where a rename would replace the other's object.
+// The filesystem must support hard links (every local Linux filesystem and
+// NFS do); one that does not fails with the kernel's error. A crash after
+// the link leaves the temp file beside the object, for delete garbage.
+func (s *Store) Create(ctx context.Context, key string, r io.Reader, size int64) error {
+	return s.store(ctx, "create", key, r, size, func(tmp, path string) error {
+		if err := os.Link(tmp, path); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				if fi, serr := os.Lstat(path); serr == nil && fi.IsDir() {
+					return &fs.PathError{Op: "link", Path: path, Err: syscall.EISDIR}
+				}
+				return storage.Exists("create", key)
+			}
+			return err
+		}
+		// The object is in place under its name; the temp name is only a
+		// second link to it, and a failure to remove it changes nothing.
+		os.Remove(tmp)
+		return nil
+	})
+}
+
+// store writes r to a temp file in key's directory, syncs it, and hands it
+// to place, which gives it its final name.
+func (s *Store) store(ctx context.Context, op, key string, r io.Reader, size int64, place func(tmp, path string) error) (err error) {
 	path, err := s.path(key)
 	if err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
+		return fmt.Errorf("%s %s: %w", op, key, err)
 	}
 	dir := filepath.Dir(path)
 	f, err := s.createTemp(dir)
 	if err != nil {
-		return writeError(key, err)
+		return writeError(op, key, err)
 	}
+	placed := false
 	defer func() {
 		if err != nil {
 			f.Close()
+		}
+		if !placed {
 			os.Remove(f.Name())
 		}
 	}()
 	if err := f.Chmod(fileMode); err != nil {
-		return writeError(key, err)
+		return writeError(op, key, err)
 	}
 	n, err := io.Copy(f, storage.ContextReader(ctx, r))
 	if err != nil {
-		return writeError(key, err)
+		return writeError(op, key, err)
 	}
 	if size >= 0 && n != size {
-		return fmt.Errorf("put %s: read %d bytes, want %d", key, n, size)
+		return fmt.Errorf("%s %s: read %d bytes, want %d", op, key, n, size)
 	}
 	if err := f.Sync(); err != nil {
-		return writeError(key, err)
+		return writeError(op, key, err)
 	}
 	if err := f.Close(); err != nil {
-		return writeError(key, err)
+		return writeError(op, key, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
+		return fmt.Errorf("%s %s: %w", op, key, err)
 	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return writeError(key, err)
+	if err := place(f.Name(), path); err != nil {
+		if errors.Is(err, storage.ErrExists) {
+			return err
+		}
+		return writeError(op, key, err)
 	}
+	placed = true
 	// The object is in place; only its durability is in question now.
 	if err := syncDir(dir); err != nil {
-		return writeError(key, err)
+		return writeError(op, key, err)
 	}
 	return nil
 }

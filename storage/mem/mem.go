@@ -4,7 +4,6 @@ package mem
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -33,6 +32,7 @@ type object struct {
 var (
 	_ storage.Store       = (*Store)(nil)
 	_ storage.RangeReader = (*Store)(nil)
+	_ storage.Creator     = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -43,23 +43,36 @@ func New() *Store {
 // Put reads all of r before storing anything, so a failed or cancelled Put
 // leaves the previous object, if any, in place.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	return s.store(ctx, "put", key, r, size, false)
+}
+
+// Create decides under the lock that stores, so of Creates racing for a
+// key exactly one stores it.
+func (s *Store) Create(ctx context.Context, key string, r io.Reader, size int64) error {
+	return s.store(ctx, "create", key, r, size, true)
+}
+
+func (s *Store) store(ctx context.Context, op, key string, r io.Reader, size int64, create bool) error {
 	if key == "" {
-		return storage.Permanent(errors.New("put: empty key"))
+		return storage.Permanent(fmt.Errorf("%s: empty key", op))
 	}
 	data, err := io.ReadAll(storage.ContextReader(ctx, r))
 	if err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
+		return fmt.Errorf("%s %s: %w", op, key, err)
 	}
 	if size >= 0 && int64(len(data)) != size {
-		return fmt.Errorf("put %s: read %d bytes, want %d", key, len(data), size)
+		return fmt.Errorf("%s %s: read %d bytes, want %d", op, key, len(data), size)
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
+		return fmt.Errorf("%s %s: %w", op, key, err)
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.objects[key]; ok && create {
+		return storage.Exists(op, key)
+	}
 	s.puts++
 	s.objects[key] = object{data: data, modTime: time.Now(), version: strconv.FormatUint(s.puts, 10)}
-	s.mu.Unlock()
 	return nil
 }
 

@@ -45,12 +45,31 @@ const maxSinglePut = 5 << 30
 // CompleteMultipartUpload: that is not sent after a failure, and the
 // upload is aborted so its parts do not linger.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	return s.put(ctx, key, r, size, false)
+}
+
+// Create is Put with If-None-Match: *, which S3 (since 2024) and MinIO
+// honour on PutObject: of two writers, the second is answered 412
+// PreconditionFailed, storage.ErrExists, and stores nothing. It goes in
+// one PUT only (up to 5 GiB), since walnut creates nothing but small
+// objects: an object of unknown size is held up to a part
+// (WALNUT_S3_PART_SIZE) unless its source can be rewound and measured,
+// and one that does not fit is refused rather than sent in parts.
+func (s *Store) Create(ctx context.Context, key string, r io.Reader, size int64) error {
+	return s.put(ctx, key, r, size, true)
+}
+
+func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, create bool) error {
+	op := "put"
+	if create {
+		op = "create"
+	}
 	name, err := s.object(key)
 	if err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
+		return fmt.Errorf("%s %s: %w", op, key, err)
 	}
 	rewind := sizing.Rewinder(r)
 	src := storage.ContextReader(ctx, r)
@@ -60,12 +79,12 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		// would multiply the time spent on a dead server.
 		attempts = 1
 	}
-	u := &upload{s: s, ctx: ctx, key: key, name: name, attempts: attempts}
+	u := &upload{s: s, ctx: ctx, key: key, name: name, attempts: attempts, op: op, create: create}
 	var md5sum string // of a source read to its end in advance
 	if size < 0 {
 		h, err := sizing.ReadHead(src, sizing.Small)
 		if err != nil {
-			return fmt.Errorf("put %s: read source: %w", key, err)
+			return fmt.Errorf("%s %s: read source: %w", op, key, err)
 		}
 		if !h.More {
 			return u.single(h.Reader, h.Size, base64.StdEncoding.EncodeToString(h.MD5()))
@@ -79,13 +98,13 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 			case err == io.EOF || err == io.ErrUnexpectedEOF:
 				return u.singleBytes(buf[:n])
 			case err != nil:
-				return fmt.Errorf("put %s: read source: %w", key, err)
+				return fmt.Errorf("%s %s: read source: %w", op, key, err)
 			}
 			return u.multipart(buf, src, -1)
 		}
 		sum := s.md5Source()
 		if size, err = sizing.Measure(src, h, rewind, sum); err != nil {
-			return fmt.Errorf("put %s: %w", key, err)
+			return fmt.Errorf("%s %s: %w", op, key, err)
 		}
 		if sum != nil {
 			md5sum = base64.StdEncoding.EncodeToString(sum.Sum(nil))
@@ -100,21 +119,21 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		switch {
 		case err == io.EOF || err == io.ErrUnexpectedEOF:
 			if int64(n) != size {
-				return fmt.Errorf("put %s: read %d bytes, want %d", key, n, size)
+				return fmt.Errorf("%s %s: read %d bytes, want %d", op, key, n, size)
 			}
 			return u.singleBytes(buf[:n])
 		case err != nil:
-			return fmt.Errorf("put %s: read source: %w", key, err)
+			return fmt.Errorf("%s %s: read source: %w", op, key, err)
 		}
-		return fmt.Errorf("put %s: source is longer than the %d bytes announced", key, size)
-	case size <= maxSinglePut:
+		return fmt.Errorf("%s %s: source is longer than the %d bytes announced", op, key, size)
+	case size <= maxSinglePut || create:
 		if rewind == nil {
 			return u.stream(exactsize.Reader(src, size), size, "")
 		}
 		if md5sum == "" {
 			if sum := s.md5Source(); sum != nil {
 				if _, err := sizing.Measure(src, &sizing.Head{}, rewind, sum); err != nil {
-					return fmt.Errorf("put %s: %w", key, err)
+					return fmt.Errorf("%s %s: %w", op, key, err)
 				}
 				md5sum = base64.StdEncoding.EncodeToString(sum.Sum(nil))
 			}
@@ -127,7 +146,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 			s.unrepeatable.Store(true)
 			s.log.Debug("source not the same when read again; storing it without Content-MD5", "key", key)
 			if err := rewind(); err != nil {
-				return fmt.Errorf("put %s: %w", key, &sizing.RewindError{Err: err})
+				return fmt.Errorf("%s %s: %w", op, key, &sizing.RewindError{Err: err})
 			}
 			err = u.stream(exactsize.Reader(src, size), size, "")
 		}
@@ -135,7 +154,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	}
 	buf := make([]byte, s.cfg.partSize)
 	if _, err := io.ReadFull(src, buf); err != nil {
-		return fmt.Errorf("put %s: read source: %w", key, err)
+		return fmt.Errorf("%s %s: read source: %w", op, key, err)
 	}
 	return u.multipart(buf, src, size)
 }
@@ -147,6 +166,29 @@ type upload struct {
 	key      string
 	name     string
 	attempts int
+	op       string // "put" or "create", in errors
+	create   bool   // only if the key holds no object
+}
+
+// options are the PutObject options of this upload.
+func (u *upload) options() minio.PutObjectOptions {
+	opts := u.s.putOptions()
+	if u.create {
+		opts.SetMatchETagExcept("*")
+	}
+	return opts
+}
+
+// translateError maps a failed request of this upload; a Create's
+// precondition failing is ErrExists. S3 answers 409
+// ConditionalRequestConflict while another conditional write to the key
+// is under way: that one is left to be retried, and meets 412 then.
+func (u *upload) translateError(err error) error {
+	var resp minio.ErrorResponse
+	if u.create && errors.As(err, &resp) && (resp.Code == "PreconditionFailed" || resp.StatusCode == 412) {
+		return storage.Exists(u.op, u.key)
+	}
+	return u.s.translateError(u.op, u.key, err)
 }
 
 // retry runs step until it succeeds, fails for good, or the attempts are
@@ -197,9 +239,9 @@ func (u *upload) singleBytes(data []byte) error {
 func (u *upload) single(body func() io.Reader, size int64, md5 string) error {
 	s := u.s
 	return u.retry(func(int) error {
-		_, err := s.core.PutObject(u.ctx, s.cfg.bucket, u.name, body(), size, md5, "", s.putOptions())
+		_, err := s.core.PutObject(u.ctx, s.cfg.bucket, u.name, body(), size, md5, "", u.options())
 		if err != nil {
-			return s.translateError("put", u.key, err)
+			return u.translateError(err)
 		}
 		s.bucketSeen.Store(true)
 		return nil
@@ -227,7 +269,7 @@ func (s *Store) md5Source() hash.Hash {
 // errBadDigest.
 func (u *upload) stream(body io.Reader, size int64, md5 string) error {
 	s := u.s
-	opts := s.putOptions()
+	opts := u.options()
 	opts.DisableContentSha256 = md5 != ""
 	// minio-go would rewind a Seeker and close a Closer: hide both.
 	_, err := s.core.PutObject(u.ctx, s.cfg.bucket, u.name, struct{ io.Reader }{body}, size, md5, "", opts)
@@ -236,7 +278,7 @@ func (u *upload) stream(body io.Reader, size int64, md5 string) error {
 		return errBadDigest
 	}
 	if err != nil {
-		return s.translateError("put", u.key, err)
+		return u.translateError(err)
 	}
 	s.bucketSeen.Store(true)
 	return nil
@@ -246,6 +288,18 @@ func (u *upload) stream(body io.Reader, size int64, md5 string) error {
 // src, part by part through the same buffer.
 func (u *upload) multipart(buf []byte, src io.Reader, size int64) (err error) {
 	s, ctx, key := u.s, u.ctx, u.key
+	if u.create {
+		// buf is full: the object fits in it only if the source ends here.
+		var one [1]byte
+		n, err := io.ReadFull(src, one[:])
+		switch {
+		case n == 0 && err == io.EOF:
+			return u.singleBytes(buf)
+		case n == 0:
+			return fmt.Errorf("create %s: read source: %w", key, err)
+		}
+		return storage.Permanent(fmt.Errorf("create %s: an object of unknown size over %d bytes cannot be created in one PUT", key, len(buf)))
+	}
 	opts := s.putOptions()
 	var uploadID string
 	err = u.retry(func(int) error {

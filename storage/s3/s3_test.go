@@ -397,3 +397,24 @@ func TestUnrepeatableSource(t *testing.T) {
 		}
 	}
 }
+
+// Create goes in one PUT: an object of unknown size larger than a part,
+// from a source that cannot be rewound, is refused for good rather than
+// sent as a multipart upload, and nothing is stored; one that fits in a
+// part is created.
+func TestCreateLimit(t *testing.T) {
+	m := startMinIO(t)
+	s, _ := openStore(t, m.Getenv("", fmt.Sprintf("WALNUT_S3_PART_SIZE=%d", partSize)))
+	src := storagetest.OnlyReader{R: storagetest.RandomData(3, partSize+1)}
+	err := storage.Create(t.Context(), s, "big", src, -1)
+	if err == nil || !storage.IsPermanent(err) || errors.Is(err, storage.ErrExists) {
+		t.Fatalf("Create of %d bytes of unknown size = %v, want a Permanent refusal", partSize+1, err)
+	}
+	if _, err := s.Stat(t.Context(), "big"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("a refused Create left something: %v", err)
+	}
+	src = storagetest.OnlyReader{R: storagetest.RandomData(3, partSize)}
+	if err := storage.Create(t.Context(), s, "big", src, -1); err != nil {
+		t.Fatalf("Create of one part of unknown size: %v", err)
+	}
+}

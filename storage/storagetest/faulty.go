@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/walnut-pg/walnut/storage"
 )
@@ -19,6 +20,7 @@ const (
 	OpStat
 	OpList
 	OpDelete
+	OpCreate
 	numOps
 )
 
@@ -34,6 +36,8 @@ func (o Op) String() string {
 		return "list"
 	case OpDelete:
 		return "delete"
+	case OpCreate:
+		return "create"
 	}
 	return fmt.Sprintf("Op(%d)", int(o))
 }
@@ -62,6 +66,10 @@ type Fault struct {
 	// callback. Otherwise the call fails before reaching the wrapped
 	// store.
 	Midway int64
+	// Lost, for Put and Create, lets a failing call reach the wrapped
+	// store and succeed there, then fail as if its answer was lost on
+	// the way back.
+	Lost bool
 
 	seen int
 }
@@ -79,6 +87,8 @@ type Faulty struct {
 var (
 	_ storage.Store       = (*Faulty)(nil)
 	_ storage.RangeReader = (*Faulty)(nil)
+	_ storage.Creator     = (*Faulty)(nil)
+	_ storage.TempSweeper = (*Faulty)(nil)
 )
 
 // NewFaulty wraps s with the given faults.
@@ -144,14 +154,33 @@ func (f *Faulty) check(op Op, key string) (*Fault, error) {
 }
 
 func (f *Faulty) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	fault, err := f.check(OpPut, key)
-	if fault == nil {
-		return f.inner.Put(ctx, key, r, size)
+	return f.store(ctx, OpPut, key, r, size, f.inner.Put)
+}
+
+// Create is its own Op, so a fault can select it apart from Put.
+func (f *Faulty) Create(ctx context.Context, key string, r io.Reader, size int64) error {
+	c, ok := f.inner.(storage.Creator)
+	if !ok {
+		return storage.Create(ctx, f.inner, key, r, size)
 	}
-	if fault.Midway <= 0 {
+	return f.store(ctx, OpCreate, key, r, size, c.Create)
+}
+
+func (f *Faulty) store(ctx context.Context, op Op, key string, r io.Reader, size int64,
+	put func(context.Context, string, io.Reader, int64) error) error {
+	fault, err := f.check(op, key)
+	switch {
+	case fault == nil:
+		return put(ctx, key, r, size)
+	case fault.Lost:
+		if perr := put(ctx, key, r, size); perr != nil {
+			return perr
+		}
+		return err
+	case fault.Midway <= 0:
 		return err
 	}
-	if perr := f.inner.Put(ctx, key, &cutReader{r: r, left: fault.Midway, err: err}, size); perr == nil {
+	if perr := put(ctx, key, &cutReader{r: r, left: fault.Midway, err: err}, size); perr == nil {
 		return fmt.Errorf("storagetest: wrapped store stored %s from a reader that failed: %w", key, err)
 	}
 	return err
@@ -235,6 +264,15 @@ func (f *Faulty) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	return f.inner.Delete(ctx, key)
+}
+
+// Temps and RemoveTemp pass through, never failed.
+func (f *Faulty) Temps(ctx context.Context, fn func(storage.ObjectInfo) error) error {
+	return storage.Temps(ctx, f.inner, fn)
+}
+
+func (f *Faulty) RemoveTemp(ctx context.Context, key string, notAfter time.Time) (bool, error) {
+	return storage.RemoveTemp(ctx, f.inner, key, notAfter)
 }
 
 func (f *Faulty) Close() error { return f.inner.Close() }

@@ -82,3 +82,28 @@ func TestFaultyMidway(t *testing.T) {
 		t.Errorf("List gave %q, %v; want [a] then ErrInjected", seen, err)
 	}
 }
+
+// Create passes through to the wrapped store, and its faults select it
+// apart from Put.
+func TestFaultyCreate(t *testing.T) {
+	m := mem.New()
+	f := storagetest.NewFaulty(m, storagetest.Fault{Op: storagetest.OpCreate, Times: 1})
+	if err := f.Put(t.Context(), "a", strings.NewReader("a"), 1); err != nil {
+		t.Fatalf("Put with a Create fault armed: %v", err)
+	}
+	if err := f.Create(t.Context(), "b", strings.NewReader("b"), 1); !errors.Is(err, storagetest.ErrInjected) {
+		t.Fatalf("first Create = %v, want the injected fault", err)
+	}
+	if _, err := m.Stat(t.Context(), "b"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("a Create failed before the store stored something: %v", err)
+	}
+	if err := f.Create(t.Context(), "b", strings.NewReader("b"), 1); err != nil {
+		t.Fatalf("second Create: %v", err)
+	}
+	if err := f.Create(t.Context(), "b", strings.NewReader("c"), 1); !errors.Is(err, storage.ErrExists) {
+		t.Errorf("Create of a taken key through Faulty = %v, want ErrExists", err)
+	}
+	if got := f.Calls(storagetest.OpCreate); got != 3 {
+		t.Errorf("%d Creates counted, want 3", got)
+	}
+}

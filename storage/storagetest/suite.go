@@ -48,6 +48,10 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ResumedRead", testResumedRead},
 		{"ChangedWhileRead", testChangedWhileRead},
 		{"DeletedWhileRead", testDeletedWhileRead},
+		{"Create", testCreate},
+		{"CreateExisting", testCreateExisting},
+		{"CreateFailed", testCreateFailed},
+		{"CreateRace", testCreateRace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -48,6 +48,7 @@ type Store struct {
 var (
 	_ storage.Store       = (*Store)(nil)
 	_ storage.RangeReader = (*Store)(nil)
+	_ storage.Creator     = (*Store)(nil)
 )
 
 // Open returns a store for u, swift://container/path. getenv supplies the
