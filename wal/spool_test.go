@@ -31,6 +31,10 @@ func (r *sizeRecorder) Put(ctx context.Context, key string, src io.Reader, size 
 	return r.Store.Put(ctx, key, src, size)
 }
 
+func (r *sizeRecorder) Create(ctx context.Context, key string, src io.Reader, size int64) error {
+	return storage.Create(ctx, r.Store, key, src, size)
+}
+
 // wal-push encodes a segment once, into an unlinked spool file, and
 // hands the store its size, so a cloud store need not read it through
 // twice; a spool directory it cannot write only costs that saving.
