@@ -19,12 +19,6 @@ import (
 	"github.com/walnut-pg/walnut/archive"
 )
 
-// Set at build time with -ldflags -X.
-var (
-	version = "dev"
-	commit  = "unknown"
-)
-
 // Main runs walnut with args and the process environment, and returns the
 // exit code.
 func Main(args, environ []string, stdout, stderr io.Writer) int {
@@ -86,7 +80,6 @@ func newApp(g *globals) *cli.App {
 	app := &cli.App{
 		Name:                 "walnut",
 		Usage:                "continuous archiving and point-in-time recovery for PostgreSQL",
-		Version:              version,
 		HideVersion:          true,
 		Writer:               g.stdout,
 		ErrWriter:            g.stderr,
