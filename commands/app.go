@@ -28,7 +28,15 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 	g := &globals{environ: environ, stdout: stdout, stderr: stderr}
 	app := newApp(g)
 	g.command = commandName(app, args)
-	err := app.RunContext(ctx, interspersed(app, args))
+	run := interspersed(app, args)
+	if n := len(args); n > 1 && args[n-1] == completionFlag {
+		// A shell asks for candidates: the flag must stay last, where
+		// urfave/cli looks for it, and the word before it says whether
+		// flags are wanted.
+		run = args
+		g.completeWord = args[n-2]
+	}
+	err := app.RunContext(ctx, run)
 	if err == nil {
 		return ExitOK
 	}
@@ -85,7 +93,7 @@ func newApp(g *globals) *cli.App {
 		ErrWriter:            g.stderr,
 		Flags:                g.flags(),
 		Before:               g.before,
-		EnableBashCompletion: false,
+		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {}, // Main decides the exit code
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError(err)
@@ -116,8 +124,12 @@ func newApp(g *globals) *cli.App {
 			statusCommand(g),
 			keysCommand(g),
 			versionCommand(g),
+			completionCommand(g),
+			manCommand(g),
 		},
 	}
+	app.BashComplete = g.complete
+	g.setComplete(app.Commands)
 	for _, c := range app.Commands {
 		if c.OnUsageError == nil {
 			c.OnUsageError = app.OnUsageError

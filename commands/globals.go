@@ -35,6 +35,9 @@ type globals struct {
 	// global setting stops the run.
 	command string
 	version bool
+	// completeWord is the word before --generate-bash-completion: a
+	// shell asks for flags by passing the one being typed.
+	completeWord string
 }
 
 func (g *globals) flags() []cli.Flag {
