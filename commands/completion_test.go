@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/walnut-pg/walnut/internal/testpg"
 )
 
 // The candidates a shell gets for the first word are exactly the commands
@@ -66,22 +68,21 @@ func TestCompletionOffersFlagsAndSubcommands(t *testing.T) {
 // (packaging/) runs the bash one against the installed walnut.
 func TestCompletionScripts(t *testing.T) {
 	for _, shell := range []string{"bash", "zsh"} {
-		code, script, stderr := runMain("completion", shell)
-		if code != 0 || !strings.Contains(script, completionFlag) {
-			t.Fatalf("walnut completion %s: exit %d, stderr %q", shell, code, stderr)
-		}
-		path, err := exec.LookPath(shell)
-		if err != nil {
-			t.Logf("%s not installed: its script's syntax is not checked", shell)
-			continue
-		}
-		f := filepath.Join(t.TempDir(), "walnut."+shell)
-		if err := os.WriteFile(f, []byte(script), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command(path, "-n", f).CombinedOutput(); err != nil {
-			t.Errorf("%s -n: %v\n%s", shell, err, out)
-		}
+		t.Run(shell, func(t *testing.T) {
+			code, script, stderr := runMain("completion", shell)
+			if code != 0 || !strings.Contains(script, completionFlag) {
+				t.Fatalf("walnut completion %s: exit %d, stderr %q", shell, code, stderr)
+			}
+			path, err := exec.LookPath(shell)
+			testpg.Require(t, shell, err)
+			f := filepath.Join(t.TempDir(), "walnut."+shell)
+			if err := os.WriteFile(f, []byte(script), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(path, "-n", f).CombinedOutput(); err != nil {
+				t.Errorf("%s -n: %v\n%s", shell, err, out)
+			}
+		})
 	}
 	if code, _, stderr := runMain("completion", "fish"); code != ExitUsage || !strings.Contains(stderr, "fish") {
 		t.Errorf("walnut completion fish: exit %d, stderr %q; want a usage error naming fish", code, stderr)

@@ -120,6 +120,8 @@ want_apt time executable /usr/bin/time
 # its page, systemd-analyze verify checks its units (nothing is started).
 want_apt man-db have man
 want_apt systemd have systemd-analyze
+# commands' completion test parses the zsh script with zsh -n.
+want_apt zsh have zsh
 # PostgreSQL 12 to 18 (15 above); as root, setfacl lets the postgres user
 # reach them (see grant_server_user_search).
 pg_queue=()
