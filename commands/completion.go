@@ -103,6 +103,12 @@ func (g *globals) complete(c *cli.Context) {
 		return
 	}
 	for _, sub := range cmd.VisibleCommands() {
+		// urfave/cli gives every command a help subcommand; offered after
+		// `backup-fetch`, it would stand where the shell should complete
+		// a path. Only the top level offers help.
+		if sub.Name == "help" && cmd.Name != c.App.Name {
+			continue
+		}
 		for _, n := range sub.Names() {
 			fmt.Fprintln(g.stdout, n)
 		}

@@ -55,11 +55,23 @@ func TestCompletionOffersFlagsAndSubcommands(t *testing.T) {
 		// interspersed must not move the completion flag off the end.
 		{[]string{"backup-fetch", "/tmp/dest", "--st", completionFlag}, "--standby"},
 		{[]string{"--envdir", "/etc/walnut/env", "keys", completionFlag}, "create"},
+		{[]string{completionFlag}, "help"},
 	}
 	for _, tt := range tests {
 		code, out, stderr := runMain(tt.args...)
 		if code != 0 || !slices.Contains(strings.Fields(out), tt.want) {
 			t.Errorf("walnut %q: exit %d, stdout %q, stderr %q; want %q offered", tt.args, code, out, stderr, tt.want)
+		}
+	}
+}
+
+// After a command without subcommands nothing is offered, so the shell
+// completes a path (backup-fetch DEST, wal-push PATH).
+func TestCompletionLeavesArgumentsToTheShell(t *testing.T) {
+	for _, args := range [][]string{{"backup-fetch", completionFlag}, {"wal-push", completionFlag}, {"keys", "create", completionFlag}} {
+		code, out, stderr := runMain(args...)
+		if code != 0 || strings.TrimSpace(out) != "" {
+			t.Errorf("walnut %q: exit %d, stdout %q, stderr %q; want exit 0 and no candidates", args, code, out, stderr)
 		}
 	}
 }
