@@ -1,17 +1,28 @@
 # walnut: `make test` is the one test command; .ci/run runs lint, test, demo.
 GO ?= go
 PKG := github.com/walnut-pg/walnut
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# A clone's build says its version and commit; without them (go install,
+# a tarball) walnut reads its build info instead (commands/version.go).
+VERSION ?= $(shell scripts/version.sh 2>/dev/null)
+COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 LDFLAGS := -X $(PKG)/commands.version=$(VERSION) -X $(PKG)/commands.commit=$(COMMIT)
 STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build setup test trials demo lint bench bench-go bench-tools bench-status fuzz clean
+.PHONY: all build release deb setup test trials demo lint bench bench-go bench-tools bench-status fuzz clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/walnut .
+
+# Static, reproducible binaries for linux amd64 and arm64, their .deb
+# packages and SHA256SUMS, in dist/ (scripts/release.sh says how).
+release:
+	OUT=dist ARCHES="amd64 arm64" DEB=1 scripts/release.sh
+
+# The .deb for this machine's architecture, in dist/.
+deb:
+	OUT=dist ARCHES="$$($(GO) env GOARCH)" DEB=1 scripts/release.sh
 
 setup:
 	scripts/setup.sh
@@ -40,6 +51,7 @@ lint:
 	$(GO) vet ./...
 	@test -x "$(STATICCHECK)" || { echo "$(STATICCHECK) missing: run scripts/setup.sh"; exit 1; }
 	$(STATICCHECK) ./...
+	cd packaging/mkdeb && $(GO) vet ./... && $(STATICCHECK) ./...
 
 # Performance is measured here, never asserted in timed tests. bench-go:
 # the hot paths in-process; bench-tools: walnut, pg_basebackup and
@@ -58,4 +70,4 @@ bench-status:
 	bash bench/status.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -19,12 +19,6 @@ import (
 	"github.com/walnut-pg/walnut/archive"
 )
 
-// Set at build time with -ldflags -X.
-var (
-	version = "dev"
-	commit  = "unknown"
-)
-
 // Main runs walnut with args and the process environment, and returns the
 // exit code.
 func Main(args, environ []string, stdout, stderr io.Writer) int {
@@ -35,7 +29,15 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 	app := newApp(g)
 	args = splitAttached(app, args)
 	g.command = commandName(app, args)
-	err := app.RunContext(ctx, interspersed(app, args))
+	run := interspersed(app, args)
+	if n := len(args); n > 1 && args[n-1] == completionFlag {
+		// A shell asks for candidates: the flag must stay last, where
+		// urfave/cli looks for it, and the word before it says whether
+		// flags are wanted.
+		run = args
+		g.completeWord = args[n-2]
+	}
+	err := app.RunContext(ctx, run)
 	if err == nil {
 		return ExitOK
 	}
@@ -87,13 +89,12 @@ func newApp(g *globals) *cli.App {
 	app := &cli.App{
 		Name:                 "walnut",
 		Usage:                "continuous archiving and point-in-time recovery for PostgreSQL",
-		Version:              version,
 		HideVersion:          true,
 		Writer:               g.stdout,
 		ErrWriter:            g.stderr,
 		Flags:                g.flags(),
 		Before:               g.before,
-		EnableBashCompletion: false,
+		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {}, // Main decides the exit code
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError(err)
@@ -124,8 +125,12 @@ func newApp(g *globals) *cli.App {
 			statusCommand(g),
 			keysCommand(g),
 			versionCommand(g),
+			completionCommand(g),
+			manCommand(g),
 		},
 	}
+	app.BashComplete = g.complete
+	g.setComplete(app.Commands)
 	for _, c := range app.Commands {
 		if c.OnUsageError == nil {
 			c.OnUsageError = app.OnUsageError

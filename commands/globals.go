@@ -37,6 +37,9 @@ type globals struct {
 	command string
 	version bool
 	wale    waleGlobals
+	// completeWord is the word before --generate-bash-completion: a
+	// shell asks for flags by passing the one being typed.
+	completeWord string
 }
 
 func (g *globals) flags() []cli.Flag {

@@ -118,6 +118,12 @@ want_apt swift-object executable /usr/bin/swift-object-server
 # from GNU time.
 want_apt pgbackrest have pgbackrest
 want_apt time executable /usr/bin/time
+# The package test (packaging/deb_test.go) installs the .deb: man -w finds
+# its page, systemd-analyze verify checks its units (nothing is started).
+want_apt man-db have man
+want_apt systemd have systemd-analyze
+# commands' completion test parses the zsh script with zsh -n.
+want_apt zsh have zsh
 # PostgreSQL 12 to 18 (15 above); as root, setfacl lets the postgres user
 # reach them (see grant_server_user_search).
 pg_queue=()
