@@ -82,9 +82,9 @@ func header(detail bool) []string {
 
 func writeCSV(g *globals, list []*archive.Sentinel, detail bool) error {
 	w := csv.NewWriter(g.stdout)
-	w.Write(header(detail))
+	w.Write(withSource(list, header(detail), nil))
 	for _, sn := range list {
-		w.Write(listRow(sn, detail))
+		w.Write(withSource(list, listRow(sn, detail), sn))
 	}
 	w.Flush()
 	return w.Error()
@@ -101,9 +101,24 @@ func writeTable(g *globals, list []*archive.Sentinel, detail bool) error {
 		}
 		fmt.Fprintln(tw)
 	}
-	printRow(header(detail))
+	printRow(withSource(list, header(detail), nil))
 	for _, sn := range list {
-		printRow(listRow(sn, detail))
+		printRow(withSource(list, listRow(sn, detail), sn))
 	}
 	return tw.Flush()
+}
+
+// withSource adds a last column, source ("wal-e" for a backup WAL-E made),
+// when the list holds one of WAL-E's: a walnut-only archive lists as
+// before, and scripts reading WAL-E's columns by position still work.
+func withSource(list []*archive.Sentinel, row []string, sn *archive.Sentinel) []string {
+	for _, b := range list {
+		if b.IsWALE() {
+			if sn == nil {
+				return append(row, "source")
+			}
+			return append(row, sn.Source)
+		}
+	}
+	return row
 }

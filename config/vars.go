@@ -32,6 +32,7 @@ var Vars = []Var{
 	{Name: "WALNUT_PGP_PASSPHRASE_FILE", Usage: "file whose first line unlocks the private key"},
 	{Name: "WALNUT_PGP_PASSPHRASE", Usage: "the passphrase in the variable itself (WAL-G's WALG_PGP_KEY_PASSPHRASE accepted)"},
 	{Name: "WALNUT_WAL_PUSH_POOL_SIZE", Usage: "files wal-push stores at once: the one asked for and the next ready ones (default 4; 1 turns pooling off)"},
+	{Name: "GNUPGHOME", Usage: "gpg's home (default ~/.gnupg): WAL-E's gpg-encrypted objects are decrypted by running gpg --decrypt when no walnut private key opens them"},
 	{Name: "WALNUT_PREFETCH", Usage: "segments wal-fetch fetches ahead in the background into pg_wal/.walnut/prefetch (default 8; 0 turns it off)"},
 	{Name: "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY", Usage: "s3://: keys (also AWS_SESSION_TOKEN); unset: shared credentials file (AWS_PROFILE), web identity, instance role"},
 	{Name: "AWS_REGION", Aliases: []string{"AWS_DEFAULT_REGION"}, Usage: "s3://: the bucket's region (unset: asked from the server)"},

@@ -209,14 +209,23 @@ type gpgProcess struct {
 	fed    chan error
 	once   sync.Once
 	err    error
+	ended  bool
+	endErr error
 }
 
+// Read ends with gpg's exit status. Wait closes the pipe, so once the end
+// was seen, later reads answer from it without touching the pipe.
 func (p *gpgProcess) Read(b []byte) (int, error) {
+	if p.ended {
+		return 0, p.endErr
+	}
 	n, err := p.out.Read(b)
 	if err == io.EOF {
+		p.ended, p.endErr = true, io.EOF
 		if werr := p.wait(); werr != nil {
-			return n, werr
+			p.endErr = werr
 		}
+		return n, p.endErr
 	}
 	return n, err
 }

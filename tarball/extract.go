@@ -37,6 +37,11 @@ type Extractor struct {
 	// everything at the end finds little left to do and the disk works
 	// while the archive is still being decoded. It makes nothing durable.
 	Writeback bool
+	// RootDirEntry accepts a directory entry named "/" as the destination
+	// root itself. WAL-E's partitions begin with one: Python's tarfile
+	// names the data directory's own entry "/". Any other absolute name
+	// is still refused.
+	RootDirEntry bool
 }
 
 type mount struct {
@@ -144,6 +149,10 @@ func (e *extraction) route(name string) (*os.Root, string) {
 }
 
 func (e *extraction) entry(hdr *tar.Header, tr io.Reader) (File, error) {
+	if e.x.RootDirEntry && hdr.Name == "/" && hdr.Typeflag == tar.TypeDir {
+		f := File{Path: ".", Type: TypeDir, Mode: fs.FileMode(hdr.Mode).Perm(), ModTime: hdr.ModTime}
+		return f, e.dir(e.x.Root, ".", f)
+	}
 	f, err := headerFile(hdr)
 	if err != nil {
 		return File{}, fmt.Errorf("extract %q: %w", hdr.Name, err)
