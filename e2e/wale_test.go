@@ -40,7 +40,6 @@ type waleSource struct {
 	version   string
 	walDir    string
 	tsOrig    string // the tablespace's location in the source
-	firstWALE string // a segment WAL-E archived after the backup started
 }
 
 // gpgAgentHome is a GnuPG home owned by the server user whose key has a
