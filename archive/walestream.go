@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -61,6 +62,10 @@ func openWALE(ctx context.Context, s storage.Store, key string, kr *crypto.Keyri
 	if d.ReadCloser, err = compression.Lzop().NewReader(compressed); err != nil {
 		d.closeProc()
 		rc.Close()
+		var ge *crypto.GPGError
+		if errors.As(err, &ge) {
+			return nil, ge // gpg failed before lzop saw a byte: gpg's story alone
+		}
 		return nil, fmt.Errorf("decompress: %w", err)
 	}
 	return d, nil

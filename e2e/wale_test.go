@@ -47,6 +47,7 @@ type waleSource struct {
 // gpg-preset-passphrase does at boot): the situation WAL-E's users are in.
 type gpgAgentHome struct {
 	dir, keyID string
+	subKeyID   string // the encryption subkey, which gpg -e -r names in the message
 }
 
 func gpgAsServer(t *testing.T, home string, stdin []byte, args ...string) []byte {
@@ -91,9 +92,14 @@ func newGPGAgentHome(t *testing.T) *gpgAgentHome {
 		switch {
 		case f[0] == "sec" && h.keyID == "":
 			h.keyID = f[4]
+		case f[0] == "ssb" && strings.Contains(f[11], "e"):
+			h.subKeyID = f[4]
 		case f[0] == "grp":
 			grips = append(grips, f[9])
 		}
+	}
+	if h.keyID == "" || h.subKeyID == "" || len(grips) == 0 {
+		t.Fatalf("no key or encryption subkey in the new gpg home:\n%s", list)
 	}
 	// A fresh agent, so the passphrase from key generation is not cached:
 	// only the preset one can unlock the key.
@@ -467,6 +473,23 @@ func TestWALEArchive(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "RECOVERYXLOG")); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("a corrupt segment was handed over: %v", err)
 		}
+		// An encrypted WAL-E segment that the user's gpg cannot open (a home
+		// without the key): exit above 125, one line naming the key ID.
+		empty := filepath.Join(testpg.SharedTempDir(t), "g")
+		if err := os.Mkdir(empty, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := testpg.ChownToServer(empty); err != nil {
+			t.Fatal(err)
+		}
+		r = run(t, dir, []string{"WALNUT_PREFIX=" + stores[1].a.Prefix, "GNUPGHOME=" + empty},
+			"wal-fetch", seg, filepath.Join(dir, "RECOVERYXLOG"))
+		lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+		if last := lines[len(lines)-1]; r.Code <= 125 || !strings.Contains(last, gh.subKeyID) || !strings.Contains(last, "gpg could not decrypt wal_005/"+seg+".lzo") {
+			t.Fatalf("wal-fetch of a segment gpg cannot decrypt: %s, want exit > 125 and one line naming key %s", r, gh.subKeyID)
+		}
+		t.Logf("gpg failure reads: %s", strings.TrimSpace(r.Stderr))
+
 		// backup-verify finds a damaged partition and names it.
 		part := "basebackups_005/" + src.backup + "/tar_partitions/part_00000001.tar.lzo"
 		pgood, err := os.ReadFile(filepath.Join(w.a.Path, filepath.FromSlash(part)))
