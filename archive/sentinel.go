@@ -217,6 +217,9 @@ func ResolveBackup(ctx context.Context, s storage.Store, name string) (*Sentinel
 		if len(all) == 0 {
 			return nil, ErrNoBackups
 		}
+		if latest := all[len(all)-1]; latest.IsWALE() {
+			return latest, readWALEVersion(ctx, s, latest)
+		}
 		return all[len(all)-1], nil
 	}
 	if err := ValidBackupName(name); err != nil {

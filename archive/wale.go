@@ -246,13 +246,58 @@ func ListWALEBackups(ctx context.Context, s storage.Store) ([]*Sentinel, error) 
 	return out, nil
 }
 
-// ReadWALESentinel reads the named WAL-E backup's sentinel.
+// ReadWALESentinel reads the named WAL-E backup's sentinel, and its
+// server version from extended_version.txt (one more object, so only
+// here, for a backup about to be restored or checked, not per listing).
 func ReadWALESentinel(ctx context.Context, s storage.Store, name string) (*Sentinel, error) {
 	oi, err := s.Stat(ctx, WALESentinelKey(name))
 	if err != nil {
 		return nil, err
 	}
-	return readWALESentinel(ctx, s, oi, name)
+	sn, err := readWALESentinel(ctx, s, oi, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := readWALEVersion(ctx, s, sn); err != nil {
+		return nil, err
+	}
+	return sn, nil
+}
+
+// waleVersion finds the release in `SELECT version()`'s text, which
+// WAL-E stored as extended_version.txt.
+var waleVersion = regexp.MustCompile(`^PostgreSQL (\d+)(?:\.(\d+))?(?:\.(\d+))?`)
+
+// readWALEVersion sets sn.PGVersion (server_version_num) from
+// extended_version.txt; a missing or unreadable one leaves it 0, as the
+// listing does: only the restore drill needs it, and says so.
+func readWALEVersion(ctx context.Context, s storage.Store, sn *Sentinel) error {
+	key := WALEBackupPrefix(sn.Name) + "extended_version.txt"
+	rc, err := s.Get(ctx, key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 4096))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	m := waleVersion.FindStringSubmatch(strings.TrimSpace(string(b)))
+	if m == nil {
+		return nil
+	}
+	major, _ := strconv.Atoi(m[1])
+	minor, _ := strconv.Atoi(m[2])
+	patch, _ := strconv.Atoi(m[3])
+	if major >= 10 {
+		sn.PGVersion = major*10000 + minor
+	} else {
+		sn.PGVersion = major*10000 + minor*100 + patch
+	}
+	return nil
 }
 
 // WALEPartitions lists a WAL-E backup's partition keys in partition order.

@@ -413,6 +413,12 @@ func TestWALEArchive(t *testing.T) {
 				t.Fatalf("backup-verify: %+v", report)
 			}
 
+			if w.name == "file" {
+				// The drill restores WAL-E's backup to its end and starts it.
+				r := mustRun(t, "", e, "--envdir", w.a.Envdir, "backup-verify", "--restore", "--scratch", filepath.Join(testpg.SharedTempDir(t), "drill"), src.backup)
+				t.Logf("drill: %s", strings.TrimSpace(r.Stdout))
+			}
+
 			dest := filepath.Join(testpg.SharedTempDir(t), "data")
 			tsNew := filepath.Join(testpg.SharedTempDir(t), "ts")
 			mustRun(t, "", e, "--envdir", w.a.Envdir, "backup-fetch", dest, "LATEST",

@@ -60,6 +60,15 @@ func (r *restorer) runWALE(ctx context.Context, o Options, sn *archive.Sentinel,
 			return err
 		}
 	}
+	var missing []string
+	for _, f := range []string{"postgresql.conf", "pg_hba.conf", "pg_ident.conf"} {
+		if _, err := r.root.Stat(f); errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, f)
+		}
+	}
+	if len(missing) > 0 && o.Log != nil {
+		o.Log.Warn("WAL-E left the server's configuration files out of its backups: put yours in place before starting the server (or point it at them, as Debian's /etc/postgresql does)", "missing", missing)
+	}
 	if o.Recovery != nil {
 		if err := writeRecovery(r.root, sn, *o.Recovery); err != nil {
 			return err
