@@ -34,12 +34,12 @@ type waleArchive struct {
 // before it is laid out: the backup's partitions (plain tar), its
 // sentinel, and the WAL files the server archived.
 type waleSource struct {
-	backup    string
-	partsDir  string
-	sentinel  []byte
-	version   string
-	walDir    string
-	tsOrig    string // the tablespace's location in the source
+	backup   string
+	partsDir string
+	sentinel []byte
+	version  string
+	walDir   string
+	tsOrig   string // the tablespace's location in the source
 }
 
 // gpgAgentHome is a GnuPG home owned by the server user whose key has a
