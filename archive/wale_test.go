@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/walnut-pg/walnut/archive"
 	"github.com/walnut-pg/walnut/internal/testpg"
@@ -132,5 +133,28 @@ func TestOpenWALEObject(t *testing.T) {
 	put(t, s, key, []byte("garbage, not lzop"))
 	if _, err := archive.OpenDecoded(ctx, s, key, nil); err == nil || !strings.Contains(err.Error(), "neither lzop nor gpg") {
 		t.Fatalf("garbage: %v", err)
+	}
+}
+
+// LATEST is the newest backup by finish time across both layouts: a
+// WAL-E backup's is its sentinel's modification time.
+func TestLatestAcrossLayouts(t *testing.T) {
+	ctx := context.Background()
+	s := mem.New()
+	put(t, s, archive.WALESentinelKey("base_000000010000000000000002_00000040"),
+		[]byte(`{"wal_segment_backup_stop": "000000010000000000000002", "wal_segment_offset_backup_stop": "00000400"}`))
+	for _, c := range []struct {
+		offset time.Duration
+		want   string
+	}{{time.Hour, "base_000000010000000000000005_00000028"}, {-time.Hour, "base_000000010000000000000002_00000040"}} {
+		sn := archive.Sentinel{Name: "base_000000010000000000000005_00000028", FinishTime: time.Now().Add(c.offset),
+			StartSegment: "000000010000000000000005", StopSegment: "000000010000000000000005", WALSegmentSize: 16 << 20}
+		if _, err := archive.PutJSON(ctx, s, archive.SentinelKey(sn.Name), sn); err != nil {
+			t.Fatal(err)
+		}
+		got, err := archive.ResolveBackup(ctx, s, "LATEST")
+		if err != nil || got.Name != c.want {
+			t.Fatalf("walnut's finished %v from now: LATEST %v, %v; want %s", c.offset, got, err, c.want)
+		}
 	}
 }

@@ -174,6 +174,9 @@ func fileWALEArchive(t *testing.T, name, prefixVar string, encrypted bool, extra
 	if err := testpg.ChownToServer(a.Path); err != nil {
 		t.Fatal(err)
 	}
+	if prefixVar == "WALE_FILE_PREFIX" {
+		a.Prefix = "file://localhost" + a.Path // WAL-E's README writes it so
+	}
 	a.Env = extra
 	a.Envdir = writeEnvdir(t, append([]string{prefixVar + "=" + a.Prefix}, extra...)...)
 	return &waleArchive{
