@@ -62,6 +62,8 @@ func gpgAsServer(t *testing.T, home string, stdin []byte, args ...string) []byte
 	return out.Bytes()
 }
 
+const waleGPGPass = "wal-e agent passphrase"
+
 func newGPGAgentHome(t *testing.T) *gpgAgentHome {
 	t.Helper()
 	for _, tool := range []string{"gpg", "gpg-agent", "gpgconf", "gpg-connect-agent", "/usr/lib/gnupg/gpg-preset-passphrase"} {
@@ -69,7 +71,6 @@ func newGPGAgentHome(t *testing.T) *gpgAgentHome {
 			testpg.Require(t, "gpg", err)
 		}
 	}
-	const pass = "wal-e agent passphrase"
 	h := &gpgAgentHome{dir: filepath.Join(testpg.SharedTempDir(t), "g")}
 	if err := os.Mkdir(h.dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -83,7 +84,7 @@ func newGPGAgentHome(t *testing.T) *gpgAgentHome {
 	t.Cleanup(func() {
 		testpg.Command(context.Background(), []string{"GNUPGHOME=" + h.dir}, "gpgconf", "--kill", "all").Run()
 	})
-	gpgAsServer(t, h.dir, nil, "--pinentry-mode", "loopback", "--passphrase", pass,
+	gpgAsServer(t, h.dir, nil, "--pinentry-mode", "loopback", "--passphrase", waleGPGPass,
 		"--quick-gen-key", "WAL-E <wale@example.org>", "future-default", "default", "never")
 	list := string(gpgAsServer(t, h.dir, nil, "--with-colons", "--with-keygrip", "--list-secret-keys"))
 	var grips []string
@@ -109,7 +110,7 @@ func newGPGAgentHome(t *testing.T) *gpgAgentHome {
 	}
 	for _, g := range grips {
 		cmd := testpg.Command(t.Context(), []string{"GNUPGHOME=" + h.dir}, "/usr/lib/gnupg/gpg-preset-passphrase", "--preset", g)
-		cmd.Stdin = strings.NewReader(pass)
+		cmd.Stdin = strings.NewReader(waleGPGPass)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("gpg-preset-passphrase: %v\n%s", err, out)
 		}
@@ -498,6 +499,27 @@ func TestWALEArchive(t *testing.T) {
 			t.Fatalf("wal-fetch of a segment gpg cannot decrypt: %s, want exit > 125 and one line naming key %s", r, gh.subKeyID)
 		}
 		t.Logf("gpg failure reads: %s", strings.TrimSpace(r.Stderr))
+
+		// The same key exported into walnut's own key setting opens WAL-E's
+		// objects without gpg.
+		keyFile := filepath.Join(empty, "..", "wale.key")
+		passFile := filepath.Join(empty, "..", "wale.pass")
+		exported := gpgAsServer(t, gh.dir, nil, "--pinentry-mode", "loopback", "--passphrase", waleGPGPass, "--armor", "--export-secret-keys", gh.keyID)
+		for p, b := range map[string][]byte{keyFile: exported, passFile: []byte(waleGPGPass + "\n")} {
+			if err := os.WriteFile(p, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := testpg.ChownToServer(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustRun(t, dir, []string{"WALNUT_PREFIX=" + stores[1].a.Prefix, "GNUPGHOME=" + empty, "WALNUT_PREFETCH=0",
+			"WALNUT_PGP_PRIVATE_KEY_FILE=" + keyFile, "WALNUT_PGP_PASSPHRASE_FILE=" + passFile},
+			"wal-fetch", seg, filepath.Join(dir, "RECOVERYXLOG"))
+		if fi, err := os.Stat(filepath.Join(dir, "RECOVERYXLOG")); err != nil || fi.Size() != 16<<20 {
+			t.Fatalf("wal-fetch with the exported key: %v", err)
+		}
+		os.Remove(filepath.Join(dir, "RECOVERYXLOG"))
 
 		// backup-verify finds a damaged partition and names it.
 		part := "basebackups_005/" + src.backup + "/tar_partitions/part_00000001.tar.lzo"
