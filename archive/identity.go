@@ -33,7 +33,7 @@ var ErrForeignCluster = errors.New("archive belongs to another cluster")
 // nothing was ever archived there. It never matches storage.ErrNotFound:
 // an empty listing under a wrong prefix must not read as "not in the
 // archive", which ends recovery early, or as "nothing to delete".
-var ErrNotAnArchive = errors.New("no " + IdentityKey + ": not a walnut archive; check the prefix (wal-push and backup-push create one)")
+var ErrNotAnArchive = errors.New("no " + IdentityKey + ": not a walnut archive (nor a WAL-E one: no wal_005/ or basebackups_005/); check the prefix (wal-push and backup-push create one)")
 
 // Require makes sure s is a walnut archive before a listing of it is
 // believed. Only wal-push and backup-push, which may start a new archive,
@@ -42,6 +42,15 @@ func Require(ctx context.Context, s storage.Store) error {
 	_, err := ReadIdentity(ctx, s)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
+		// WAL-E wrote no walnut.json: its own directories make the prefix
+		// an archive until walnut's first push adds one.
+		ok, werr := hasWALE(ctx, s)
+		if werr != nil {
+			return werr
+		}
+		if ok {
+			return nil
+		}
 		return ErrNotAnArchive
 	case err != nil:
 		return fmt.Errorf("read %s: %w", IdentityKey, err)

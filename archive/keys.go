@@ -52,6 +52,11 @@ type WALObject struct {
 	Digest    string
 	Codec     compression.Codec
 	Encrypted bool
+	// WALE: the object is WAL-E's (wal_005/<name>.lzo): no digest in its
+	// key, and encrypted or not by its content. Twin is the key of WAL-E's
+	// object under the same name when walnut's is returned.
+	WALE bool
+	Twin string
 }
 
 // ParseWALKey splits a key under wal/ into its parts.

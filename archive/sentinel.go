@@ -45,7 +45,15 @@ type Sentinel struct {
 	ManifestKey      string    `json:"manifest_key"`
 	ControlKey       string    `json:"control_key"`
 	PGManifestKey    string    `json:"pg_manifest_key,omitempty"`
+	// Source is "wal-e" for a backup WAL-E made (basebackups_005/), read
+	// from its own sentinel; "" for walnut's.
+	Source string `json:"source,omitempty"`
+	// WALETablespaces are the tablespaces a WAL-E backup's spec records.
+	WALETablespaces []Tablespace `json:"wal_e_tablespaces,omitempty"`
 }
+
+// IsWALE reports whether the backup is one WAL-E made.
+func (sn *Sentinel) IsWALE() bool { return sn.Source == WALESource }
 
 // Running is the marker backup-push leaves while it runs (RunningKey):
 // what an operator needs to find the process, and where its WAL starts.
@@ -165,7 +173,30 @@ func ListBackups(ctx context.Context, s storage.Store) ([]*Sentinel, error) {
 		// Stores name the operation and the prefix in their errors.
 		return nil, err
 	}
-	return ReadSentinels(ctx, s, names)
+	out, err := ReadSentinels(ctx, s, names)
+	if err != nil {
+		return nil, err
+	}
+	wale, err := ListWALEBackups(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	if len(wale) == 0 {
+		return out, nil
+	}
+	// One name for two backups would make a name ambiguous: refuse.
+	seen := make(map[string]bool, len(out))
+	for _, sn := range out {
+		seen[sn.Name] = true
+	}
+	for _, sn := range wale {
+		if seen[sn.Name] {
+			return nil, fmt.Errorf("backup %s is both walnut's (%s) and WAL-E's (%s); remove the wrong one", sn.Name, SentinelKey(sn.Name), WALESentinelKey(sn.Name))
+		}
+	}
+	out = append(out, wale...)
+	SortByFinish(out)
+	return out, nil
 }
 
 // ReadSentinels reads the named backups' sentinels, oldest first by
@@ -205,12 +236,26 @@ func ResolveBackup(ctx context.Context, s storage.Store, name string) (*Sentinel
 		if len(all) == 0 {
 			return nil, ErrNoBackups
 		}
+		if latest := all[len(all)-1]; latest.IsWALE() {
+			return latest, readWALEVersion(ctx, s, latest)
+		}
 		return all[len(all)-1], nil
 	}
 	if err := ValidBackupName(name); err != nil {
 		return nil, err
 	}
 	sn, err := ReadSentinel(ctx, s, name)
+	if IsWALEBackupName(name) && (err == nil || errors.Is(err, storage.ErrNotFound)) {
+		wsn, werr := ReadWALESentinel(ctx, s, name)
+		switch {
+		case werr == nil && sn != nil:
+			return nil, fmt.Errorf("backup %s is both walnut's (%s) and WAL-E's (%s); remove the wrong one", name, SentinelKey(name), WALESentinelKey(name))
+		case werr == nil:
+			return wsn, nil
+		case !errors.Is(werr, storage.ErrNotFound):
+			return nil, werr
+		}
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("backup %q not found (no %s); see walnut backup-list: %w", name, SentinelKey(name), storage.ErrNotFound)
 	}

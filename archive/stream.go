@@ -106,8 +106,11 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // is verified only once it has been read to io.EOF (an OpenPGP message is
 // checked at its end): callers that may stop early use ReadToEnd.
 func OpenDecoded(ctx context.Context, s storage.Store, key string, kr *crypto.Keyring) (io.ReadCloser, error) {
+	if IsWALEKey(key) {
+		return openWALE(ctx, s, key, kr)
+	}
 	encrypted := IsEncryptedKey(key)
-	if encrypted && kr == nil {
+	if encrypted && !kr.HasKeys() {
 		return nil, ErrNoPrivateKey
 	}
 	c, _ := compression.ForKey(strings.TrimSuffix(key, encryptedExt))
@@ -139,6 +142,13 @@ type decodedReader struct {
 	io.ReadCloser           // the decompressor
 	body          io.Closer // the stored object
 	plain         io.Reader // the decrypted stream, if encrypted
+	proc          io.Closer // gpg decrypting it, for WAL-E's objects
+}
+
+func (d *decodedReader) closeProc() {
+	if d.proc != nil {
+		d.proc.Close()
+	}
 }
 
 // Read ends with the decryptor's verdict: a decompressor may stop at the
@@ -164,6 +174,7 @@ func ReadToEnd(r io.Reader) error {
 
 func (d *decodedReader) Close() error {
 	err := d.ReadCloser.Close()
+	d.closeProc()
 	if berr := d.body.Close(); err == nil {
 		err = berr
 	}

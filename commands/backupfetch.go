@@ -174,7 +174,7 @@ var recoveryFlags = []string{"restore-command", "recovery-target-time", "recover
 // the archive at prefix and decrypt it: that store's credentials and
 // settings, and the private key. The prefix itself travels as --prefix.
 func restoreCommandPrefixes(prefix string) []string {
-	names := []string{"WALNUT_PGP_", "WALG_PGP_"}
+	names := []string{"WALNUT_PGP_", "WALG_PGP_", "GNUPGHOME"}
 	scheme, _, _ := strings.Cut(strings.ToLower(prefix), "://")
 	switch scheme {
 	case "s3":

@@ -99,9 +99,9 @@ func header(detail bool) []string {
 
 func writeCSV(g *globals, list []*archive.Sentinel, detail bool) error {
 	w := csv.NewWriter(g.stdout)
-	w.Write(header(detail))
+	w.Write(withSource(list, header(detail), nil))
 	for _, sn := range list {
-		w.Write(listRow(sn, detail))
+		w.Write(withSource(list, listRow(sn, detail), sn))
 	}
 	w.Flush()
 	return w.Error()
@@ -112,9 +112,9 @@ func writeCSV(g *globals, list []*archive.Sentinel, detail bool) error {
 // read walnut's.
 func writeTable(g *globals, list []*archive.Sentinel, detail bool) error {
 	var b strings.Builder
-	b.WriteString(strings.Join(header(detail), "\t") + "\n")
+	b.WriteString(strings.Join(withSource(list, header(detail), nil), "\t") + "\n")
 	for _, sn := range list {
-		b.WriteString(strings.Join(listRow(sn, detail), "\t") + "\n")
+		b.WriteString(strings.Join(withSource(list, listRow(sn, detail), sn), "\t") + "\n")
 	}
 	_, err := io.WriteString(g.stdout, b.String())
 	return err
@@ -138,4 +138,19 @@ func selectBackup(list []*archive.Sentinel, query string) []*archive.Sentinel {
 		}
 	}
 	return nil
+}
+
+// withSource adds a last column, source ("wal-e" for a backup WAL-E made),
+// when the list holds one of WAL-E's: a walnut-only archive lists as
+// before, and scripts reading WAL-E's columns by position still work.
+func withSource(list []*archive.Sentinel, row []string, sn *archive.Sentinel) []string {
+	for _, b := range list {
+		if b.IsWALE() {
+			if sn == nil {
+				return append(row, "source")
+			}
+			return append(row, sn.Source)
+		}
+	}
+	return row
 }

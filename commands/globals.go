@@ -230,7 +230,7 @@ func (g *globals) pgpRecipients(ctx context.Context) (*crypto.Recipients, error)
 	}
 	if r == nil {
 		kr, err := g.pgpKeyring()
-		if kr == nil || err != nil {
+		if !kr.HasKeys() || err != nil {
 			return nil, err
 		}
 		if r, err = kr.Recipients(); err != nil {
@@ -260,12 +260,16 @@ func (g *globals) gpgEnviron() []string {
 	return out
 }
 
-// pgpKeyring returns the private keys that decrypt, or nil when none is
-// configured. Protected keys are unlocked only when an object needs them.
+// pgpKeyring returns the private keys that decrypt, none when none is
+// configured, with the user's gpg behind them for WAL-E's objects.
+// Protected keys are unlocked only when an object needs them.
 func (g *globals) pgpKeyring() (*crypto.Keyring, error) {
 	b, from, err := g.keySetting(privateKeySettings, true)
-	if err != nil || b == nil {
+	if err != nil {
 		return nil, usageError(err)
+	}
+	if b == nil {
+		return (*crypto.Keyring)(nil).WithGPG(g.gpgFallback()), nil
 	}
 	pass, _, err := g.keySetting(passphraseSettings, true)
 	if err != nil {
@@ -275,7 +279,7 @@ func (g *globals) pgpKeyring() (*crypto.Keyring, error) {
 	if err != nil {
 		return nil, usageError(fmt.Errorf("%s: %w", from, err))
 	}
-	return kr, nil
+	return kr.WithGPG(g.gpgFallback()), nil
 }
 
 // keySetting returns the value of the first of settings that is set, and

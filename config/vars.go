@@ -34,6 +34,7 @@ var Vars = []Var{
 	{Name: "WALNUT_PGP_PASSPHRASE", Usage: "the passphrase in the variable itself (WAL-G's WALG_PGP_KEY_PASSPHRASE accepted)"},
 	{Name: "WALE_GPG_KEY_ID", Usage: "WAL-E's gpg key (--gpg-key-id): encrypt new objects to it, its public key taken from gpg's keyring (gpg --export, GNUPGHOME honoured); with a public key setting too, to both"},
 	{Name: "WALNUT_WAL_PUSH_POOL_SIZE", Usage: "files wal-push stores at once: the one asked for and the next ready ones (default 4; 1 turns pooling off)"},
+	{Name: "GNUPGHOME", Usage: "gpg's home (default ~/.gnupg): WAL-E's gpg-encrypted objects are decrypted by running gpg --decrypt when no walnut private key opens them"},
 	{Name: "WALNUT_PREFETCH", Usage: "segments wal-fetch fetches ahead in the background into pg_wal/.walnut/prefetch (default 8; 0 turns it off)"},
 	{Name: "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY", Usage: "s3://: keys (also AWS_SESSION_TOKEN); unset: shared credentials file (AWS_PROFILE), web identity, instance role"},
 	{Name: "AWS_INSTANCE_PROFILE", Usage: "s3://: WAL-E's (--aws-instance-profile): 1 or true checks that nothing but the instance role can supply credentials"},

@@ -2,6 +2,9 @@ package crypto
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,4 +109,95 @@ func TestWalnutReadsGPGKeysAndMessages(t *testing.T) {
 	if got := g.run(t, msg, "--decrypt"); !bytes.Equal(got, plain) {
 		t.Fatal("gpg did not decrypt walnut's message to its own key")
 	}
+}
+
+// withAgent makes g's key reachable only through gpg-agent: the agent
+// accepts a preset passphrase, and it is preset for every keygrip, as an
+// operator's agent or gpg-preset-passphrase at boot would hold it.
+func (g *gpgHome) withAgent(t *testing.T, passphrase string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(g.dir, "gpg-agent.conf"), []byte("allow-preset-passphrase\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "GNUPGHOME="+g.dir)
+	if out, err := exec.Command("gpg-connect-agent", "--homedir", g.dir, "reloadagent", "/bye").CombinedOutput(); err != nil {
+		t.Fatalf("gpg-connect-agent: %v\n%s", err, out)
+	}
+	list := string(g.run(t, nil, "--with-colons", "--with-keygrip", "--list-secret-keys"))
+	for _, line := range strings.Split(list, "\n") {
+		f := strings.Split(line, ":")
+		if f[0] != "grp" {
+			continue
+		}
+		cmd := exec.Command("/usr/lib/gnupg/gpg-preset-passphrase", "--preset", f[9])
+		cmd.Env, cmd.Stdin = env, strings.NewReader(passphrase)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("gpg-preset-passphrase: %v\n%s", err, out)
+		}
+	}
+}
+
+func gpgDecryptAll(g *GPG, msg []byte) ([]byte, error) {
+	ids := RecipientKeyIDs(msg)
+	rc, err := g.Decrypt(context.Background(), bytes.NewReader(msg), "wal_005/x.lzo", ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// WAL-E's objects are decrypted by the user's gpg: a passphrase-protected
+// key held by a running agent works; a home without the key, or a damaged
+// message, fails with one line naming the key ID and gpg's reason.
+func TestGPGDecryptThroughAgent(t *testing.T) {
+	const pass = "agent-held passphrase"
+	g := newGPG(t, pass)
+	g.run(t, nil, "--quick-gen-key", "WAL-E <wale@example.org>", "rsa2048", "default", "never")
+	g.run(t, nil, "--quick-add-key", mustFpr(t, g), "rsa2048", "encrypt", "never")
+	g.withAgent(t, pass)
+	plain := bytes.Repeat([]byte("lzop'd WAL\n"), 80000)
+	msg := g.run(t, plain, "--trust-model", "always", "-e", "-z", "0", "-r", "wale@example.org")
+	if !IsOpenPGPMessage(msg) {
+		t.Fatal("gpg -e output not recognised as an OpenPGP message")
+	}
+	ids := RecipientKeyIDs(msg)
+	if len(ids) != 1 || len(ids[0]) != 16 {
+		t.Fatalf("recipient key IDs %q, want one", ids)
+	}
+	gpgPath, _ := exec.LookPath("gpg")
+	env := append(os.Environ(), "GNUPGHOME="+g.dir)
+	got, err := gpgDecryptAll(&GPG{Program: gpgPath, Env: env}, msg)
+	if err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("decrypt through the agent: %d bytes, %v", len(got), err)
+	}
+
+	other := newGPG(t, "")
+	_, err = gpgDecryptAll(&GPG{Program: gpgPath, Env: append(os.Environ(), "GNUPGHOME="+other.dir)}, msg)
+	var ge *GPGError
+	if !errors.As(err, &ge) || !strings.Contains(err.Error(), ids[0]) || !strings.Contains(err.Error(), "No secret key") {
+		t.Fatalf("home without the key: %v, want a GPGError naming %s and gpg's reason", err, ids[0])
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Fatalf("error is not one line: %q", err)
+	}
+	bad := bytes.Clone(msg)
+	bad[len(bad)-30] ^= 0x55
+	if _, err := gpgDecryptAll(&GPG{Program: gpgPath, Env: env}, bad); err == nil {
+		t.Fatal("damaged message decrypted without an error")
+	}
+	if IsOpenPGPMessage([]byte("\x89LZO\x00\r\n\x1a\n")) {
+		t.Fatal("lzop magic taken for an OpenPGP message")
+	}
+}
+
+func mustFpr(t *testing.T, g *gpgHome) string {
+	t.Helper()
+	for _, line := range strings.Split(string(g.run(t, nil, "--with-colons", "--list-secret-keys")), "\n") {
+		if f := strings.Split(line, ":"); f[0] == "fpr" {
+			return f[9]
+		}
+	}
+	t.Fatal("no fingerprint")
+	return ""
 }

@@ -33,6 +33,7 @@ type Keyring struct {
 	mu         sync.Mutex
 	entities   openpgp.EntityList
 	passphrase []byte
+	gpg        *GPG // fallback for WAL-E's objects: the user's own gpg
 }
 
 // ParseRecipients reads one or more public keys, armored or binary. Every

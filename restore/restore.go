@@ -71,6 +71,9 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if sn.IsWALE() {
+		return runWALEBackup(ctx, o, sn)
+	}
 	m, err := archive.ReadManifest(ctx, o.Store, sn.ManifestKey, o.Keyring)
 	if err != nil {
 		return nil, err

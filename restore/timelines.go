@@ -34,7 +34,7 @@ func timelineAdvice(ctx context.Context, s storage.Store, kr *crypto.Keyring, sn
 	// after the backup's, one by one, until one is missing.
 	var newer []uint32
 	for tli := sn.Timeline + 1; tli <= sn.Timeline+maxTimelineProbe; tli++ {
-		_, err := archive.FindWAL(ctx, s, pgcontrol.HistoryFileName(tli))
+		_, err := archive.FindWALAny(ctx, s, pgcontrol.HistoryFileName(tli))
 		if errors.Is(err, storage.ErrNotFound) {
 			break
 		}
@@ -86,7 +86,7 @@ func branchedBefore(entries []pgcontrol.HistoryEntry, tli uint32, end pgcontrol.
 }
 
 func readHistory(ctx context.Context, s storage.Store, kr *crypto.Keyring, name string) ([]pgcontrol.HistoryEntry, error) {
-	obj, err := archive.FindWAL(ctx, s, name)
+	obj, err := archive.FindWALAny(ctx, s, name)
 	if err != nil {
 		return nil, err
 	}

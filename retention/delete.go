@@ -88,12 +88,28 @@ func takeInventory(ctx context.Context, s storage.Store) (*inventory, error) {
 	if inv.sentinels, err = archive.ReadSentinels(ctx, s, names); err != nil {
 		return nil, err
 	}
-	err = s.List(ctx, archive.WALDir, func(oi storage.ObjectInfo) error {
-		inv.wal = append(inv.wal, oi)
+	// WAL-E's backups and WAL, under the same prefix, retire by the same
+	// rules: its sentinels join walnut's, ordered by finish time.
+	err = s.List(ctx, archive.WALEBackupsDir, func(oi storage.ObjectInfo) error {
+		inv.backups = append(inv.backups, oi)
 		return nil
 	})
 	if err != nil {
+		return nil, err // stores name the operation and the prefix
+	}
+	wale, err := archive.ListWALEBackups(ctx, s)
+	if err != nil {
 		return nil, err
+	}
+	inv.sentinels = append(inv.sentinels, wale...)
+	for _, dir := range []string{archive.WALDir, archive.WALEWALDir} {
+		err = s.List(ctx, dir, func(oi storage.ObjectInfo) error {
+			inv.wal = append(inv.wal, oi)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	switch oi, err := s.Stat(ctx, archive.IdentityKey); {
 	case err == nil:
@@ -184,7 +200,7 @@ func (x *executor) run(ctx context.Context, plan *Plan) error {
 // deleteBackup removes one committed backup: tombstone, sentinel, parts,
 // tombstone. It returns why it left the backup alone, if it did.
 func (x *executor) deleteBackup(ctx context.Context, b *BackupDeletion) (string, error) {
-	if !x.everything {
+	if !x.everything && b.Source != archive.WALESource {
 		// backup-mark may have run since the plan was made.
 		sn, err := archive.ReadSentinel(ctx, x.store, b.Name)
 		switch {

@@ -31,6 +31,9 @@ func Mark(ctx context.Context, o MarkOptions) (name string, changed bool, err er
 	if err != nil {
 		return "", false, err
 	}
+	if sn.IsWALE() {
+		return sn.Name, false, fmt.Errorf("%s is WAL-E's backup, whose sentinel has no permanence: keep it with delete before %s or a larger retain, or take a walnut backup and mark that", sn.Name, sn.Name)
+	}
 	if sn.Format > archive.FormatVersion {
 		return sn.Name, false, fmt.Errorf("%s: format %d is newer than this walnut understands (%d); upgrade walnut", archive.SentinelKey(sn.Name), sn.Format, archive.FormatVersion)
 	}

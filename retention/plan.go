@@ -66,6 +66,7 @@ type BackupDeletion struct {
 	Objects    int       `json:"objects"`
 	Bytes      int64     `json:"bytes"`
 	Deleted    bool      `json:"deleted"`
+	Source     string    `json:"source,omitempty"` // "wal-e" for WAL-E's backups
 
 	sentinel string
 	parts    []string
@@ -237,6 +238,10 @@ func planDelete(p Policy, inv *inventory, now time.Time) (*Plan, error) {
 	}
 	committed := map[string]bool{}
 	for _, sn := range sentinels {
+		if sn.IsWALE() {
+			committed[waleGroup+sn.Name] = true
+			continue
+		}
 		committed[sn.Name] = true
 	}
 	pl.planUnfinished(committed)
@@ -289,6 +294,10 @@ type planner struct {
 func (pl *planner) groupBackupObjects(objects []storage.ObjectInfo) {
 	pl.byName = map[string]*backupObjects{}
 	for _, o := range objects {
+		if archive.IsWALEKey(o.Key) {
+			pl.groupWALEObject(o)
+			continue
+		}
 		name := ""
 		rest := strings.TrimPrefix(o.Key, archive.BackupsDir)
 		if dir, _, ok := strings.Cut(rest, "/"); ok {
@@ -310,6 +319,24 @@ func (pl *planner) groupBackupObjects(objects []storage.ObjectInfo) {
 			b.tombstone = &o
 		}
 	}
+}
+
+// waleGroup names WAL-E's backups in byName apart from walnut's.
+const waleGroup = "wal-e:"
+
+// groupWALEObject files a key under basebackups_005/ with its backup.
+func (pl *planner) groupWALEObject(o storage.ObjectInfo) {
+	if name := archive.WALENameFromSentinel(o.Key); name != "" {
+		pl.get(waleGroup + name).sentinel = &o
+		return
+	}
+	rest := strings.TrimPrefix(o.Key, archive.WALEBackupsDir)
+	if dir, _, ok := strings.Cut(rest, "/"); ok && archive.IsWALEBackupName(dir) {
+		b := pl.get(waleGroup + dir)
+		b.parts = append(b.parts, o)
+		return
+	}
+	pl.otherBackupKeys = append(pl.otherBackupKeys, o)
 }
 
 func (pl *planner) get(name string) *backupObjects {
@@ -338,6 +365,10 @@ func (pl *planner) planBackups(candidates, retained []*archive.Sentinel) error {
 		}
 		b := pl.get(sn.Name)
 		d := BackupDeletion{Name: sn.Name, FinishTime: sn.FinishTime, Permanent: sn.Permanent, sentinel: archive.SentinelKey(sn.Name)}
+		if sn.IsWALE() {
+			b = pl.get(waleGroup + sn.Name)
+			d.Source, d.sentinel = sn.Source, archive.WALESentinelKey(sn.Name)
+		}
 		d.Objects++
 		if b.sentinel != nil {
 			d.Bytes += b.sentinel.Size
@@ -394,6 +425,18 @@ func (pl *planner) planUnfinished(committed map[string]bool) {
 		b := pl.byName[name]
 		if committed[name] || b.sentinel != nil {
 			continue // committed, or its sentinel went between listing and reading: the next run sees it
+		}
+		walName, isWALE := strings.CutPrefix(name, waleGroup)
+		if wb := pl.byName[waleGroup+name]; !isWALE && wb != nil && len(b.parts) == 0 && !committed[waleGroup+name] && wb.sentinel == nil {
+			continue // the tombstone of a WAL-E backup's interrupted delete: goes with its parts below
+		}
+		if isWALE {
+			// delete's tombstone for a WAL-E backup lies in backups/, with
+			// walnut's, where WAL-E never looks.
+			if tb := pl.byName[walName]; tb != nil && tb.tombstone != nil && len(tb.parts) == 0 {
+				b.tombstone = tb.tombstone
+			}
+			name = walName
 		}
 		u := UnfinishedBackup{Name: name, LastModified: b.newest(), InterruptedDelete: b.tombstone != nil}
 		for _, o := range b.parts {

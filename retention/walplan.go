@@ -20,11 +20,18 @@ type walFile struct {
 
 func parseWALFile(o storage.ObjectInfo, segSize uint64) walFile {
 	f := walFile{ObjectInfo: o}
-	w, err := archive.ParseWALKey(o.Key)
-	if err != nil || !pgcontrol.IsArchivableName(w.Name) {
+	name := archive.ParseWALEWALKey(o.Key)
+	if name == "" {
+		w, err := archive.ParseWALKey(o.Key)
+		if err != nil {
+			return f
+		}
+		name = w.Name
+	}
+	if !pgcontrol.IsArchivableName(name) {
 		return f
 	}
-	f.name = w.Name
+	f.name = name
 	if tli, err := strconv.ParseUint(f.name[:8], 16, 32); err == nil {
 		f.tli = uint32(tli)
 	}

@@ -95,6 +95,7 @@ want_apt ca-certificates test -s /etc/ssl/certs/ca-certificates.crt
 want_apt zstd have zstd
 want_apt gzip have gzip
 want_apt lz4 have lz4
+want_apt lzop have lzop
 want_apt gnupg have gpg
 # envdir, as WAL-E's README runs it (e2e/wale_readme_test.go).
 want_apt daemontools have envdir

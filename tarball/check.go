@@ -15,6 +15,18 @@ import (
 // read, with the CRC32C computed of each file, and reads r to its end so
 // that a decompressor or decryptor below checks its own trailer.
 func Check(r io.Reader, expect map[string]File, bad func(path string, err error)) ([]File, error) {
+	return check(r, expect, false, bad)
+}
+
+// CheckUnlisted reads a tar stream that comes without a manifest, as
+// WAL-E's partitions do, under Extract's rules (with RootDirEntry): every
+// entry must be one a restore would write, and the stream whole. Only
+// the stream's own framing can be checked; a file's content cannot.
+func CheckUnlisted(r io.Reader, bad func(path string, err error)) ([]File, error) {
+	return check(r, nil, true, bad)
+}
+
+func check(r io.Reader, expect map[string]File, rootDirEntry bool, bad func(path string, err error)) ([]File, error) {
 	bp := getBuf()
 	defer putBuf(bp)
 	buf := *bp
@@ -37,12 +49,17 @@ func Check(r io.Reader, expect map[string]File, bad func(path string, err error)
 			return files, fmt.Errorf("read tar after %d bytes: %w", cr.n, err)
 		}
 		dataStart := cr.n
+		if rootDirEntry && hdr.Name == "/" && hdr.Typeflag == tar.TypeDir {
+			continue
+		}
 		f, err := headerFile(hdr)
 		if err != nil {
 			bad(hdr.Name, err)
 		}
 		want, listed := expect[f.Path]
 		switch {
+		case expect == nil && rootDirEntry:
+			listed = false
 		case err != nil:
 		case seen[f.Path]:
 			bad(f.Path, fmt.Errorf("%w: entry appears twice in the object", ErrCorrupt))

@@ -41,6 +41,11 @@ type Extractor struct {
 	// files, in place; it may be shared by Extract calls running at once.
 	// The caller checks Chunks.Finish after the last of them.
 	Chunks *Assembler
+	// RootDirEntry accepts a directory entry named "/" as the destination
+	// root itself. WAL-E's partitions begin with one: Python's tarfile
+	// names the data directory's own entry "/". Any other absolute name
+	// is still refused.
+	RootDirEntry bool
 }
 
 type mount struct {
@@ -148,6 +153,10 @@ func (e *extraction) route(name string) (*os.Root, string) {
 }
 
 func (e *extraction) entry(hdr *tar.Header, tr io.Reader) (File, error) {
+	if e.x.RootDirEntry && hdr.Name == "/" && hdr.Typeflag == tar.TypeDir {
+		f := File{Path: ".", Type: TypeDir, Mode: fs.FileMode(hdr.Mode).Perm(), ModTime: hdr.ModTime}
+		return f, e.dir(e.x.Root, ".", f)
+	}
 	f, err := headerFile(hdr)
 	if err != nil {
 		return File{}, fmt.Errorf("extract %q: %w", hdr.Name, err)

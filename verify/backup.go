@@ -92,6 +92,14 @@ func Backups(ctx context.Context, o BackupOptions) ([]*BackupResult, error) {
 	indexes := map[uint32]*walIndex{} // by timeline, listed once for every backup on it
 	var out []*BackupResult
 	for _, sn := range list {
+		if sn.IsWALE() {
+			res := checkWALEBackup(ctx, o, sn)
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			out = append(out, res)
+			continue
+		}
 		idx, ok := indexes[sn.Timeline]
 		if !ok {
 			var err error

@@ -101,7 +101,7 @@ func checkSegment(ctx context.Context, s storage.Store, kr *crypto.Keyring, o wa
 	if err != nil {
 		return facts, fmt.Errorf("decode: %w", err)
 	}
-	if got := hex.EncodeToString(h.Sum(nil))[:archive.DigestLen]; got != o.Digest {
+	if got := hex.EncodeToString(h.Sum(nil))[:archive.DigestLen]; !o.WALE && got != o.Digest {
 		return facts, fmt.Errorf("content digest %s does not match the key's %s: the object is corrupt", got, o.Digest)
 	}
 	if size := int64(n) + rest; uint64(size) != segSize {

@@ -35,7 +35,7 @@ const staleTempAge = time.Minute
 // that errors.Is storage.ErrNotFound, and only then.
 func Fetch(ctx context.Context, o FetchOptions) error {
 	archive.RemoveStaleTemps(filepath.Dir(o.Dest), staleTempAge)
-	obj, err := archive.FindWAL(ctx, o.Store, o.Name)
+	obj, err := archive.FindWALAny(ctx, o.Store, o.Name)
 	if errors.Is(err, storage.ErrNotFound) {
 		// Recovery ends on "not in the archive": say it only of an archive.
 		if rerr := archive.Require(ctx, o.Store); rerr != nil {
@@ -44,6 +44,14 @@ func Fetch(ctx context.Context, o FetchOptions) error {
 	}
 	if err != nil {
 		return err
+	}
+	if obj.WALE {
+		return fetchWALE(ctx, o, obj)
+	}
+	if obj.Twin != "" {
+		if err := sameAsTwin(ctx, o, obj); err != nil {
+			return err
+		}
 	}
 	rc, err := archive.OpenDecoded(ctx, o.Store, obj.Key, o.Keyring)
 	if err != nil {
