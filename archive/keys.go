@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/walnut-pg/walnut/compression"
 )
@@ -52,6 +53,7 @@ type WALObject struct {
 	Digest    string
 	Codec     compression.Codec
 	Encrypted bool
+	ModTime   time.Time // set by listings, not by ParseWALKey
 }
 
 // ParseWALKey splits a key under wal/ into its parts.
