@@ -1,0 +1,307 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/walnut-pg/walnut/internal/testpg"
+	"github.com/walnut-pg/walnut/internal/testserver"
+	"github.com/walnut-pg/walnut/pgcontrol"
+)
+
+// streamingCluster is a server that archives nothing itself: WAL reaches
+// the archive only through wal-receive.
+func streamingCluster(t *testing.T, conf map[string]string) *testpg.Cluster {
+	c := map[string]string{"archive_mode": "off"}
+	for k, v := range conf {
+		c[k] = v
+	}
+	return testpg.New(t, testpg.Options{Conf: c})
+}
+
+// startReceive runs walnut wal-receive against c into the archive env
+// names, with its work directory under dir.
+func startReceive(t *testing.T, env []string, dir string, args ...string) *walnutProc {
+	t.Helper()
+	args = append([]string{"wal-receive", "--dir", filepath.Join(dir, "receive")}, args...)
+	return startWalnut(t, "", env, args...)
+}
+
+// waitStreaming waits until walnut streams from c.
+func waitStreaming(t *testing.T, c *testpg.Cluster, p *walnutProc) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if c.QueryString(t, "SELECT count(*) FROM pg_stat_replication WHERE application_name = 'walnut' AND state = 'streaming'") == "1" {
+			return
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("wal-receive ended: %v\n%s", p.err, p.output())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Fatalf("wal-receive is not streaming after a minute\n%s", p.output())
+}
+
+// walnutPID is the walnut process itself: under runuser, its child.
+func (p *walnutProc) walnutPID(t *testing.T) int {
+	t.Helper()
+	pid := p.cmd.Process.Pid
+	if !testpg.AsRoot() {
+		return pid
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("children of runuser %d: %q", pid, b)
+	}
+	return child
+}
+
+// terminate sends SIGTERM to walnut alone (as systemd's stop would) and
+// requires exit 0 within timeout.
+func (p *walnutProc) terminate(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	if err := syscall.Kill(p.walnutPID(t), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		t.Fatalf("wal-receive did not stop within %s of SIGTERM\n%s", timeout, p.output())
+	}
+	if p.err != nil {
+		t.Fatalf("wal-receive after SIGTERM: %v\n%s", p.err, p.output())
+	}
+}
+
+func (p *walnutProc) kill(t *testing.T) {
+	t.Helper()
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+}
+
+// rowWriter commits one row at a time into marks until stopped, and
+// knows the last row whose commit returned.
+type rowWriter struct {
+	committed atomic.Int64
+	cancel    context.CancelFunc
+	done      chan error
+}
+
+func startRowWriter(t *testing.T, c *testpg.Cluster) *rowWriter {
+	t.Helper()
+	c.Exec(t, "CREATE TABLE IF NOT EXISTS marks (id bigint PRIMARY KEY)")
+	conn := c.Connect(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	w := &rowWriter{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		for id := int64(1); ; id++ {
+			if _, err := conn.Exec(ctx, "INSERT INTO marks VALUES ($1)", id); err != nil {
+				w.done <- err
+				return
+			}
+			w.committed.Store(id)
+			select {
+			case <-ctx.Done():
+				w.done <- nil
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	return w
+}
+
+func (w *rowWriter) stop(t *testing.T) int64 {
+	t.Helper()
+	w.cancel()
+	<-w.done
+	return w.committed.Load()
+}
+
+// restoreToEnd restores LATEST to the end of the archive (the default
+// recovery) and returns the highest row of marks found.
+func restoreToEnd(t *testing.T, a *archive, dest string) (int64, *testpg.Cluster) {
+	t.Helper()
+	mustRun(t, "", env(a, nil), "backup-fetch", dest, "LATEST")
+	verifyBackup(t, dest)
+	restored := startRestored(t, a, dest)
+	got, err := strconv.ParseInt(restored.QueryString(t, "SELECT coalesce(max(id), 0) FROM marks"), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, restored
+}
+
+// segmentGaps lists the segments missing on timeline 1 between the first
+// and the last whole one in names.
+func segmentGaps(t *testing.T, names []string) []string {
+	t.Helper()
+	var segs []uint64
+	for _, n := range names {
+		if !pgcontrol.IsWALFileName(n) || !strings.HasPrefix(n, "00000001") {
+			continue
+		}
+		_, no, err := pgcontrol.ParseWALFileName(n, pgcontrol.DefaultWALSegmentSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		segs = append(segs, no)
+	}
+	slices.Sort(segs)
+	if len(segs) < 2 {
+		t.Fatalf("fewer than two whole segments archived: %v", names)
+	}
+	var gaps []string
+	for i := 1; i < len(segs); i++ {
+		for no := segs[i-1] + 1; no < segs[i]; no++ {
+			gaps = append(gaps, pgcontrol.WALFileName(1, no, pgcontrol.DefaultWALSegmentSize))
+		}
+	}
+	return gaps
+}
+
+// walNames are the WAL names in a file:// archive.
+func walNames(t *testing.T, a *archive) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(a.Path, "wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if i := strings.LastIndexByte(e.Name(), '-'); i > 0 {
+			names = append(names, e.Name()[:i])
+		}
+	}
+	return names
+}
+
+// Streaming alone, asynchronous, on file://: archive_mode is off and
+// wal-receive is the only way WAL reaches the archive. A base backup,
+// writes, the walsender killed in the middle of them (wal-receive
+// reconnects and the archive has no gap), then the primary is killed and
+// its data directory deleted, and wal-receive with it. A restore to the
+// end of the archive holds every row committed before the last partial
+// upload.
+func TestWALReceiveAsyncFile(t *testing.T) {
+	a := newArchive(t)
+	c := streamingCluster(t, nil)
+	p := startReceive(t, env(a, c, "WALNUT_LOG_LEVEL=debug"), a.Dir, "--partial-interval", "1s")
+	waitStreaming(t, c, p)
+	c.Pgbench(t, "-i", "-s", "2", "-q")
+	mustRun(t, "", env(a, c), "backup-push", c.DataDir)
+
+	w := startRowWriter(t, c)
+	c.Pgbench(t, "-n", "-c", "2", "-t", "300", "postgres")
+	before := c.QueryString(t, "SELECT pg_walfile_name(pg_current_wal_lsn())")
+	c.Exec(t, "SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = 'walnut'")
+	// Whole segments go by while it is away.
+	for range 2 {
+		c.Pgbench(t, "-n", "-c", "2", "-t", "200", "postgres")
+		c.Exec(t, "SELECT pg_switch_wal()")
+	}
+	waitStreaming(t, c, p)
+	c.Pgbench(t, "-n", "-c", "2", "-t", "100", "postgres")
+	last := w.stop(t)
+	after := c.QueryString(t, "SELECT pg_walfile_name(pg_current_wal_lsn())")
+	if after <= before {
+		t.Fatalf("the writes after the dropped connection did not cross a segment (%s to %s)", before, after)
+	}
+	// The last row reached wal-receive's disk; two partial intervals later
+	// it is in the archive.
+	lsn := c.QueryString(t, "SELECT pg_current_wal_lsn()")
+	deadline := time.Now().Add(30 * time.Second)
+	for c.QueryString(t, "SELECT (write_lsn >= '"+lsn+"')::int FROM pg_stat_replication WHERE application_name = 'walnut'") != "1" {
+		if time.Now().After(deadline) {
+			t.Fatalf("wal-receive did not receive %s: %s\n%s", lsn, c.QueryString(t, "SELECT sent_lsn || ' ' || write_lsn || ' ' || flush_lsn || ' ' || pg_current_wal_lsn() FROM pg_stat_replication"), p.output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	c.Kill(t)
+	p.kill(t)
+	if err := os.RemoveAll(c.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.output(), "reconnecting") {
+		t.Errorf("wal-receive did not log a reconnect after pg_terminate_backend\n%s", p.output())
+	}
+	names := walNames(t, a)
+	if gaps := segmentGaps(t, names); len(gaps) > 0 {
+		t.Fatalf("the archive misses %v after the dropped connection", gaps)
+	}
+	if !slices.ContainsFunc(names, func(n string) bool { return strings.HasSuffix(n, ".partial") }) {
+		t.Errorf("no .partial in the archive: %v", names)
+	}
+	got, _ := restoreToEnd(t, a, filepath.Join(a.Dir, "restored"))
+	if got < last {
+		t.Fatalf("restore to the end of the archive has rows up to %d, %d were committed and uploaded\n%s", got, last, p.output())
+	}
+}
+
+// Streaming alone, synchronous, on MinIO behind a proxy: walnut is the
+// synchronous standby, so a commit returns only once its WAL is in the
+// store. The store goes away under writes: commits wait instead of
+// succeeding unprotected, and when it comes back nothing is lost. The
+// primary is then killed with wal-receive, and a restore to the end of
+// the archive holds every committed row.
+func TestWALReceiveSynchronousMinIO(t *testing.T) {
+	m := startMinIO(t)
+	tp := testserver.StartToxiproxy(t)
+	proxy := tp.Proxy(t, "minio", m.Addr)
+	a := newS3Archive(t, m, "")
+	viaProxy := append([]string{"WALNUT_PREFIX=" + a.Prefix}, m.Env(proxy.URL())...)
+	c := streamingCluster(t, map[string]string{"synchronous_standby_names": "walnut"})
+	p := startReceive(t, append(viaProxy, c.Env()...), a.Dir, "--synchronous", "--partial-interval", "1h")
+	waitStreaming(t, c, p)
+	c.Exec(t, "CREATE TABLE marks (id bigint PRIMARY KEY)")
+	mustRun(t, "", env(a, c), "backup-push", c.DataDir)
+
+	w := startRowWriter(t, c)
+	time.Sleep(time.Second)
+	proxy.SetEnabled(t, false)
+	// Whatever was in flight settles; from then on nothing commits.
+	time.Sleep(2 * time.Second)
+	stalled := w.committed.Load()
+	time.Sleep(10 * time.Second)
+	if now := w.committed.Load(); now != stalled {
+		t.Errorf("commits went on while the store was away: %d then %d", stalled, now)
+	}
+	proxy.SetEnabled(t, true)
+	deadline := time.Now().Add(time.Minute)
+	for w.committed.Load() < stalled+20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("commits did not resume after the store came back (%d)\n%s", w.committed.Load(), p.output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(p.output(), "store failed") {
+		t.Errorf("wal-receive did not log the store outage\n%s", p.output())
+	}
+	c.Exec(t, "SELECT pg_switch_wal()")
+	c.Kill(t)
+	last := w.committed.Load()
+	p.kill(t)
+	if err := os.RemoveAll(c.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := restoreToEnd(t, a, filepath.Join(a.Dir, "restored"))
+	if got < last {
+		t.Fatalf("restore to the end of the archive has rows up to %d, %d were committed\n%s", got, last, p.output())
+	}
+}
