@@ -305,3 +305,57 @@ func TestWALReceiveSynchronousMinIO(t *testing.T) {
 		t.Fatalf("restore to the end of the archive has rows up to %d, %d were committed\n%s", got, last, p.output())
 	}
 }
+
+// Promotion: wal-receive streams from a standby, which is promoted. It
+// follows timeline 2: the archive holds 00000002.history (as the server
+// wrote it), timeline 1's last segment as a .partial and whole segments
+// of timeline 2; SIGTERM then exits 0.
+func TestWALReceiveFollowsPromotion(t *testing.T) {
+	a := newArchive(t)
+	primary := streamingCluster(t, nil)
+	standbyDir := filepath.Join(testpg.SharedTempDir(t), "standby")
+	out, err := primary.Command(t.Context(), nil, filepath.Join(primary.BinDir, "pg_basebackup"),
+		"-D", standbyDir, "-R", "-X", "stream", "-c", "fast").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pg_basebackup: %v\n%s", err, out)
+	}
+	standby := testpg.Start(t, standbyDir, testpg.Options{Conf: map[string]string{"archive_mode": "off"}})
+	p := startReceive(t, env(a, standby), a.Dir, "--partial-interval", "1s")
+	waitStreaming(t, standby, p)
+	primary.Exec(t, "CREATE TABLE marks (id bigint PRIMARY KEY); INSERT INTO marks SELECT generate_series(1, 1000)")
+	primary.Exec(t, "SELECT pg_switch_wal()")
+	waitReplayed(t, primary, standby)
+	primary.Stop(t)
+	standby.Exec(t, "SELECT pg_promote()")
+	standby.Exec(t, "INSERT INTO marks SELECT generate_series(1001, 2000)")
+	standby.Exec(t, "SELECT pg_switch_wal()")
+
+	deadline := time.Now().Add(time.Minute)
+	var names []string
+	for {
+		names = walNames(t, a)
+		whole2 := slices.ContainsFunc(names, func(n string) bool { return pgcontrol.IsWALFileName(n) && strings.HasPrefix(n, "00000002") })
+		partial1 := slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "00000001") && strings.HasSuffix(n, ".partial") })
+		if slices.Contains(names, "00000002.history") && whole2 && partial1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the promotion the archive holds %v; want 00000002.history, a .partial of timeline 1 and a whole segment of timeline 2\n%s", names, p.output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	p.terminate(t, time.Minute)
+	fetched := filepath.Join(a.Dir, "fetched.history")
+	mustRun(t, "", env(a, nil), "wal-fetch", "00000002.history", fetched)
+	got, err := os.ReadFile(fetched)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(standbyDir, "pg_wal", "00000002.history"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("archived 00000002.history:\n%s\nthe server's:\n%s", got, want)
+	}
+}
