@@ -309,7 +309,8 @@ func TestWALReceiveSynchronousMinIO(t *testing.T) {
 // Promotion: wal-receive streams from a standby, which is promoted. It
 // follows timeline 2: the archive holds 00000002.history (as the server
 // wrote it), timeline 1's last segment as a .partial and whole segments
-// of timeline 2; SIGTERM then exits 0.
+// of timeline 2. WAL that arrived after the last upload is stored by
+// SIGTERM, which exits 0, and wal-fetch serves it under the segment's name.
 func TestWALReceiveFollowsPromotion(t *testing.T) {
 	a := newArchive(t)
 	primary := streamingCluster(t, nil)
@@ -320,7 +321,7 @@ func TestWALReceiveFollowsPromotion(t *testing.T) {
 		t.Fatalf("pg_basebackup: %v\n%s", err, out)
 	}
 	standby := testpg.Start(t, standbyDir, testpg.Options{Conf: map[string]string{"archive_mode": "off"}})
-	p := startReceive(t, env(a, standby), a.Dir, "--partial-interval", "1s")
+	p := startReceive(t, env(a, standby), a.Dir, "--partial-interval", "1h")
 	waitStreaming(t, standby, p)
 	primary.Exec(t, "CREATE TABLE marks (id bigint PRIMARY KEY); INSERT INTO marks SELECT generate_series(1, 1000)")
 	primary.Exec(t, "SELECT pg_switch_wal()")
@@ -344,7 +345,36 @@ func TestWALReceiveFollowsPromotion(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// More rows on timeline 2 reach wal-receive's disk but, with an
+	// upload interval of an hour, not the store; SIGTERM stores them.
+	standby.Exec(t, "INSERT INTO marks SELECT generate_series(2001, 3000)")
+	lsn := standby.QueryString(t, "SELECT pg_current_wal_lsn()::text")
+	seg := standby.QueryString(t, "SELECT pg_walfile_name('"+lsn+"')")
+	off, err := strconv.ParseInt(standby.QueryString(t, "SELECT (pg_wal_lsn_diff('"+lsn+"', '0/0')::numeric % 16777216)::text"), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(time.Minute)
+	for standby.QueryString(t, "SELECT coalesce((write_lsn >= '"+lsn+"')::text, '') FROM pg_stat_replication WHERE application_name = 'walnut'") != "true" {
+		if time.Now().After(deadline) {
+			t.Fatalf("wal-receive did not receive %s\n%s", lsn, p.output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	p.terminate(t, time.Minute)
+	partial := filepath.Join(a.Dir, "fetched.partial")
+	mustRun(t, "", env(a, nil), "wal-fetch", seg, partial)
+	gotSeg, err := os.ReadFile(partial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSeg, err := os.ReadFile(filepath.Join(standbyDir, "pg_wal", seg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gotSeg) != len(wantSeg) || string(gotSeg[:off]) != string(wantSeg[:off]) {
+		t.Fatalf("wal-fetch %s after SIGTERM: %d bytes, not the server's first %d", seg, len(gotSeg), off)
+	}
 	fetched := filepath.Join(a.Dir, "fetched.history")
 	mustRun(t, "", env(a, nil), "wal-fetch", "00000002.history", fetched)
 	got, err := os.ReadFile(fetched)
