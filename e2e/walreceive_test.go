@@ -389,3 +389,61 @@ func TestWALReceiveFollowsPromotion(t *testing.T) {
 		t.Fatalf("archived 00000002.history:\n%s\nthe server's:\n%s", got, want)
 	}
 }
+
+// A restart resumes where the archive ends: WAL written while wal-receive
+// was stopped is kept by the slot and streamed on the next start, with no
+// gap. Bad settings are refused with one line and exit 2.
+func TestWALReceiveRestartResumes(t *testing.T) {
+	a := newArchive(t)
+	c := streamingCluster(t, nil)
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"wal-receive"}, "no work directory"},
+		{[]string{"wal-receive", "--dir", a.Dir, "--slot", "Bad-Slot"}, "--slot"},
+		{[]string{"wal-receive", "--dir", a.Dir, "--dsn", "host=/tmp password=secret"}, "--dsn holds a password"},
+		{[]string{"wal-receive", "--dir", a.Dir, "--partial-interval", "0s"}, "--partial-interval"},
+	} {
+		r := run(t, "", env(a, c), bad.args...)
+		line := strings.TrimSpace(r.Stderr)
+		if r.Code != 2 || !strings.Contains(line, bad.want) || strings.Contains(line, "\n") || strings.Contains(line, "secret") {
+			t.Errorf("walnut %v: want exit 2 and one line about %q, got %s", bad.args, bad.want, r)
+		}
+	}
+
+	p := startReceive(t, env(a, c), a.Dir)
+	waitStreaming(t, c, p)
+	c.Pgbench(t, "-i", "-s", "1", "-q")
+	c.Exec(t, "SELECT pg_switch_wal()")
+	p.terminate(t, time.Minute)
+	first := walNames(t, a)
+
+	for range 3 {
+		c.Pgbench(t, "-n", "-t", "200", "postgres")
+		c.Exec(t, "SELECT pg_switch_wal()")
+	}
+	last := c.QueryString(t, "SELECT pg_walfile_name(pg_current_wal_lsn())")
+	p = startReceive(t, env(a, c), a.Dir)
+	waitStreaming(t, c, p)
+	deadline := time.Now().Add(time.Minute)
+	var names []string
+	for {
+		names = walNames(t, a)
+		if slices.ContainsFunc(names, func(n string) bool { return pgcontrol.IsWALFileName(n) && n >= last }) ||
+			slices.Contains(names, last+".partial") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the restart the archive did not reach %s: %v\n%s", last, names, p.output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(p.output(), "streaming from where the archive ends") {
+		t.Errorf("the restart did not start where the archive ends\n%s", p.output())
+	}
+	if gaps := segmentGaps(t, names); len(gaps) > 0 {
+		t.Fatalf("the archive misses %v after a restart (before: %v, after: %v)", gaps, first, names)
+	}
+	p.terminate(t, time.Minute)
+}
