@@ -392,10 +392,15 @@ func TestWALReceiveFollowsPromotion(t *testing.T) {
 
 // A restart resumes where the archive ends: WAL written while wal-receive
 // was stopped is kept by the slot and streamed on the next start, with no
-// gap. Bad settings are refused with one line and exit 2.
+// gap. Afterwards the server's archive_command (wal-push, failing until
+// then) archives the same segments into the same archive: each is
+// accepted once, with no conflict on either side. Bad settings are
+// refused with one line and exit 2.
 func TestWALReceiveRestartResumes(t *testing.T) {
 	a := newArchive(t)
-	c := streamingCluster(t, nil)
+	c := archivingCluster(t, a, nil)
+	c.Exec(t, "ALTER SYSTEM SET archive_command = 'false'")
+	c.Exec(t, "SELECT pg_reload_conf()")
 	for _, bad := range []struct {
 		args []string
 		want string
@@ -446,4 +451,19 @@ func TestWALReceiveRestartResumes(t *testing.T) {
 		t.Fatalf("the archive misses %v after a restart (before: %v, after: %v)", gaps, first, names)
 	}
 	p.terminate(t, time.Minute)
+	c.Exec(t, "ALTER SYSTEM RESET archive_command")
+	c.Exec(t, "SELECT pg_reload_conf()")
+	switchAndWaitArchived(t, c)
+	// Whichever came second found the same object and stored nothing.
+	accepted := strings.Contains(p.output(), "already_stored=true") || strings.Contains(c.LogTail(500), "already archived with the same content")
+	if !accepted || strings.Contains(p.output(), "level=ERROR") {
+		t.Errorf("no segment stored by both was accepted as already stored, or wal-receive failed\n%s\n%s", p.output(), c.LogTail(30))
+	}
+	seen := map[string]bool{}
+	for _, n := range walNames(t, a) {
+		if seen[n] {
+			t.Errorf("%s archived twice", n)
+		}
+		seen[n] = true
+	}
 }
