@@ -278,7 +278,9 @@ func TestWALReceiveSynchronousMinIO(t *testing.T) {
 	// Whatever was in flight settles; from then on nothing commits.
 	time.Sleep(2 * time.Second)
 	stalled := w.committed.Load()
-	time.Sleep(10 * time.Second)
+	// Longer than the storage decorator's own retries (some 15 s), so
+	// wal-receive's retry, which never gives up, is what carries on.
+	time.Sleep(20 * time.Second)
 	if now := w.committed.Load(); now != stalled {
 		t.Errorf("commits went on while the store was away: %d then %d", stalled, now)
 	}
