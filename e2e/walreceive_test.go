@@ -179,6 +179,9 @@ func segmentGaps(t *testing.T, names []string) []string {
 func walNames(t *testing.T, a *archive) []string {
 	t.Helper()
 	entries, err := os.ReadDir(filepath.Join(a.Path, "wal"))
+	if os.IsNotExist(err) {
+		return nil
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,4 +471,48 @@ func TestWALReceiveRestartResumes(t *testing.T) {
 		}
 		seen[n] = true
 	}
+}
+
+// When the server no longer has the WAL where the archive ends (the slot
+// was dropped while wal-receive was stopped), wal-receive says the archive
+// has a gap, at ERROR, and goes on from the server's current segment
+// rather than retrying forever or pretending nothing is missing.
+func TestWALReceiveReportsLostWAL(t *testing.T) {
+	a := newArchive(t)
+	c := streamingCluster(t, nil)
+	p := startReceive(t, env(a, c), a.Dir)
+	waitStreaming(t, c, p)
+	c.Exec(t, "CREATE TABLE filler AS SELECT g FROM generate_series(1, 1000) g")
+	first := c.QueryString(t, "SELECT pg_walfile_name(pg_switch_wal())")
+	deadline := time.Now().Add(time.Minute)
+	for !slices.Contains(walNames(t, a), first) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not stored\n%s", first, p.output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.terminate(t, time.Minute)
+	c.Exec(t, "SELECT pg_drop_replication_slot('walnut')")
+	lost := c.QueryString(t, "SELECT pg_walfile_name(pg_current_wal_lsn())")
+	for range 3 {
+		c.Exec(t, "INSERT INTO filler SELECT g FROM generate_series(1, 1000) g")
+		c.Exec(t, "SELECT pg_switch_wal()")
+		c.Exec(t, "CHECKPOINT")
+	}
+	if c.QueryString(t, "SELECT count(*) FROM pg_ls_waldir() WHERE name = '"+lost+"'") != "0" {
+		t.Fatalf("the server still has %s after three checkpoints", lost)
+	}
+	here := c.QueryString(t, "SELECT pg_walfile_name(pg_current_wal_lsn())")
+	p = startReceive(t, env(a, c), a.Dir)
+	deadline = time.Now().Add(time.Minute)
+	for !slices.ContainsFunc(walNames(t, a), func(n string) bool { return strings.HasPrefix(n, here) }) {
+		if time.Now().After(deadline) {
+			t.Fatalf("wal-receive did not go on from %s\n%s", here, p.output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if out := p.output(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "the archive will have a gap") {
+		t.Errorf("wal-receive did not report the gap at ERROR\n%s", out)
+	}
+	p.terminate(t, time.Minute)
 }

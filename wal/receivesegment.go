@@ -80,9 +80,10 @@ func (s *segments) begin(tli uint32, start pgcontrol.LSN) error {
 	if uint64(start)%s.segSize != 0 {
 		return fmt.Errorf("stream must start at a segment boundary, not %s", start)
 	}
-	if s.stored == 0 {
-		// The server reads a flush position of 0 as "unknown"; what
-		// came before the start is the archive's business.
+	if s.stored < start && len(s.queue) == 0 {
+		// What came before a fresh start is stored, or (WAL the server
+		// no longer has) given up with an error. The server also reads
+		// a flush position of 0 as "unknown".
 		s.stored = start
 	}
 	return s.open(tli, pgcontrol.SegmentNumber(start, s.segSize))

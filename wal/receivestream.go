@@ -262,6 +262,21 @@ func timelineOf(lsn pgcontrol.LSN, history []pgcontrol.HistoryEntry, current uin
 	return current
 }
 
+// lostWAL reports whether err says the server no longer has the WAL
+// asked for. The server answers so after START_REPLICATION was accepted,
+// in the stream. Retrying the same position would loop forever: the next
+// session starts at the server's current segment, and the gap is an
+// ERROR in the log (wal-verify and walnut status report it as well).
+func (r *receiver) lostWAL(err error, start pgcontrol.LSN) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "58P01" {
+		return false
+	}
+	r.skipTo = true
+	r.o.Log.Error("the server no longer has the WAL where streaming was to go on: the archive will have a gap; take a new base backup", "lsn", start.String(), "err", pe.Message)
+	return true
+}
+
 // stream runs START_REPLICATION from start on tli until the timeline ends
 // (returned) or something fails.
 func (r *receiver) stream(ctx context.Context, conn *pgconn.PgConn, tli uint32, start pgcontrol.LSN) (timelineSwitch, error) {
@@ -271,11 +286,7 @@ func (r *receiver) stream(ctx context.Context, conn *pgconn.PgConn, tli uint32, 
 	if nextTLI, nextLSN, ok := pglogrepl.IsErrEndTimeline(err); ok {
 		return timelineSwitch{tli: uint32(nextTLI), lsn: pgcontrol.LSN(nextLSN)}, nil
 	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "58P01" {
-		r.skipTo = true
-		r.o.Log.Error("the server no longer has the WAL where the archive ends: the archive will have a gap; take a new base backup", "lsn", start.String(), "err", pe.Message)
-	}
+	r.lostWAL(err, start)
 	if err != nil {
 		return timelineSwitch{}, fmt.Errorf("START_REPLICATION at %s on timeline %d: %w", start, tli, err)
 	}
@@ -363,7 +374,14 @@ func (r *receiver) stream(ctx context.Context, conn *pgconn.PgConn, tli uint32, 
 			}
 			return timelineSwitch{tli: uint32(res.Timeline), lsn: pgcontrol.LSN(res.LSN)}, nil
 		case *pgproto3.ErrorResponse:
-			return timelineSwitch{}, pgconn.ErrorResponseToPgError(msg)
+			err := pgconn.ErrorResponseToPgError(msg)
+			if r.lostWAL(err, start) {
+				// What arrived of the open segment is kept as its partial.
+				if cerr := r.segs.endTimeline(); cerr != nil {
+					return timelineSwitch{}, cerr
+				}
+			}
+			return timelineSwitch{}, err
 		}
 	}
 }
