@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/walnut-pg/walnut/compression"
 )
@@ -55,8 +56,9 @@ type WALObject struct {
 	// WALE: the object is WAL-E's (wal_005/<name>.lzo): no digest in its
 	// key, and encrypted or not by its content. Twin is the key of WAL-E's
 	// object under the same name when walnut's is returned.
-	WALE bool
-	Twin string
+	WALE    bool
+	Twin    string
+	ModTime time.Time // set by listings, not by ParseWALKey
 }
 
 // ParseWALKey splits a key under wal/ into its parts.

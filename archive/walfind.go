@@ -12,17 +12,7 @@ import (
 // Two objects under one name (two codecs, or a conflict pushed by hand)
 // are an error, never a guess.
 func FindWAL(ctx context.Context, s storage.Store, name string) (WALObject, error) {
-	var found []WALObject
-	err := s.List(ctx, WALKeyPrefix(name), func(oi storage.ObjectInfo) error {
-		o, err := ParseWALKey(oi.Key)
-		if err != nil {
-			return err
-		}
-		if o.Name == name {
-			found = append(found, o)
-		}
-		return nil
-	})
+	found, err := ListWAL(ctx, s, name)
 	if err != nil {
 		// Stores name the operation and the prefix in their errors, and
 		// ParseWALKey names the key.
@@ -60,4 +50,25 @@ func FindWALAny(ctx context.Context, s storage.Store, name string) (WALObject, e
 		return w, nil
 	}
 	return WALObject{}, err
+}
+
+// ListWAL returns every object archived under name, each with its
+// modification time; none is not an error.
+func ListWAL(ctx context.Context, s storage.Store, name string) ([]WALObject, error) {
+	var found []WALObject
+	err := s.List(ctx, WALKeyPrefix(name), func(oi storage.ObjectInfo) error {
+		o, err := ParseWALKey(oi.Key)
+		if err != nil {
+			return err
+		}
+		if o.Name == name {
+			o.ModTime = oi.ModTime
+			found = append(found, o)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err // stores name the operation and the prefix
+	}
+	return found, nil
 }

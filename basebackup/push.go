@@ -92,8 +92,10 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 	if err := sameDir(dataDir, facts.DataDir); err != nil {
 		return nil, err
 	}
-	if facts.ArchiveMode == "off" {
-		return nil, errors.New("archive_mode is off: a base backup cannot be restored without the WAL archive; set archive_mode = on and archive_command = 'walnut wal-push %p'")
+	if facts.ArchiveMode == "off" && facts.Streamers == 0 {
+		// With a walsender, walnut wal-receive may be the one archiving;
+		// the wait for the backup's WAL in this archive below tells.
+		return nil, errors.New("archive_mode is off and no walnut wal-receive streams from this server: a base backup cannot be restored without the WAL archive; set archive_mode = on and archive_command = 'walnut wal-push %p', or run walnut wal-receive")
 	}
 	if err := archive.CheckIdentity(ctx, o.Store, facts.SystemID, sess.version/10000, facts.WALSegmentSize); err != nil {
 		return nil, err

@@ -53,7 +53,10 @@ type serverFacts struct {
 	WALSegmentSize uint64
 	InRecovery     bool
 	ArchiveMode    string
-	Tablespaces    []archive.Tablespace
+	// Streamers counts the server's walsenders: with archive_mode off,
+	// WAL may reach the archive through walnut wal-receive.
+	Streamers   int
+	Tablespaces []archive.Tablespace
 }
 
 func (s *session) facts(ctx context.Context) (serverFacts, error) {
@@ -62,7 +65,8 @@ func (s *session) facts(ctx context.Context) (serverFacts, error) {
 	err := s.conn.QueryRow(ctx, `SELECT current_setting('data_directory'),
 		(SELECT system_identifier FROM pg_control_system())::text,
 		(SELECT setting FROM pg_settings WHERE name = 'wal_segment_size')::bigint,
-		pg_is_in_recovery(), current_setting('archive_mode')`).Scan(&f.DataDir, &sysid, &f.WALSegmentSize, &f.InRecovery, &f.ArchiveMode)
+		pg_is_in_recovery(), current_setting('archive_mode'),
+		(SELECT count(*) FROM pg_stat_replication)::int`).Scan(&f.DataDir, &sysid, &f.WALSegmentSize, &f.InRecovery, &f.ArchiveMode, &f.Streamers)
 	if err != nil {
 		return f, fmt.Errorf("query server settings: %w", err)
 	}

@@ -114,6 +114,7 @@ func newApp(g *globals) *cli.App {
 			walPushCommand(g),
 			walFetchCommand(g),
 			walPrefetchCommand(g),
+			walReceiveCommand(g),
 			backupPushCommand(g),
 			backupFetchCommand(g),
 			backupListCommand(g),

@@ -23,6 +23,9 @@ type FetchOptions struct {
 	Dest    string          // %p, relative to the working directory PostgreSQL gives
 	Keyring *crypto.Keyring // decrypts .pgp objects; nil: none configured
 	Log     *slog.Logger
+	// WholeOnly refuses wal-receive's partial segments: a prefetched
+	// copy would outlive the segment's completion.
+	WholeOnly bool
 }
 
 // staleTempAge is how old a temporary file beside Dest must be before a
@@ -36,6 +39,13 @@ const staleTempAge = time.Minute
 func Fetch(ctx context.Context, o FetchOptions) error {
 	archive.RemoveStaleTemps(filepath.Dir(o.Dest), staleTempAge)
 	obj, err := archive.FindWALAny(ctx, o.Store, o.Name)
+	if errors.Is(err, storage.ErrNotFound) && !o.WholeOnly {
+		// A restore to the end of the archive includes what wal-receive
+		// stored of the segment it was writing.
+		if obj, err = findPartial(ctx, o.Store, o.Name); err == nil && o.Log != nil {
+			o.Log.Info("serving the partial segment: nothing later is archived on its timeline", "key", obj.Key)
+		}
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		// Recovery ends on "not in the archive": say it only of an archive.
 		if rerr := archive.Require(ctx, o.Store); rerr != nil {

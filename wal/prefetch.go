@@ -281,7 +281,7 @@ func prefetchOne(ctx context.Context, o PrefetchOptions, name string) (bool, err
 	}
 	removeTemps(o.Dir, name)
 	fo := o.FetchOptions
-	fo.Name, fo.Dest = name, final
+	fo.Name, fo.Dest, fo.WholeOnly = name, final, true
 	if err := Fetch(ctx, fo); err != nil {
 		return false, err
 	}

@@ -46,28 +46,11 @@ var ErrConflict = errors.New("a different file is already archived under this na
 // partial segment. It returns only once the object is durable; pushing the
 // same content again succeeds without storing it twice.
 func Push(ctx context.Context, o PushOptions) (PushResult, error) {
-	var res PushResult
-	name := filepath.Base(o.Path)
-	if !pgcontrol.IsArchivableName(name) {
-		return res, fmt.Errorf("%s: not a WAL segment, .history, .backup or .partial file name", o.Path)
-	}
-	digest, size, head, err := digestFile(o.Path)
+	res, digest, err := prepare(ctx, o)
 	if err != nil {
 		return res, err
 	}
-	res.Size = size
-
-	seg, err := checkFile(o.Path, name, size, head)
-	if err != nil {
-		return res, fmt.Errorf("%s: %w; not archived", o.Path, err)
-	}
-	if seg != nil {
-		res.SystemIdentity = seg.sysid
-		if err := archive.CheckIdentity(ctx, o.Store, seg.sysid, 0, uint64(seg.segSize)); err != nil {
-			return res, fmt.Errorf("%s: %w", name, err)
-		}
-	}
-
+	name := filepath.Base(o.Path)
 	// The digest is of the file as PostgreSQL wrote it, whatever the
 	// encoding, so the same file pushed again is recognised as stored
 	// even when compression or encryption changed in between.
@@ -82,9 +65,41 @@ func Push(ctx context.Context, o PushOptions) (PushResult, error) {
 	case !errors.Is(err, storage.ErrNotFound):
 		return res, err
 	}
+	return put(ctx, o, res, digest)
+}
 
+// prepare checks the file at o.Path before it may take its name in the
+// archive (name, content, the cluster it belongs to) and returns its digest.
+func prepare(ctx context.Context, o PushOptions) (PushResult, string, error) {
+	var res PushResult
+	name := filepath.Base(o.Path)
+	if !pgcontrol.IsArchivableName(name) {
+		return res, "", fmt.Errorf("%s: not a WAL segment, .history, .backup or .partial file name", o.Path)
+	}
+	digest, size, head, err := digestFile(o.Path)
+	if err != nil {
+		return res, "", err
+	}
+	res.Size = size
+
+	seg, err := checkFile(o.Path, name, size, head)
+	if err != nil {
+		return res, "", fmt.Errorf("%s: %w; not archived", o.Path, err)
+	}
+	if seg != nil {
+		res.SystemIdentity = seg.sysid
+		if err := archive.CheckIdentity(ctx, o.Store, seg.sysid, 0, uint64(seg.segSize)); err != nil {
+			return res, "", fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return res, digest, nil
+}
+
+// put stores the file at o.Path under its name and digest.
+func put(ctx context.Context, o PushOptions, res PushResult, digest string) (PushResult, error) {
 	enc := archive.Encoding{Codec: o.Codec, To: o.Encrypt}
-	res.Key = archive.WALKey(name, digest, enc.Ext())
+	res.Key = archive.WALKey(filepath.Base(o.Path), digest, enc.Ext())
+	var err error
 	if res.Stored, err = putEncoded(ctx, o, res.Key, enc); err != nil {
 		return res, err // the store names the call and the key
 	}
