@@ -81,6 +81,15 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if err := checkComplete(m); err != nil {
 		return nil, fmt.Errorf("backup %s: %w", sn.Name, err)
 	}
+	return restoreWith(ctx, o, sn, func(r *restorer, res *Result) error {
+		return r.runWalnut(ctx, o, sn, m, res)
+	})
+}
+
+// restoreWith gives the timeline advice, then runs body with a restorer
+// for sn; when body fails it empties every directory the restore made, so
+// a half-restored directory is never left looking whole.
+func restoreWith(ctx context.Context, o Options, sn *archive.Sentinel, body func(*restorer, *Result) error) (res *Result, err error) {
 	if o.Recovery != nil && (o.Recovery.TargetTimeline == "" || o.Recovery.TargetTimeline == "latest") {
 		advice, err := timelineAdvice(ctx, o.Store, o.Keyring, sn)
 		if err != nil {
@@ -94,7 +103,6 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if res.Dest, err = filepath.Abs(o.Dest); err != nil {
 		return nil, err
 	}
-
 	r := &restorer{store: o.Store, keyring: o.Keyring, progress: o.Progress, mounts: map[string]*os.Root{}}
 	defer func() {
 		if err != nil {
@@ -107,18 +115,26 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		}
 	}()
 	defer r.close()
-	if err := r.open(res.Dest, m.Tablespaces, o.Tablespaces, o.TablespaceDir, res.Tablespaces); err != nil {
+	if err := body(r, res); err != nil {
 		return nil, err
+	}
+	return res, nil
+}
+
+// runWalnut restores a backup in walnut's own layout, whose manifest is m.
+func (r *restorer) runWalnut(ctx context.Context, o Options, sn *archive.Sentinel, m *archive.Manifest, res *Result) error {
+	if err := r.open(res.Dest, m.Tablespaces, o.Tablespaces, o.TablespaceDir, res.Tablespaces); err != nil {
+		return err
 	}
 
 	// Tar entries by partition: a chunked file is one entry per chunk,
 	// written in place by the assembler whichever partition holds it.
 	byPart, err := tarball.ByPartition(m.Files)
 	if err != nil {
-		return nil, fmt.Errorf("backup %s: manifest %s: %w", sn.Name, sn.ManifestKey, err)
+		return fmt.Errorf("backup %s: manifest %s: %w", sn.Name, sn.ManifestKey, err)
 	}
 	if r.chunks, err = tarball.NewAssembler(m.Files); err != nil {
-		return nil, fmt.Errorf("backup %s: manifest %s: %w", sn.Name, sn.ManifestKey, err)
+		return fmt.Errorf("backup %s: manifest %s: %w", sn.Name, sn.ManifestKey, err)
 	}
 	for _, f := range m.Files {
 		if f.Type == tarball.TypeFile {
@@ -127,7 +143,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		}
 	}
 	if err := makeDirs(r.root, r.mounts, m.Files); err != nil {
-		return nil, err
+		return err
 	}
 	if o.Progress != nil {
 		o.Progress.Total(tarSize(m.Files))
@@ -139,7 +155,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		err = fmt.Errorf("backup %s: %w", sn.Name, ferr)
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// The data is durable before pg_control and backup_label exist, so a
 	// crash can leave a restore that lacks them, never one that has them
@@ -149,40 +165,40 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		roots = append(roots, mr)
 	}
 	if err := syncAll(ctx, roots); err != nil {
-		return nil, err
+		return err
 	}
 	if err := linkTablespaces(r.root, res.Tablespaces); err != nil {
-		return nil, err
+		return err
 	}
 	if err := r.extract(ctx, sn.ControlKey, byPart[archive.ControlPartition], nil, true); err != nil {
-		return nil, err
+		return err
 	}
 	if sn.PGManifestKey != "" {
 		if err := r.restorePGManifest(ctx, sn.PGManifestKey); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if len(o.Tablespaces) > 0 || (o.TablespaceDir != "" && len(m.Tablespaces) > 0) {
 		if err := rewriteTablespaceMap(r.root, m.Tablespaces, res.Tablespaces); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if o.Recovery != nil {
 		if err := writeRecovery(r.root, sn, *o.Recovery); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if o.ArchiveModeOff {
 		if err := appendSettings(r.root, sn, [][2]string{{"archive_mode", "off"}}); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for _, d := range append([]string{res.Dest}, mapValues(res.Tablespaces)...) {
 		if err := syncTree(d); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return res, nil
+	return nil
 }
 
 // open prepares the empty data directory and tablespace locations (remap:

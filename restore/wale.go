@@ -159,35 +159,9 @@ func linkWALETablespaces(root *os.Root, locs map[string]string) error {
 	return linkTablespaces(root, locs)
 }
 
-// runWALEBackup is Run for a WAL-E backup: the same cleanup on failure.
-func runWALEBackup(ctx context.Context, o Options, sn *archive.Sentinel) (res *Result, err error) {
-	if o.Recovery != nil && (o.Recovery.TargetTimeline == "" || o.Recovery.TargetTimeline == "latest") {
-		advice, err := timelineAdvice(ctx, o.Store, o.Keyring, sn)
-		if err != nil {
-			return nil, err
-		}
-		if advice != "" {
-			o.Log.Warn(advice)
-		}
-	}
-	res = &Result{Backup: sn, Tablespaces: map[string]string{}}
-	if res.Dest, err = filepath.Abs(o.Dest); err != nil {
-		return nil, err
-	}
-	r := &restorer{store: o.Store, keyring: o.Keyring, progress: o.Progress, mounts: map[string]*os.Root{}}
-	defer func() {
-		if err != nil {
-			for _, d := range r.made {
-				removeContents(d)
-			}
-			if len(r.made) > 0 {
-				err = fmt.Errorf("%w; the partial restore was removed", err)
-			}
-		}
-	}()
-	defer r.close()
-	if err := r.runWALE(ctx, o, sn, res); err != nil {
-		return nil, err
-	}
-	return res, nil
+// runWALEBackup is Run for a WAL-E backup: the same advice and cleanup.
+func runWALEBackup(ctx context.Context, o Options, sn *archive.Sentinel) (*Result, error) {
+	return restoreWith(ctx, o, sn, func(r *restorer, res *Result) error {
+		return r.runWALE(ctx, o, sn, res)
+	})
 }
