@@ -36,11 +36,7 @@ func backupPushCommand(g *globals) *cli.Command {
 			if c.NArg() != 1 {
 				return usageError(fmt.Errorf("backup-push: want one PGDATA, got %d arguments", c.NArg()))
 			}
-			codec, err := g.codec()
-			if err != nil {
-				return err
-			}
-			to, err := g.pgpRecipients(c.Context)
+			codec, to, err := g.encoding(c.Context)
 			if err != nil {
 				return err
 			}

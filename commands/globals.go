@@ -103,6 +103,20 @@ func (g *globals) openStore(ctx context.Context) (storage.Store, error) {
 	return s, nil
 }
 
+// encoding returns how new objects are written: the codec, and the keys
+// to encrypt to (nil: stored unencrypted).
+func (g *globals) encoding(ctx context.Context) (compression.Codec, *crypto.Recipients, error) {
+	codec, err := g.codec()
+	if err != nil {
+		return nil, nil, err
+	}
+	to, err := g.pgpRecipients(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return codec, to, nil
+}
+
 func (g *globals) codec() (compression.Codec, error) {
 	spec := g.env.Getenv("WALNUT_COMPRESSION")
 	c, err := compression.Parse(spec)

@@ -48,11 +48,7 @@ func walPushCommand(g *globals) *cli.Command {
 				return err
 			}
 			defer store.Close()
-			codec, err := g.codec()
-			if err != nil {
-				return err
-			}
-			to, err := g.pgpRecipients(c.Context)
+			codec, to, err := g.encoding(c.Context)
 			if err != nil {
 				return err
 			}

@@ -64,11 +64,7 @@ func walVerifyCommand(g *globals) *cli.Command {
 				// wal-push's own path, so pushed files are checked,
 				// named and encoded as PostgreSQL's archive_command
 				// would have stored them.
-				codec, err := g.codec()
-				if err != nil {
-					return err
-				}
-				to, err := g.pgpRecipients(c.Context)
+				codec, to, err := g.encoding(c.Context)
 				if err != nil {
 					return err
 				}
