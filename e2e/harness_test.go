@@ -107,6 +107,13 @@ func run(t *testing.T, dir string, env []string, args ...string) result {
 	if dir != "" {
 		cmd.Dir = dir
 	}
+	return runCommand(t, cmd)
+}
+
+// runCommand runs cmd to its end and returns its output and exit code; a
+// command that cannot be run at all fails the test.
+func runCommand(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -117,7 +124,7 @@ func run(t *testing.T, dir string, env []string, args ...string) result {
 	case errors.As(err, &ee):
 		r.Code = ee.ExitCode()
 	default:
-		t.Fatalf("run walnut %v: %v", args, err)
+		t.Fatalf("run %v: %v", cmd.Args, err)
 	}
 	return r
 }

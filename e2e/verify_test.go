@@ -31,19 +31,7 @@ func runAsRoot(t *testing.T, env []string, args ...string) result {
 	cmd := exec.CommandContext(ctx, walnutBin, args...)
 	cmd.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, env...)
 	cmd.Dir = os.TempDir()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := result{Stdout: stdout.String(), Stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	default:
-		t.Fatalf("run walnut %v: %v", args, err)
-	}
-	return r
+	return runCommand(t, cmd)
 }
 
 // flipByte changes one byte in the middle of the stored object key, and

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,18 +56,7 @@ func (w *waleReadme) run(t *testing.T, env []string, line string) result {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	cmd := testpg.Command(ctx, append(append([]string{"PATH=" + w.path}, w.extraEnv...), env...), "sh", "-c", line)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := result{Stdout: stdout.String(), Stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	default:
-		t.Fatalf("sh -c %s: %v", line, err)
-	}
+	r := runCommand(t, cmd)
 	t.Logf("$ %s\n%s", line, r)
 	return r
 }
