@@ -417,6 +417,21 @@ func TestWALEArchive(t *testing.T) {
 				t.Fatalf("backup-verify: %+v", report)
 			}
 
+			// wal-verify follows the WAL across both layouts: WAL-E's part
+			// is no gap.
+			wv := run(t, "", e, "--envdir", w.a.Envdir, "wal-verify", "--json")
+			var walReport struct {
+				Segments int      `json:"segments"`
+				Missing  []string `json:"missing"`
+				Problems []any    `json:"problems"`
+			}
+			if err := json.Unmarshal([]byte(wv.Stdout), &walReport); err != nil {
+				t.Fatalf("wal-verify --json: %v\n%s", err, wv)
+			}
+			if wv.Code != 0 || len(walReport.Missing) != 0 || len(walReport.Problems) != 0 || walReport.Segments < 2 {
+				t.Fatalf("wal-verify on a mixed archive: %+v\n%s", walReport, wv)
+			}
+
 			if w.name == "file" {
 				// The drill restores WAL-E's backup to its end and starts it.
 				r := mustRun(t, "", e, "--envdir", w.a.Envdir, "backup-verify", "--restore", "--scratch", filepath.Join(testpg.SharedTempDir(t), "drill"), src.backup)

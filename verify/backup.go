@@ -103,7 +103,7 @@ func Backups(ctx context.Context, o BackupOptions) ([]*BackupResult, error) {
 		idx, ok := indexes[sn.Timeline]
 		if !ok {
 			var err error
-			if idx, err = listWAL(ctx, o.Store, walTimelinePrefix(sn.Timeline)); err != nil {
+			if idx, err = listWAL(ctx, o.Store, timelineNames(sn.Timeline)); err != nil {
 				return nil, err
 			}
 			indexes[sn.Timeline] = idx

@@ -90,7 +90,7 @@ func WAL(ctx context.Context, o WALOptions) (*WALReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx, err := listWAL(ctx, o.Store, archive.WALDir)
+	idx, err := listWAL(ctx, o.Store, "")
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func WAL(ctx context.Context, o WALOptions) (*WALReport, error) {
 		rep.archived[name] = true
 	}
 	for _, k := range idx.malformed {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("%s: not a walnut WAL key; ignored", k))
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%s: not a WAL key of walnut's or WAL-E's; ignored", k))
 	}
 	w.index()
 	w.readHistories(ctx)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/walnut-pg/walnut/archive"
+	"github.com/walnut-pg/walnut/compression"
 	"github.com/walnut-pg/walnut/crypto"
 	"github.com/walnut-pg/walnut/pgcontrol"
 	"github.com/walnut-pg/walnut/storage"
@@ -30,11 +31,13 @@ type walIndex struct {
 	malformed []string // keys under wal/ that are not walnut's
 }
 
-// listWAL lists the keys under prefix (wal/, or wal/<timeline> to list
-// one timeline).
-func listWAL(ctx context.Context, s storage.Store, prefix string) (*walIndex, error) {
+// listWAL lists the WAL files whose names start with name ("" for all,
+// a timeline's 8 hex digits for one timeline) in both layouts wal-fetch
+// reads: walnut's wal/ and, for names walnut's lacks, WAL-E's wal_005/
+// (a name in both is fetched from walnut's, after comparing the two).
+func listWAL(ctx context.Context, s storage.Store, name string) (*walIndex, error) {
 	idx := &walIndex{byName: map[string][]walObject{}}
-	err := s.List(ctx, prefix, func(oi storage.ObjectInfo) error {
+	err := s.List(ctx, archive.WALDir+name, func(oi storage.ObjectInfo) error {
 		o, err := archive.ParseWALKey(oi.Key)
 		if err != nil {
 			idx.malformed = append(idx.malformed, oi.Key)
@@ -45,6 +48,20 @@ func listWAL(ctx context.Context, s storage.Store, prefix string) (*walIndex, er
 	})
 	if err != nil {
 		return nil, err // stores name the operation and the prefix
+	}
+	err = s.List(ctx, archive.WALEWALDir+name, func(oi storage.ObjectInfo) error {
+		n := archive.ParseWALEWALKey(oi.Key)
+		switch {
+		case n == "":
+			idx.malformed = append(idx.malformed, oi.Key)
+		case len(idx.byName[n]) == 0:
+			o := archive.WALObject{Key: oi.Key, Name: n, Codec: compression.Lzop(), WALE: true}
+			idx.byName[n] = []walObject{{WALObject: o, Size: oi.Size, ModTime: oi.ModTime}}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return idx, nil
 }
@@ -67,10 +84,10 @@ func duplicate(objs []walObject) string {
 	return fmt.Sprintf("archived %d times with the same digest (%s): wal-fetch refuses to choose; delete all but one", len(objs), strings.Join(keys, ", "))
 }
 
-// walTimelinePrefix lists one timeline's WAL files: their names start with
-// the timeline as 8 hex digits, as do its history file's.
-func walTimelinePrefix(tli uint32) string {
-	return fmt.Sprintf("%s%08X", archive.WALDir, tli)
+// timelineNames is how one timeline's WAL file names start: the timeline
+// as 8 hex digits, as its history file's does.
+func timelineNames(tli uint32) string {
+	return fmt.Sprintf("%08X", tli)
 }
 
 // segmentFacts is what checkSegment learns of a segment's content.
