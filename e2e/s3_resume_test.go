@@ -190,11 +190,12 @@ func TestS3BackupFetchResumesMidBody(t *testing.T) {
 	f := newS3Faults(t)
 	src := archivingCluster(t, f.a, nil)
 	// A file of random bytes in the data directory makes a partition of
-	// some 300 MiB, cheaply: no table to load, no WAL to archive.
+	// some 300 MiB, cheaply: no table to load, no WAL to archive. Stored
+	// whole, not in chunks spread over partitions.
 	const blobSize = 300 << 20
 	want := writeRandomFile(t, filepath.Join(src.DataDir, "walnut_blob"), blobSize)
 	start := time.Now()
-	name := strings.TrimSpace(mustRun(t, "", env(f.a, src, "WALNUT_COMPRESSION=none"), "backup-push", src.DataDir).Stdout)
+	name := strings.TrimSpace(mustRun(t, "", env(f.a, src, "WALNUT_COMPRESSION=none", "WALNUT_CHUNK_SIZE=1GiB"), "backup-push", src.DataDir).Stdout)
 	t.Logf("backup-push of a %d MiB file took %s", blobSize>>20, time.Since(start).Round(time.Millisecond))
 	var biggest int64
 	for _, k := range s3Keys(t, f.m, f.a, "backups/"+name+"/part_") {

@@ -240,6 +240,7 @@ func statusScenario(t *testing.T, a *archive, stopStore func()) {
 	primary.Exec(t, "SELECT pg_create_physical_replication_slot('idle', true)")
 	switchAndWaitArchived(t, primary)
 	waitReplayed(t, primary, standby)
+	waitReplayReported(t, primary, "standby1")
 
 	dir := testpg.SharedTempDir(t)
 	h := &statusHarness{t: t, a: a, primary: primary, prom: filepath.Join(dir, "walnut.prom"), alertDir: filepath.Join(dir, "alerts")}
@@ -399,4 +400,21 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+// waitReplayReported waits until the primary has the standby's reply for
+// what it replayed: pg_stat_replication shows a standby that has just
+// connected as streaming before its first reply, with no replay position.
+func waitReplayReported(t *testing.T, primary *testpg.Cluster, name string) {
+	t.Helper()
+	lsn := primary.QueryString(t, "SELECT pg_current_wal_lsn()::text")
+	q := "SELECT coalesce(bool_or(replay_lsn >= '" + lsn + "'), false)::text FROM pg_stat_replication WHERE application_name = '" + name + "'"
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if primary.QueryString(t, q) == "true" {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the primary has no reply from %s for replay up to %s", name, lsn)
 }
