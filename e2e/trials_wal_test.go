@@ -74,7 +74,10 @@ func trialsWALPushPool(t *testing.T, a *archive, tr trials) {
 		end := time.Now().Add(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
 		n := 0
 		for time.Now().Before(end) {
-			time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
+			// A wal-push of a nearly empty segment lives some 100 ms (less
+			// on MinIO since it encodes once): look often, or a trial can
+			// miss every one of them.
+			time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond)
 			for _, pid := range walnutPIDs(c.DataDir) {
 				if syscall.Kill(pid, syscall.SIGKILL) == nil {
 					n++
