@@ -183,6 +183,12 @@ func (r *restorer) runWalnut(ctx context.Context, o Options, sn *archive.Sentine
 			return err
 		}
 	}
+	return r.settle(o, sn, res)
+}
+
+// settle writes the recovery settings asked for and makes the restored
+// directories durable: the last step of every restore.
+func (r *restorer) settle(o Options, sn *archive.Sentinel, res *Result) error {
 	if o.Recovery != nil {
 		if err := writeRecovery(r.root, sn, *o.Recovery); err != nil {
 			return err

@@ -69,22 +69,7 @@ func (r *restorer) runWALE(ctx context.Context, o Options, sn *archive.Sentinel,
 	if len(missing) > 0 && o.Log != nil {
 		o.Log.Warn("WAL-E left the server's configuration files out of its backups: put yours in place before starting the server (or point it at them, as Debian's /etc/postgresql does)", "missing", missing)
 	}
-	if o.Recovery != nil {
-		if err := writeRecovery(r.root, sn, *o.Recovery); err != nil {
-			return err
-		}
-	}
-	if o.ArchiveModeOff {
-		if err := appendSettings(r.root, sn, [][2]string{{"archive_mode", "off"}}); err != nil {
-			return err
-		}
-	}
-	for _, d := range append([]string{res.Dest}, mapValues(res.Tablespaces)...) {
-		if err := syncTree(d); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.settle(o, sn, res)
 }
 
 func (r *restorer) extractWALEPartitions(ctx context.Context, keys []string, workers int, log *slog.Logger, res *Result) error {
