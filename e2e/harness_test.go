@@ -156,9 +156,13 @@ func switchAndWaitArchived(t *testing.T, c *testpg.Cluster) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		// After a backup the last file archived may be a .backup file,
-		// named after its segment: compare segment names only.
+		// named after the backup's start segment, which can be far older
+		// than seg when the backup ran long: so also look for seg's .done.
 		done := c.QueryString(t, "SELECT coalesce(left(last_archived_wal, 24), '') FROM pg_stat_archiver")
 		if done >= seg && len(done) == len(seg) {
+			return
+		}
+		if c.QueryString(t, "SELECT ((pg_stat_file('pg_wal/archive_status/"+seg+".done', true)).size IS NOT NULL)::text") == "true" {
 			return
 		}
 		if failed := c.QueryString(t, "SELECT coalesce(last_failed_wal, '') FROM pg_stat_archiver"); failed == seg {

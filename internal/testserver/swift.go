@@ -335,8 +335,19 @@ func (s *SwiftServer) CreateContainer(t testing.TB, container string) {
 	if err != nil {
 		t.Fatalf("swift auth: %v", err)
 	}
-	if _, err := s.do(t.Context(), http.MethodPut, url+"/"+container, http.Header{"X-Auth-Token": {token}}); err != nil {
-		t.Fatalf("create swift container %s: %v", container, err)
+	// The proxy creates the account on its first use, and until the
+	// account servers have it a container PUT can answer 404: a CI run met
+	// that once, on a server that had just started. Give it a few seconds.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := s.do(t.Context(), http.MethodPut, url+"/"+container, http.Header{"X-Auth-Token": {token}})
+		if err == nil {
+			return
+		}
+		if !strings.Contains(err.Error(), "404") || time.Now().After(deadline) {
+			t.Fatalf("create swift container %s: %v", container, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
