@@ -11,9 +11,9 @@ import (
 func backupPushCommand(g *globals) *cli.Command {
 	var (
 		spread, whileOffline, delta bool
-		archiveTimeout       time.Duration
-		poolSize             int
-		readRate             string
+		archiveTimeout              time.Duration
+		poolSize                    int
+		readRate                    string
 	)
 	return &cli.Command{
 		Name:      "backup-push",
