@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// deltaDigest covers the pgbench tables and the tables the test
+// truncates, shrinks, drops and re-creates between backups.
+const deltaDigest = `SELECT (` + tableDigest + `) || ' ' || (SELECT count(*) || '/' || coalesce(md5(string_agg(v, ',' ORDER BY id)), '') FROM churn)
+	|| ' ' || (SELECT count(*) || '/' || coalesce(md5(string_agg(v, ',' ORDER BY id)), '') FROM shrink)
+	|| ' ' || (SELECT count(*) || '/' || coalesce(md5(string_agg(v, ',' ORDER BY id)), '') FROM recreated)`
+
+type deltaSentinel struct {
+	Name         string `json:"name"`
+	DeltaBase    string `json:"delta_base"`
+	DeltaDepth   int    `json:"delta_depth"`
+	DeltaBaseLSN string `json:"delta_base_start_lsn"`
+	StartLSN     string `json:"start_lsn"`
+	ExpandedSize int64  `json:"expanded_size_bytes"`
+}
+
+func readDeltaSentinel(t *testing.T, a *archive, name string) deltaSentinel {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(a.Path, "backups", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sn deltaSentinel
+	if err := json.Unmarshal(b, &sn); err != nil {
+		t.Fatal(err)
+	}
+	return sn
+}
+
+// The issue's delta story: a full backup, pgbench writes, a delta, more
+// writes, a delta; each restored to a point in time after it with equal
+// table digests, while relations are truncated, shrunk in place, dropped
+// and re-created between the steps.
+func TestDeltaChainPITR(t *testing.T) {
+	a := newArchive(t)
+	src := archivingCluster(t, a, nil)
+	src.Pgbench(t, "-i", "-s", "3", "-q")
+	src.Exec(t, "CREATE TABLE churn AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g")
+	src.Exec(t, "CREATE TABLE shrink AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g")
+	src.Exec(t, "CREATE TABLE recreated AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 5000) g")
+	push := func(extra ...string) string {
+		t.Helper()
+		args := append([]string{"backup-push"}, extra...)
+		return strings.TrimSpace(mustRun(t, "", env(a, src), append(args, src.DataDir)...).Stdout)
+	}
+	point := func(name string) string {
+		t.Helper()
+		want := src.QueryString(t, deltaDigest)
+		src.Exec(t, "SELECT pg_create_restore_point('"+name+"')")
+		return want
+	}
+
+	full := push("--delta") // nothing to be a delta of: full
+	if sn := readDeltaSentinel(t, a, full); sn.DeltaBase != "" {
+		t.Fatalf("first backup-push --delta made a delta over %s; want a full backup", sn.DeltaBase)
+	}
+	src.Pgbench(t, "-n", "-c", "2", "-t", "200", "postgres")
+	src.Exec(t, "TRUNCATE churn")
+	src.Exec(t, "INSERT INTO churn SELECT g, 'after truncate ' || g FROM generate_series(1, 300) g")
+	src.Exec(t, "DELETE FROM shrink WHERE id > 2000")
+	src.Exec(t, "VACUUM shrink") // truncates the file in place: same relfilenode, fewer pages
+	src.Exec(t, "DROP TABLE recreated")
+	src.Exec(t, "CREATE TABLE recreated AS SELECT g AS id, 'second ' || g AS v FROM generate_series(1, 700) g")
+	want0 := point("after_full")
+
+	d1 := push("--delta")
+	sn1, snFull := readDeltaSentinel(t, a, d1), readDeltaSentinel(t, a, full)
+	if sn1.DeltaBase != full || sn1.DeltaDepth != 1 || sn1.DeltaBaseLSN != snFull.StartLSN {
+		t.Fatalf("delta %s: base %q depth %d base LSN %s; want base %s depth 1 base LSN %s", d1, sn1.DeltaBase, sn1.DeltaDepth, sn1.DeltaBaseLSN, full, snFull.StartLSN)
+	}
+	if sn1.ExpandedSize*2 > snFull.ExpandedSize {
+		t.Errorf("delta %s stores %d bytes, the full backup %d: the unchanged pages were stored too", d1, sn1.ExpandedSize, snFull.ExpandedSize)
+	}
+	src.Pgbench(t, "-n", "-c", "2", "-t", "200", "postgres")
+	src.Exec(t, "INSERT INTO churn SELECT g, 'step two ' || g FROM generate_series(301, 900) g")
+	src.Exec(t, "DROP TABLE recreated")
+	src.Exec(t, "CREATE TABLE recreated AS SELECT g AS id, 'third ' || g AS v FROM generate_series(1, 300) g")
+	src.Exec(t, "TRUNCATE shrink")
+	want1 := point("after_d1")
+
+	d2 := push("--delta")
+	if sn := readDeltaSentinel(t, a, d2); sn.DeltaBase != d1 || sn.DeltaDepth != 2 {
+		t.Fatalf("delta %s: base %q depth %d; want base %s depth 2", d2, sn.DeltaBase, sn.DeltaDepth, d1)
+	}
+	src.Pgbench(t, "-n", "-c", "2", "-t", "200", "postgres")
+	src.Exec(t, "INSERT INTO shrink SELECT g, 'refilled ' || g FROM generate_series(1, 1000) g")
+	want2 := point("after_d2")
+	switchAndWaitArchived(t, src)
+
+	for _, c := range []struct{ backup, target, want string }{
+		{full, "after_full", want0}, {d1, "after_d1", want1}, {d2, "after_d2", want2},
+	} {
+		dest := filepath.Join(a.Dir, "restore-"+c.target)
+		r := mustRun(t, "", env(a, nil), "backup-fetch", dest, c.backup, "--recovery-target-name", c.target, "--recovery-target-action", "promote")
+		if applied := strings.Count(r.Stderr, "delta applied"); applied != readDeltaSentinel(t, a, c.backup).DeltaDepth {
+			t.Errorf("backup-fetch %s applied %d deltas:\n%s", c.backup, applied, r.Stderr)
+		}
+		restored := startRestored(t, a, dest)
+		if got := restored.QueryString(t, deltaDigest); got != c.want {
+			t.Errorf("backup %s restored to %s: digest %s, want %s", c.backup, c.target, got, c.want)
+		}
+		restored.Stop(t)
+	}
+
+	// WALNUT_DELTA_MAX_STEPS: a chain of two deltas takes a full backup
+	// next; one present but not a number is refused.
+	if r := run(t, "", env(a, src, "WALNUT_DELTA_MAX_STEPS=two"), "backup-push", "--delta", src.DataDir); r.Code == 0 || !strings.Contains(r.Stderr, "WALNUT_DELTA_MAX_STEPS") {
+		t.Fatalf("WALNUT_DELTA_MAX_STEPS=two accepted: %s", r)
+	}
+	r := mustRun(t, "", env(a, src, "WALNUT_DELTA_MAX_STEPS=2"), "backup-push", "--delta", src.DataDir)
+	full2 := strings.TrimSpace(r.Stdout)
+	if sn := readDeltaSentinel(t, a, full2); sn.DeltaBase != "" || !strings.Contains(r.Stderr, "WALNUT_DELTA_MAX_STEPS") {
+		t.Fatalf("after two deltas with WALNUT_DELTA_MAX_STEPS=2: backup over %q; log:\n%s", sn.DeltaBase, r.Stderr)
+	}
+	d3 := push("--delta")
+	if sn := readDeltaSentinel(t, a, d3); sn.DeltaBase != full2 {
+		t.Fatalf("delta %s: base %q, want the new full backup %s", d3, sn.DeltaBase, full2)
+	}
+
+	// A delta whose base is gone: no delta over it is taken, and it is
+	// not restored.
+	if err := os.Remove(filepath.Join(a.Path, "backups", full2+".json")); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, "", env(a, src), "backup-push", "--delta", src.DataDir)
+	if r.Code == 0 || !strings.Contains(r.Stderr, full2) || !strings.Contains(r.Stderr, "gone") {
+		t.Fatalf("backup-push --delta over a delta whose base is gone: %s", r)
+	}
+	r = run(t, "", env(a, nil), "backup-fetch", filepath.Join(a.Dir, "broken"), d3)
+	if r.Code == 0 || !strings.Contains(r.Stderr, full2) {
+		t.Fatalf("backup-fetch of a delta whose base is gone: %s", r)
+	}
+}
