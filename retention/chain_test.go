@@ -1,0 +1,48 @@
+package retention
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A delta is restored over its base's whole chain: delete keeps every
+// backup of the chain of a kept delta, says why, and still removes a
+// chain no kept backup needs.
+func TestPlanKeepsChainOfKeptDelta(t *testing.T) {
+	a := newFake()
+	old := a.backup(1, 2, 3, t0.Add(1*time.Hour), false)
+	full := a.backup(1, 4, 5, t0.Add(2*time.Hour), false)
+	d1 := a.backup(1, 6, 7, t0.Add(3*time.Hour), false)
+	d2 := a.backup(1, 8, 9, t0.Add(4*time.Hour), false)
+	sns := a.inv.sentinels
+	sns[2].DeltaBase, sns[2].DeltaDepth = full, 1
+	sns[3].DeltaBase, sns[3].DeltaDepth = d1, 2
+	a.wal(1, 1, 12)
+	p := plan(t, a, Policy{Mode: Retain, Retain: 1}, t0.Add(5*time.Hour))
+	var gone []string
+	for _, b := range p.Backups {
+		gone = append(gone, b.Name)
+	}
+	if !slices.Equal(gone, []string{old}) {
+		t.Fatalf("retain 1 deletes %v; want only %s, outside the chain", gone, old)
+	}
+	for _, name := range []string{full, d1, d2} {
+		if !slices.Contains(p.Kept.Backups, name) {
+			t.Errorf("%s not kept: %v", name, p.Kept.Backups)
+		}
+	}
+	notes := strings.Join(p.Notes, "\n")
+	if !strings.Contains(notes, full+" is kept") || !strings.Contains(notes, d1+" is kept") || !strings.Contains(notes, d2) {
+		t.Errorf("plan notes do not say why the chain is kept:\n%s", notes)
+	}
+	// WAL is still kept from the retained delta's start only.
+	if p.Kept.WALFrom != walSeg(1, 8) {
+		t.Errorf("WAL kept from %s, want %s", p.Kept.WALFrom, walSeg(1, 8))
+	}
+	// delete everything means everything.
+	if p := plan(t, a, Policy{Mode: Everything}, t0.Add(5*time.Hour)); len(p.Backups) != 4 {
+		t.Errorf("everything deletes %d backups, want 4", len(p.Backups))
+	}
+}
