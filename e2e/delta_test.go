@@ -126,6 +126,28 @@ func TestDeltaChainPITR(t *testing.T) {
 		t.Fatalf("delta %s: base %q, want the new full backup %s", d3, sn.DeltaBase, full2)
 	}
 
+	// delete retain 1 keeps the newest delta's chain, and says so; the
+	// chain still restores.
+	r = mustRun(t, "", env(a, nil), "delete", "retain", "1", "--confirm")
+	if !strings.Contains(r.Stdout+r.Stderr, full2+" is kept") {
+		t.Errorf("delete retain 1 does not say why %s is kept:\n%s", full2, r)
+	}
+	for _, name := range []string{full, d1, d2} {
+		if _, err := os.Stat(filepath.Join(a.Path, "backups", name+".json")); err == nil {
+			t.Errorf("delete retain 1 kept %s, which no kept delta needs", name)
+		}
+	}
+	src.Exec(t, "INSERT INTO churn SELECT g, 'last ' || g FROM generate_series(901, 950) g")
+	want3 := src.QueryString(t, deltaDigest)
+	switchAndWaitArchived(t, src)
+	dest := filepath.Join(a.Dir, "restore-d3")
+	mustRun(t, "", env(a, nil), "backup-fetch", dest, d3)
+	restored := startRestored(t, a, dest)
+	if got := restored.QueryString(t, deltaDigest); got != want3 {
+		t.Errorf("backup %s restored after delete retain 1: digest %s, want %s", d3, got, want3)
+	}
+	restored.Stop(t)
+
 	// A delta whose base is gone: no delta over it is taken, and it is
 	// not restored.
 	if err := os.Remove(filepath.Join(a.Path, "backups", full2+".json")); err != nil {

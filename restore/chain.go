@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/walnut-pg/walnut/archive"
-	"github.com/walnut-pg/walnut/storage"
 	"github.com/walnut-pg/walnut/tarball"
 )
 
@@ -18,7 +17,7 @@ import (
 // delta in order, each leaving the directory exactly as its manifest
 // lists it; the last one's recovery settings are written.
 func runChain(ctx context.Context, o Options, last *archive.Sentinel) (*Result, error) {
-	chain, err := resolveChain(ctx, o.Store, last)
+	chain, err := archive.ResolveChain(ctx, o.Store, last)
 	if err != nil {
 		return nil, err
 	}
@@ -80,32 +79,6 @@ func runChain(ctx context.Context, o Options, last *archive.Sentinel) (*Result, 
 		}
 		return r.settle(o, last, res)
 	})
-}
-
-// resolveChain returns the backups a restore of last needs, the full
-// backup first, refusing a chain with a backup gone or not its own.
-func resolveChain(ctx context.Context, s storage.Store, last *archive.Sentinel) ([]*archive.Sentinel, error) {
-	chain := []*archive.Sentinel{last}
-	for b := last; b.IsDelta(); {
-		if err := archive.ValidBackupName(b.DeltaBase); err != nil {
-			return nil, fmt.Errorf("backup %s: base %w", b.Name, err)
-		}
-		base, err := archive.ReadSentinel(ctx, s, b.DeltaBase)
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, fmt.Errorf("backup %s is a delta over backup %s, which is gone: the chain of %s cannot be restored", b.Name, b.DeltaBase, last.Name)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if base.SystemIdentifier != b.SystemIdentifier || base.StartLSN != b.DeltaBaseLSN || base.DeltaDepth != b.DeltaDepth-1 {
-			return nil, fmt.Errorf("backup %s names %s as its base, but that backup (system %s, start %s, step %d) is not the one it was taken over (system %s, start %s, step %d)",
-				b.Name, base.Name, base.SystemIdentifier, base.StartLSN, base.DeltaDepth, b.SystemIdentifier, b.DeltaBaseLSN, b.DeltaDepth-1)
-		}
-		chain = append(chain, base)
-		b = base
-	}
-	slices.Reverse(chain)
-	return chain, nil
 }
 
 func sameTablespaces(a, b []archive.Tablespace) bool {
