@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +53,7 @@ func backupListCommand(g *globals) *cli.Command {
 			if err != nil {
 				return fmt.Errorf("backup-list: %w", err)
 			}
+			chains := retention.ChainSizes(list) // before a query narrows the list
 			if c.NArg() == 1 {
 				list = selectBackup(list, query)
 				if len(list) == 0 {
@@ -67,9 +69,9 @@ func backupListCommand(g *globals) *cli.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(list)
 			case asCSV:
-				return writeCSV(g, list, detail)
+				return writeCSV(g, list, detail, chains)
 			default:
-				return writeTable(g, list, detail)
+				return writeTable(g, list, detail, chains)
 			}
 		},
 	}
@@ -97,11 +99,11 @@ func header(detail bool) []string {
 	return h
 }
 
-func writeCSV(g *globals, list []*archive.Sentinel, detail bool) error {
+func writeCSV(g *globals, list []*archive.Sentinel, detail bool, chains map[string]int64) error {
 	w := csv.NewWriter(g.stdout)
-	w.Write(withSource(list, header(detail), nil))
+	w.Write(withDelta(list, withSource(list, header(detail), nil), nil, chains))
 	for _, sn := range list {
-		w.Write(withSource(list, listRow(sn, detail), sn))
+		w.Write(withDelta(list, withSource(list, listRow(sn, detail), sn), sn, chains))
 	}
 	w.Flush()
 	return w.Error()
@@ -110,11 +112,11 @@ func writeCSV(g *globals, list []*archive.Sentinel, detail bool) error {
 // writeTable prints WAL-E's format: a header and one line per backup,
 // fields separated by tabs, so scripts that split WAL-E's output on tabs
 // read walnut's.
-func writeTable(g *globals, list []*archive.Sentinel, detail bool) error {
+func writeTable(g *globals, list []*archive.Sentinel, detail bool, chains map[string]int64) error {
 	var b strings.Builder
-	b.WriteString(strings.Join(withSource(list, header(detail), nil), "\t") + "\n")
+	b.WriteString(strings.Join(withDelta(list, withSource(list, header(detail), nil), nil, chains), "\t") + "\n")
 	for _, sn := range list {
-		b.WriteString(strings.Join(withSource(list, listRow(sn, detail), sn), "\t") + "\n")
+		b.WriteString(strings.Join(withDelta(list, withSource(list, listRow(sn, detail), sn), sn, chains), "\t") + "\n")
 	}
 	_, err := io.WriteString(g.stdout, b.String())
 	return err
@@ -143,6 +145,18 @@ func selectBackup(list []*archive.Sentinel, query string) []*archive.Sentinel {
 // withSource adds a last column, source ("wal-e" for a backup WAL-E made),
 // when the list holds one of WAL-E's: a walnut-only archive lists as
 // before, and scripts reading WAL-E's columns by position still work.
+// withDelta adds each delta's base and its chain's stored size (-1: a
+// backup of the chain is gone) when a listed backup is a delta.
+func withDelta(list []*archive.Sentinel, row []string, sn *archive.Sentinel, chains map[string]int64) []string {
+	if !slices.ContainsFunc(list, (*archive.Sentinel).IsDelta) {
+		return row
+	}
+	if sn == nil {
+		return append(row, "delta_base", "chain_stored_size_bytes")
+	}
+	return append(row, sn.DeltaBase, strconv.FormatInt(chains[sn.Name], 10))
+}
+
 func withSource(list []*archive.Sentinel, row []string, sn *archive.Sentinel) []string {
 	for _, b := range list {
 		if b.IsWALE() {

@@ -96,6 +96,7 @@ func TestDeltaChainPITR(t *testing.T) {
 	want2 := point("after_d2")
 	switchAndWaitArchived(t, src)
 
+	mustRun(t, "", env(a, nil), "backup-verify", "--all")
 	for _, c := range []struct{ backup, target, want string }{
 		{full, "after_full", want0}, {d1, "after_d1", want1}, {d2, "after_d2", want2},
 	} {
@@ -160,5 +161,8 @@ func TestDeltaChainPITR(t *testing.T) {
 	r = run(t, "", env(a, nil), "backup-fetch", filepath.Join(a.Dir, "broken"), d3)
 	if r.Code == 0 || !strings.Contains(r.Stderr, full2) {
 		t.Fatalf("backup-fetch of a delta whose base is gone: %s", r)
+	}
+	if r = run(t, "", env(a, nil), "backup-verify", d3); r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, full2) {
+		t.Fatalf("backup-verify of a delta whose base is gone: %s", r)
 	}
 }
