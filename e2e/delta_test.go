@@ -97,6 +97,10 @@ func TestDeltaChainPITR(t *testing.T) {
 	switchAndWaitArchived(t, src)
 
 	mustRun(t, "", env(a, nil), "backup-verify", "--all")
+	list := mustRun(t, "", env(a, nil), "backup-list").Stdout
+	if !strings.Contains(list, "delta_base\tchain_stored_size_bytes") || !strings.Contains(list, "\t"+d1+"\t") {
+		t.Errorf("backup-list does not show the deltas' bases:\n%s", list)
+	}
 	for _, c := range []struct{ backup, target, want string }{
 		{full, "after_full", want0}, {d1, "after_d1", want1}, {d2, "after_d2", want2},
 	} {
