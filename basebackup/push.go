@@ -218,6 +218,12 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 	sn.ExpandedSize = p.expanded.Load()
 	sn.StoredSize = p.stored.Load() + stored
 	sn.FinishTime = time.Now().UTC()
+	if sn.IsDelta() {
+		// A delta whose base went while it ran could never be restored.
+		if _, err := o.Store.Stat(ctx, archive.SentinelKey(sn.DeltaBase)); err != nil {
+			return nil, fmt.Errorf("delta: base backup %s is gone since this backup started (%w); take a full backup", sn.DeltaBase, err)
+		}
+	}
 	if _, err := archive.PutJSON(ctx, o.Store, archive.SentinelKey(sn.Name), sn); err != nil {
 		return nil, err
 	}
