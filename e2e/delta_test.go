@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/walnut-pg/walnut/internal/testpg"
 )
 
 // deltaDigest covers the pgbench tables and the tables the test
@@ -168,5 +170,50 @@ func TestDeltaChainPITR(t *testing.T) {
 	}
 	if r = run(t, "", env(a, nil), "backup-verify", d3); r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, full2) {
 		t.Fatalf("backup-verify of a delta whose base is gone: %s", r)
+	}
+}
+
+// A delta of a cluster with a tablespace, stored in many small partitions
+// over a full backup whose large files are chunked: the changed pages of
+// a relation in the tablespace land in the remapped location.
+func TestDeltaTablespaceChunked(t *testing.T) {
+	a := newArchive(t)
+	src := archivingCluster(t, a, nil)
+	tsDir := filepath.Join(a.Dir, "ts1")
+	if err := os.Mkdir(tsDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := testpg.ChownToServer(tsDir); err != nil {
+		t.Fatal(err)
+	}
+	src.Exec(t, "CREATE TABLESPACE ts1 LOCATION '"+tsDir+"'")
+	src.Pgbench(t, "-i", "-s", "3", "-q")
+	src.Exec(t, "CREATE TABLE in_ts TABLESPACE ts1 AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 100000) g")
+	const tsDigest = "SELECT count(*) || '/' || md5(string_agg(v, ',' ORDER BY id)) FROM in_ts"
+	small := []string{"WALNUT_CHUNK_SIZE=1MiB", "WALNUT_PARTITION_SIZE=2097152", "WALNUT_UPLOAD_CONCURRENCY=3"}
+	full := strings.TrimSpace(mustRun(t, "", env(a, src, small...), "backup-push", src.DataDir).Stdout)
+	src.Pgbench(t, "-n", "-c", "2", "-t", "300", "postgres")
+	src.Exec(t, "UPDATE in_ts SET v = 'changed ' || id WHERE id % 997 = 0")
+	src.Exec(t, "DELETE FROM in_ts WHERE id > 90000")
+	src.Exec(t, "VACUUM in_ts")
+	d1 := strings.TrimSpace(mustRun(t, "", env(a, src, small...), "backup-push", "--delta", src.DataDir).Stdout)
+	if sn := readDeltaSentinel(t, a, d1); sn.DeltaBase != full {
+		t.Fatalf("delta %s: base %q, want %s", d1, sn.DeltaBase, full)
+	}
+	src.Exec(t, "INSERT INTO in_ts SELECT g, 'after' FROM generate_series(200001, 200100) g")
+	want, wantTS := src.QueryString(t, tableDigest), src.QueryString(t, tsDigest)
+	switchAndWaitArchived(t, src)
+
+	dest, newTS := filepath.Join(a.Dir, "restored"), filepath.Join(a.Dir, "ts1-restored")
+	mustRun(t, "", env(a, nil, "WALNUT_DOWNLOAD_CONCURRENCY=3"), "backup-fetch", dest, d1, "--tablespace-mapping", tsDir+"="+newTS)
+	restored := startRestored(t, a, dest)
+	if got := restored.QueryString(t, tableDigest); got != want {
+		t.Errorf("restored digest %s, want %s", got, want)
+	}
+	if got := restored.QueryString(t, tsDigest); got != wantTS {
+		t.Errorf("restored in_ts %s, want %s", got, wantTS)
+	}
+	if loc := restored.QueryString(t, "SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = 'ts1'"); loc != newTS {
+		t.Errorf("ts1 restored at %s, want %s", loc, newTS)
 	}
 }
