@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math/bits"
 	"os"
 	"path"
 	"strings"
@@ -94,7 +95,7 @@ func pagedCandidate(name string) bool {
 // pgcontrol.PageChangedSince). whole is true when the file is better
 // stored whole: it is not made of pages, it shrank while read, or every
 // page changed (a file created since the base).
-func changedPages(p string, size int64, since pgcontrol.LSN) (blocks []uint32, whole bool, err error) {
+func changedPages(p string, size int64, since pgcontrol.LSN) (blocks *pageSet, whole bool, err error) {
 	if size == 0 || size%pgcontrol.PageSize != 0 {
 		return nil, true, nil
 	}
@@ -108,6 +109,7 @@ func changedPages(p string, size int64, since pgcontrol.LSN) (blocks []uint32, w
 	defer f.Close()
 	buf := make([]byte, 32*pgcontrol.PageSize)
 	n := size / pgcontrol.PageSize
+	blocks = &pageSet{bits: make([]uint64, (n+63)/64)}
 	for blk := int64(0); blk < n; {
 		want := min(int64(len(buf)), (n-blk)*pgcontrol.PageSize)
 		got, err := io.ReadFull(f, buf[:want])
@@ -119,12 +121,39 @@ func changedPages(p string, size int64, since pgcontrol.LSN) (blocks []uint32, w
 		}
 		for off := 0; off < got; off += pgcontrol.PageSize {
 			if pgcontrol.PageChangedSince(buf[off:off+pgcontrol.PageSize], since) {
-				blocks = append(blocks, uint32(blk))
+				blocks.add(uint32(blk))
 			}
 			blk++
 		}
 	}
-	return blocks, int64(len(blocks)) == n, nil
+	return blocks, int64(blocks.count) == n, nil
+}
+
+// pageSet is the blocks of one file a delta stores, a bit per block: 16
+// KiB for a 1 GiB segment however many changed, so the walk's queue of
+// files stays small.
+type pageSet struct {
+	bits  []uint64
+	count int
+}
+
+func (s *pageSet) add(blk uint32) {
+	s.bits[blk/64] |= 1 << (blk % 64)
+	s.count++
+}
+
+// next returns the first block at or after from in the set.
+func (s *pageSet) next(from uint32) (uint32, bool) {
+	for w := int(from / 64); w < len(s.bits); w++ {
+		word := s.bits[w]
+		if w == int(from/64) {
+			word &^= 1<<(from%64) - 1
+		}
+		if word != 0 {
+			return uint32(w*64 + bits.TrailingZeros64(word)), true
+		}
+	}
+	return 0, false
 }
 
 // pageReader yields the paged entry of a file: per block, its number and
@@ -132,22 +161,23 @@ func changedPages(p string, size int64, since pgcontrol.LSN) (blocks []uint32, w
 // shrank) reads as zeros: WAL replay truncates the file again.
 type pageReader struct {
 	f      *os.File
-	blocks []uint32
+	blocks *pageSet
+	from   uint32 // the next block to look for
 	rec    [archive.PageRecord]byte
 	off    int // read position in rec; len(rec) when a new record is due
 }
 
-func newPageReader(f *os.File, blocks []uint32) *pageReader {
+func newPageReader(f *os.File, blocks *pageSet) *pageReader {
 	return &pageReader{f: f, blocks: blocks, off: archive.PageRecord}
 }
 
 func (r *pageReader) Read(p []byte) (int, error) {
 	if r.off == len(r.rec) {
-		if len(r.blocks) == 0 {
+		blk, ok := r.blocks.next(r.from)
+		if !ok {
 			return 0, io.EOF
 		}
-		blk := r.blocks[0]
-		r.blocks = r.blocks[1:]
+		r.from = blk + 1
 		binary.LittleEndian.PutUint32(r.rec[:4], blk)
 		page := r.rec[4:]
 		n, err := r.f.ReadAt(page, int64(blk)*pgcontrol.PageSize)
@@ -173,7 +203,7 @@ func (p *packer) addPaged(tw *tarball.Writer, it walkItem, n int) error {
 		return err
 	}
 	defer in.Close()
-	size := int64(len(it.Pages)) * archive.PageRecord
+	size := int64(it.Pages.count) * archive.PageRecord
 	f, _, err := tw.AddFile(it.Name+archive.PagedSuffix, newPageReader(in, it.Pages), size, it.Info.Mode().Perm(), it.Info.ModTime())
 	if err != nil {
 		return fmt.Errorf("%s: %w", it.Path, err)
@@ -181,7 +211,7 @@ func (p *packer) addPaged(tw *tarball.Writer, it walkItem, n int) error {
 	p.expanded.Add(size)
 	p.mu.Lock()
 	p.paged = append(p.paged, archive.PagedFile{Path: it.Name, Size: it.Info.Size(), Mode: f.Mode, ModTime: f.ModTime,
-		Pages: len(it.Pages), CRC32C: f.CRC32C, Partition: n})
+		Pages: it.Pages.count, CRC32C: f.CRC32C, Partition: n})
 	p.mu.Unlock()
 	return nil
 }

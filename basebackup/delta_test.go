@@ -51,8 +51,8 @@ func TestChangedPages(t *testing.T) {
 		torn,                             // cannot be dated
 		testPage(since-0x1_0000_0000, 6)) // unchanged
 	blocks, whole, err := changedPages(p, 6*pgcontrol.PageSize, since)
-	if err != nil || whole || !slices.Equal(blocks, []uint32{1, 2, 3, 4}) {
-		t.Fatalf("changedPages = %v, whole %v, %v; want blocks 1-4", blocks, whole, err)
+	if err != nil || whole || !slices.Equal(blockList(blocks), []uint32{1, 2, 3, 4}) || blocks.count != 4 {
+		t.Fatalf("changedPages = %v, whole %v, %v; want blocks 1-4", blockList(blocks), whole, err)
 	}
 	all := writePages(t, testPage(since, 1), testPage(since+1, 2))
 	if _, whole, err := changedPages(all, 2*pgcontrol.PageSize, since); err != nil || !whole {
@@ -75,7 +75,10 @@ func TestChangedPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	got, err := io.ReadAll(newPageReader(f, []uint32{2, 9}))
+	set := &pageSet{bits: make([]uint64, 1)}
+	set.add(2)
+	set.add(9)
+	got, err := io.ReadAll(newPageReader(f, set))
 	if err != nil || len(got) != 2*archive.PageRecord {
 		t.Fatalf("page entry: %d bytes, %v", len(got), err)
 	}
@@ -99,5 +102,35 @@ func TestPagedCandidate(t *testing.T) {
 		if got := pagedCandidate(name); got != want {
 			t.Errorf("pagedCandidate(%q) = %v, want %v", name, got, want)
 		}
+	}
+}
+
+func blockList(s *pageSet) []uint32 {
+	var out []uint32
+	if s == nil {
+		return nil
+	}
+	for b, ok := s.next(0); ok; b, ok = s.next(b + 1) {
+		out = append(out, b)
+	}
+	return out
+}
+
+// The set finds its blocks across word boundaries, the last block of a
+// word and the first of the next included.
+func TestPageSet(t *testing.T) {
+	s := &pageSet{bits: make([]uint64, 4)}
+	want := []uint32{0, 63, 64, 130, 255}
+	for _, b := range want {
+		s.add(b)
+	}
+	if got := blockList(s); !slices.Equal(got, want) || s.count != len(want) {
+		t.Errorf("blocks %v (count %d), want %v", got, s.count, want)
+	}
+	if b, ok := s.next(65); !ok || b != 130 {
+		t.Errorf("next(65) = %d, %v; want 130", b, ok)
+	}
+	if _, ok := s.next(256); ok {
+		t.Error("next past the end found a block")
 	}
 }

@@ -75,9 +75,6 @@ func (p *packer) run(ctx context.Context, dataDir string, tablespaces []archive.
 				}
 				if !whole {
 					it.Pages = blocks
-					if it.Pages == nil {
-						it.Pages = []uint32{}
-					}
 					return send(it)
 				}
 			}

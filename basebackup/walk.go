@@ -48,7 +48,7 @@ type walkItem struct {
 	// Chunk, when set, is the piece of the file this item stores.
 	Chunk *chunkItem
 	// Pages, when set, are the only blocks of the file a delta stores.
-	Pages []uint32
+	Pages *pageSet
 }
 
 type chunkItem struct {
