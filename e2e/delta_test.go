@@ -196,7 +196,8 @@ func TestDeltaTablespaceChunked(t *testing.T) {
 	src.Exec(t, "UPDATE in_ts SET v = 'changed ' || id WHERE id % 997 = 0")
 	src.Exec(t, "DELETE FROM in_ts WHERE id > 90000")
 	src.Exec(t, "VACUUM in_ts")
-	d1 := strings.TrimSpace(mustRun(t, "", env(a, src, small...), "backup-push", "--delta", src.DataDir).Stdout)
+	push, pushRSS := runMeasured(t, env(a, src, small...), "backup-push", "--delta", src.DataDir)
+	d1 := strings.TrimSpace(push.Stdout)
 	if sn := readDeltaSentinel(t, a, d1); sn.DeltaBase != full {
 		t.Fatalf("delta %s: base %q, want %s", d1, sn.DeltaBase, full)
 	}
@@ -205,7 +206,16 @@ func TestDeltaTablespaceChunked(t *testing.T) {
 	switchAndWaitArchived(t, src)
 
 	dest, newTS := filepath.Join(a.Dir, "restored"), filepath.Join(a.Dir, "ts1-restored")
-	mustRun(t, "", env(a, nil, "WALNUT_DOWNLOAD_CONCURRENCY=3"), "backup-fetch", dest, d1, "--tablespace-mapping", tsDir+"="+newTS)
+	_, fetchRSS := runMeasured(t, env(a, nil, "WALNUT_DOWNLOAD_CONCURRENCY=3"), "backup-fetch", dest, d1, "--tablespace-mapping", tsDir+"="+newTS)
+	t.Logf("peak RSS: backup-push --delta %d KiB, backup-fetch of the chain %d KiB", pushRSS, fetchRSS)
+	if pushRSS > 40<<10 || fetchRSS > 40<<10 {
+		t.Errorf("peak RSS over 40 MiB: backup-push --delta %d KiB, backup-fetch %d KiB", pushRSS, fetchRSS)
+	}
+	for _, d := range []string{dest, newTS} { // runMeasured ran as this process's user
+		if err := testpg.ChownToServer(d); err != nil {
+			t.Fatal(err)
+		}
+	}
 	restored := startRestored(t, a, dest)
 	if got := restored.QueryString(t, tableDigest); got != want {
 		t.Errorf("restored digest %s, want %s", got, want)
