@@ -141,11 +141,11 @@ type drillJSON struct {
 	RestoreSeconds    float64 `json:"restore_seconds"`
 	ConsistentSeconds float64 `json:"consistent_seconds"`
 	ConsistentLSN     string  `json:"consistent_lsn"`
-	OK        bool   `json:"ok"`
-	Error     string `json:"error"`
-	OSUser    string `json:"os_user"`
-	Timeline  uint32 `json:"timeline"`
-	Databases []struct {
+	OK                bool    `json:"ok"`
+	Error             string  `json:"error"`
+	OSUser            string  `json:"os_user"`
+	Timeline          uint32  `json:"timeline"`
+	Databases         []struct {
 		Name      string `json:"name"`
 		SizeBytes int64  `json:"size_bytes"`
 		Tables    []struct {
