@@ -80,7 +80,7 @@ func (u *uploader) pass(ctx context.Context, final bool) error {
 	}
 	defer os.Remove(snap)
 	err = u.retry(ctx, snap, func() error {
-		_, err := replacePartial(ctx, u.pushOptions(snap))
+		_, err := archive.ReplacePartialWAL(ctx, u.pushOptions(snap))
 		return err
 	})
 	if err != nil {
@@ -103,7 +103,7 @@ func (u *uploader) storeFile(ctx context.Context, it storeItem) error {
 	var err error
 	var res PushResult
 	if it.partial {
-		res, err = replacePartial(ctx, u.pushOptions(it.path))
+		res, err = archive.ReplacePartialWAL(ctx, u.pushOptions(it.path))
 	} else {
 		res, err = Push(ctx, u.pushOptions(it.path))
 	}
@@ -113,7 +113,7 @@ func (u *uploader) storeFile(ctx context.Context, it storeItem) error {
 	if pgcontrol.IsWALFileName(name) {
 		// The whole segment supersedes its partial uploads; one left
 		// behind is harmless (wal-fetch prefers the whole segment).
-		if err := deletePartials(ctx, u.o.Store, name); err != nil {
+		if err := archive.DeletePartialWALs(ctx, u.o.Store, name); err != nil {
 			u.o.Log.Warn("could not delete the partial uploads of a stored segment", "name", name, "err", err)
 		}
 	}
