@@ -226,4 +226,13 @@ func TestDeltaTablespaceChunked(t *testing.T) {
 	if loc := restored.QueryString(t, "SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = 'ts1'"); loc != newTS {
 		t.Errorf("ts1 restored at %s, want %s", loc, newTS)
 	}
+	restored.Stop(t)
+
+	// The restore drill restores the chain too, to the delta's end.
+	scratch := filepath.Join(testpg.SharedTempDir(t), "drill")
+	r := mustRun(t, "", env(a, nil), "backup-verify", "--restore", "--scratch", scratch, "--database", "postgres",
+		"--query", "SELECT count(*) FROM in_ts", d1)
+	if !strings.Contains(r.Stdout, "  90000\n") || !strings.Contains(r.Stdout, "drill ok") {
+		t.Errorf("drill of delta %s:\n%s", d1, r)
+	}
 }
