@@ -74,6 +74,9 @@ func (p *packer) run(ctx context.Context, dataDir string, tablespaces []archive.
 					return fmt.Errorf("%s: %w", it.Path, err)
 				}
 				if !whole {
+					if p.progress != nil {
+						p.progress.Add(size) // read whole by the scan, so the bar ends full
+					}
 					it.Pages = blocks
 					return send(it)
 				}
