@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/walnut-pg/walnut/archive"
 )
 
 // A delta is restored over its base's whole chain: delete keeps every
@@ -44,5 +46,21 @@ func TestPlanKeepsChainOfKeptDelta(t *testing.T) {
 	// delete everything means everything.
 	if p := plan(t, a, Policy{Mode: Everything}, t0.Add(5*time.Hour)); len(p.Backups) != 4 {
 		t.Errorf("everything deletes %d backups, want 4", len(p.Backups))
+	}
+}
+
+// backup-list's chain size: a full backup's own, a delta's with every
+// backup under it, -1 when one of them is gone.
+func TestChainSizes(t *testing.T) {
+	full := &archive.Sentinel{Name: "f", StoredSize: 100}
+	d1 := &archive.Sentinel{Name: "d1", StoredSize: 10, DeltaBase: "f", DeltaDepth: 1}
+	d2 := &archive.Sentinel{Name: "d2", StoredSize: 1, DeltaBase: "d1", DeltaDepth: 2}
+	orphan := &archive.Sentinel{Name: "o", StoredSize: 5, DeltaBase: "gone", DeltaDepth: 1}
+	got := ChainSizes([]*archive.Sentinel{full, d1, d2, orphan})
+	want := map[string]int64{"f": 100, "d1": 110, "d2": 111, "o": -1}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("chain size of %s = %d, want %d", name, got[name], w)
+		}
 	}
 }
