@@ -58,6 +58,11 @@ type Sentinel struct {
 	DeltaBase    string `json:"delta_base,omitempty"`
 	DeltaDepth   int    `json:"delta_depth,omitempty"`
 	DeltaBaseLSN string `json:"delta_base_start_lsn,omitempty"`
+	// DatabaseDirs are the database directories the backup holds
+	// (base/<oid>, pg_tblspc/<oid>/PG_*/<oid>): a delta over it stores the
+	// files of any other whole, since CREATE DATABASE and ALTER DATABASE
+	// SET TABLESPACE copy files with their old page LSNs.
+	DatabaseDirs []string `json:"database_dirs,omitempty"`
 }
 
 // IsDelta reports whether the backup is a delta, restorable only over its

@@ -60,6 +60,10 @@ func chooseBase(ctx context.Context, s storage.Store, sn *archive.Sentinel, maxS
 		}
 		b = next
 	}
+	if base.DatabaseDirs == nil {
+		log.Info("delta: the newest backup does not record its database directories (taken by an older walnut); taking a full backup", "backup", base.Name)
+		return nil, nil
+	}
 	if base.DeltaDepth >= maxSteps {
 		log.Info("delta: the chain of the newest backup has reached WALNUT_DELTA_MAX_STEPS; taking a full backup", "backup", base.Name, "deltas", base.DeltaDepth, "max", maxSteps)
 		return nil, nil
@@ -88,6 +92,16 @@ func pagedCandidate(name string) bool {
 		return false
 	}
 	return strings.HasPrefix(dir, "base/") || dir == "global/" || strings.HasPrefix(dir, "pg_tblspc/")
+}
+
+// isDatabaseDir says whether the tar name is a database's directory.
+func isDatabaseDir(name string) bool {
+	parts := strings.Split(name, "/")
+	last := parts[len(parts)-1]
+	if last == "" || strings.Trim(last, "0123456789") != "" {
+		return false
+	}
+	return (len(parts) == 2 && parts[0] == "base") || (len(parts) == 4 && parts[0] == "pg_tblspc")
 }
 
 // changedPages reads the file at p, size bytes long, and returns the

@@ -91,6 +91,18 @@ func TestChangedPages(t *testing.T) {
 	}
 }
 
+func TestIsDatabaseDir(t *testing.T) {
+	for name, want := range map[string]bool{
+		"base/5": true, "base/16390": true, "pg_tblspc/16385/PG_15_202209061/16390": true,
+		"base": false, "global": false, "base/pgsql_tmp": false, "pg_tblspc/16385/PG_15_202209061": false,
+		"pg_tblspc/16385/PG_15_202209061/16390/16391": false, "base/5/16384": false, "pg_xact": false,
+	} {
+		if got := isDatabaseDir(name); got != want {
+			t.Errorf("isDatabaseDir(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
 func TestPagedCandidate(t *testing.T) {
 	for name, want := range map[string]bool{
 		"base/5/16384": true, "base/5/16384.1": true, "global/1262": true,

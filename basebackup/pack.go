@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -45,6 +46,10 @@ type packer struct {
 	// this LSN, the base backup's start (see delta.go).
 	delta *pgcontrol.LSN
 	paged []archive.PagedFile
+	// baseDirs are the base's database directories (global included);
+	// dbDirs this backup's, gathered by the walk.
+	baseDirs map[string]bool
+	dbDirs   []string
 }
 
 func (p *packer) run(ctx context.Context, dataDir string, tablespaces []archive.Tablespace, versionDir string, workers int) error {
@@ -68,7 +73,10 @@ func (p *packer) run(ctx context.Context, dataDir string, tablespaces []archive.
 			p.log.Warn("symlinked directory stored empty; restore its contents yourself", "path", name)
 		}, emit: func(it walkItem) error {
 			size := it.Info.Size()
-			if p.delta != nil && it.Info.Mode().IsRegular() && pagedCandidate(it.Name) {
+			if it.Info.IsDir() && isDatabaseDir(it.Name) {
+				p.dbDirs = append(p.dbDirs, it.Name)
+			}
+			if p.delta != nil && it.Info.Mode().IsRegular() && pagedCandidate(it.Name) && p.baseDirs[path.Dir(it.Name)] {
 				blocks, whole, err := changedPages(it.Path, size, *p.delta)
 				if err != nil {
 					return fmt.Errorf("%s: %w", it.Path, err)

@@ -139,6 +139,7 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 		return nil, fmt.Errorf("backup %s already exists", sn.Name)
 	}
 	var since *pgcontrol.LSN
+	var baseDirs []string
 	if o.Delta {
 		base, err := chooseBase(ctx, o.Store, sn, o.DeltaMaxSteps, log)
 		if err != nil {
@@ -148,6 +149,7 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 			lsn, _ := pgcontrol.ParseLSN(base.StartLSN) // checked by chooseBase
 			since = &lsn
 			sn.DeltaBase, sn.DeltaDepth, sn.DeltaBaseLSN = base.Name, base.DeltaDepth+1, base.StartLSN
+			baseDirs = base.DatabaseDirs
 			log.Info("delta backup", "base", base.Name, "base_start_lsn", base.StartLSN, "step", sn.DeltaDepth)
 		}
 	}
@@ -170,7 +172,11 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 		return nil, err
 	}
 	log.Info("backup started", "name", sn.Name, "start_lsn", sn.StartLSN, "timeline", tli)
-	p := &packer{store: o.Store, enc: enc, name: sn.Name, limit: o.PartitionSize, chunk: o.ChunkSize, log: log, progress: o.Progress, delta: since}
+	p := &packer{store: o.Store, enc: enc, name: sn.Name, limit: o.PartitionSize, chunk: o.ChunkSize, log: log, progress: o.Progress, delta: since,
+		baseDirs: map[string]bool{"global": true}}
+	for _, d := range baseDirs {
+		p.baseDirs[d] = true
+	}
 	versionDir := fmt.Sprintf("PG_%d_", sess.version/10000)
 	if err := p.run(ctx, dataDir, facts.Tablespaces, versionDir, o.Concurrency); err != nil {
 		return nil, err
@@ -215,6 +221,8 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 	}
 	sn.Partitions = int(p.next.Load())
 	sn.Files = len(m.Files) + len(m.Paged)
+	sn.DatabaseDirs = p.dbDirs
+	sort.Strings(sn.DatabaseDirs)
 	sn.ExpandedSize = p.expanded.Load()
 	sn.StoredSize = p.stored.Load() + stored
 	sn.FinishTime = time.Now().UTC()

@@ -189,6 +189,7 @@ func TestDeltaTablespaceChunked(t *testing.T) {
 	src.Exec(t, "CREATE TABLESPACE ts1 LOCATION '"+tsDir+"'")
 	src.Pgbench(t, "-i", "-s", "3", "-q")
 	src.Exec(t, "CREATE TABLE in_ts TABLESPACE ts1 AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 100000) g")
+	src.Exec(t, "CREATE DATABASE moved STRATEGY FILE_COPY")
 	const tsDigest = "SELECT count(*) || '/' || md5(string_agg(v, ',' ORDER BY id)) FROM in_ts"
 	small := []string{"WALNUT_CHUNK_SIZE=1MiB", "WALNUT_PARTITION_SIZE=2097152", "WALNUT_UPLOAD_CONCURRENCY=3"}
 	full := strings.TrimSpace(mustRun(t, "", env(a, src, small...), "backup-push", src.DataDir).Stdout)
@@ -196,6 +197,10 @@ func TestDeltaTablespaceChunked(t *testing.T) {
 	src.Exec(t, "UPDATE in_ts SET v = 'changed ' || id WHERE id % 997 = 0")
 	src.Exec(t, "DELETE FROM in_ts WHERE id > 90000")
 	src.Exec(t, "VACUUM in_ts")
+	// Both copy files with the page LSNs they had: the delta stores them
+	// whole, as their database directories are new.
+	src.Exec(t, "CREATE DATABASE copied STRATEGY FILE_COPY")
+	src.Exec(t, "ALTER DATABASE moved SET TABLESPACE ts1")
 	push, pushRSS := runMeasured(t, env(a, src, small...), "backup-push", "--delta", src.DataDir)
 	d1 := strings.TrimSpace(push.Stdout)
 	if sn := readDeltaSentinel(t, a, d1); sn.DeltaBase != full {
@@ -222,6 +227,9 @@ func TestDeltaTablespaceChunked(t *testing.T) {
 	}
 	if got := restored.QueryString(t, tsDigest); got != wantTS {
 		t.Errorf("restored in_ts %s, want %s", got, wantTS)
+	}
+	if dbs := restored.QueryString(t, "SELECT string_agg(datname || ':' || (SELECT spcname FROM pg_tablespace WHERE oid = dattablespace), ',' ORDER BY datname) FROM pg_database"); dbs != "copied:pg_default,moved:ts1,postgres:pg_default,template0:pg_default,template1:pg_default" {
+		t.Errorf("restored databases %s", dbs)
 	}
 	if loc := restored.QueryString(t, "SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = 'ts1'"); loc != newTS {
 		t.Errorf("ts1 restored at %s, want %s", loc, newTS)
