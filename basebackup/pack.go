@@ -1,6 +1,7 @@
 package basebackup
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -9,7 +10,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -47,6 +47,33 @@ func (p *packer) run(ctx context.Context, dataDir string, tablespaces []archive.
 	if p.progress != nil {
 		p.progress.Total(estimateSize(ctx, dataDir, tablespaces, versionDir))
 	}
+	return p.runFeed(ctx, workers, func(ctx context.Context, send func(walkItem) error) error {
+		w := &walker{versionDir: versionDir, skippedLink: func(name string) {
+			p.log.Warn("symlinked directory stored empty; restore its contents yourself", "path", name)
+		}, emit: func(it walkItem) error {
+			size := it.Info.Size()
+			if p.chunk <= 0 || !it.Info.Mode().IsRegular() || size <= p.chunk {
+				return send(it)
+			}
+			// The size the walk saw is the file's size in the backup, as
+			// AddFile cuts a file that grows: the growth is in the WAL.
+			p.addChunked(it)
+			for off := int64(0); off < size; off += p.chunk {
+				c := it
+				c.Chunk = &chunkItem{Offset: off, Size: min(p.chunk, size-off)}
+				if err := send(c); err != nil {
+					return err
+				}
+			}
+			return nil
+		}}
+		return w.walkCluster(ctx, dataDir, tablespaces)
+	})
+}
+
+// runFeed packs what feed sends with the given number of workers; the
+// local walk and the replication stream (remote.go) are both feeds.
+func (p *packer) runFeed(ctx context.Context, workers int, feed func(context.Context, func(walkItem) error) error) error {
 	g, ctx := archive.NewGroup(ctx)
 	items := make(chan walkItem, 64)
 	p.chunked = map[string]*tarball.File{}
@@ -60,29 +87,7 @@ func (p *packer) run(ctx context.Context, dataDir string, tablespaces []archive.
 	}
 	g.Go(func() error {
 		defer close(items)
-		w := &walker{versionDir: versionDir, skippedLink: func(name string) {
-			p.log.Warn("symlinked directory stored empty; restore its contents yourself", "path", name)
-		}, emit: func(it walkItem) error {
-			size := it.Info.Size()
-			if p.chunk <= 0 || !it.Info.Mode().IsRegular() || size <= p.chunk {
-				return send(it)
-			}
-			// The size the walk saw is the file's size in the backup, as
-			// AddFile cuts a file that grows: the growth is in the WAL.
-			p.mu.Lock()
-			p.chunked[it.Name] = &tarball.File{Path: it.Name, Type: tarball.TypeFile, Size: size,
-				Mode: it.Info.Mode().Perm(), ModTime: it.Info.ModTime().Truncate(time.Second)}
-			p.mu.Unlock()
-			for off := int64(0); off < size; off += p.chunk {
-				c := it
-				c.Chunk = &chunkItem{Offset: off, Size: min(p.chunk, size-off)}
-				if err := send(c); err != nil {
-					return err
-				}
-			}
-			return nil
-		}}
-		return w.walkCluster(ctx, dataDir, tablespaces)
+		return feed(ctx, send)
 	})
 	for range workers {
 		g.Go(func() error { return p.worker(ctx, items) })
@@ -91,6 +96,14 @@ func (p *packer) run(ctx context.Context, dataDir string, tablespaces []archive.
 		return err
 	}
 	return p.finishChunked()
+}
+
+// addChunked records a file whose chunks are about to be sent.
+func (p *packer) addChunked(it walkItem) {
+	p.mu.Lock()
+	p.chunked[it.Name] = &tarball.File{Path: it.Name, Type: tarball.TypeFile, Size: it.Info.Size(),
+		Mode: it.Info.Mode().Perm(), ModTime: it.Info.ModTime().Truncate(time.Second)}
+	p.mu.Unlock()
 }
 
 // finishChunked adds the chunked files to the manifest, their chunks in
@@ -129,6 +142,9 @@ func (p *packer) worker(ctx context.Context, items <-chan walkItem) error {
 			tw := tarball.NewWriter(w)
 			for item, more := first, true; more; {
 				f, err := p.add(tw, item, n)
+				if item.Release != nil {
+					item.Release()
+				}
 				if err != nil {
 					return err
 				}
@@ -170,6 +186,9 @@ func (p *packer) add(tw *tarball.Writer, it walkItem, n int) (*tarball.File, err
 	switch mode := it.Info.Mode(); {
 	case mode.IsDir():
 		f, err = tw.AddDir(it.Name, mode.Perm(), it.Info.ModTime())
+	case it.Data != nil:
+		f, _, err = tw.AddFile(it.Name, archive.CountProgress(bytes.NewReader(it.Data), p.progress), int64(len(it.Data)), mode.Perm(), it.Info.ModTime())
+		p.expanded.Add(int64(len(it.Data)))
 	default:
 		in, oerr := os.Open(it.Path)
 		if errors.Is(oerr, fs.ErrNotExist) {
@@ -203,8 +222,15 @@ func (p *packer) add(tw *tarball.Writer, it walkItem, n int) (*tarball.File, err
 // stored already, and WAL replay removes or rewrites the file anyway.
 func (p *packer) addChunk(tw *tarball.Writer, it walkItem, n int) error {
 	var r io.Reader = eofReader{}
-	in, err := os.Open(it.Path)
+	var in *os.File
+	var err error
+	if it.Data != nil {
+		r = archive.CountProgress(bytes.NewReader(it.Data), p.progress)
+	} else {
+		in, err = os.Open(it.Path)
+	}
 	switch {
+	case it.Data != nil:
 	case err == nil:
 		defer in.Close()
 		r = archive.CountProgress(io.NewSectionReader(in, it.Chunk.Offset, it.Chunk.Size), p.progress)
@@ -234,7 +260,7 @@ func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 // putControl stores backup_label, tablespace_map and global/pg_control in
 // their own object, after everything else: a restore that lacks them
 // cannot be started by mistake.
-func (p *packer) putControl(ctx context.Context, dataDir, label, spcmap string) error {
+func (p *packer) putControl(ctx context.Context, label, spcmap string, ctl []byte) error {
 	now := time.Now()
 	var entries []tarball.File
 	stored, err := archive.PutStream(ctx, p.store, archive.ControlKey(p.name, p.enc.Ext()), p.enc, func(w io.Writer) error {
@@ -256,12 +282,8 @@ func (p *packer) putControl(ctx context.Context, dataDir, label, spcmap string) 
 				return err
 			}
 		}
-		ctl, err := os.ReadFile(filepath.Join(dataDir, archive.ControlFile))
-		if err != nil {
-			return err
-		}
 		if _, err := pgcontrol.ParseControlFile(ctl); err != nil {
-			return fmt.Errorf("%s: %w", filepath.Join(dataDir, archive.ControlFile), err)
+			return fmt.Errorf("%s: %w", archive.ControlFile, err)
 		}
 		if err := add(archive.ControlFile, strings.NewReader(string(ctl)), int64(len(ctl))); err != nil {
 			return err

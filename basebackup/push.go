@@ -167,21 +167,36 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 	if err := waitArchived(ctx, o.Store, tli, pgcontrol.SegmentNumber(startLSN, seg), stopSeg, seg, o.ArchiveTimeout, log); err != nil {
 		return nil, err
 	}
-	if err := p.putControl(ctx, dataDir, labelFile, spcmap); err != nil {
-		return nil, err
-	}
-	m := &archive.Manifest{Format: archive.ManifestFormat(p.files), Name: sn.Name, Tablespaces: facts.Tablespaces, Files: p.files}
-	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
-	stored, err := archive.PutManifest(ctx, o.Store, sn.ManifestKey, enc, m)
+	ctl, err := os.ReadFile(filepath.Join(dataDir, archive.ControlFile))
 	if err != nil {
 		return nil, err
 	}
-	sn.PGManifestKey = archive.PGManifestKey(sn.Name, enc.Ext())
-	pgStored, err := archive.PutStream(ctx, o.Store, sn.PGManifestKey, enc, func(w io.Writer) error {
-		return writePGManifest(w, m.Files, tli, sn.StartLSN, sn.FinishLSN)
+	if err := p.seal(ctx, sn, facts.Tablespaces, labelFile, spcmap, ctl); err != nil {
+		return nil, err
+	}
+	return sn, nil
+}
+
+// seal stores what makes a packed backup whole, in the order that keeps
+// it invisible until it is: pg_control.tar, files.json, backup_manifest,
+// the sentinel last.
+func (p *packer) seal(ctx context.Context, sn *archive.Sentinel, tablespaces []archive.Tablespace, labelFile, spcmap string, ctl []byte) error {
+	log := p.log
+	if err := p.putControl(ctx, labelFile, spcmap, ctl); err != nil {
+		return err
+	}
+	m := &archive.Manifest{Format: archive.ManifestFormat(p.files), Name: sn.Name, Tablespaces: tablespaces, Files: p.files}
+	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+	stored, err := archive.PutManifest(ctx, p.store, sn.ManifestKey, p.enc, m)
+	if err != nil {
+		return err
+	}
+	sn.PGManifestKey = archive.PGManifestKey(sn.Name, p.enc.Ext())
+	pgStored, err := archive.PutStream(ctx, p.store, sn.PGManifestKey, p.enc, func(w io.Writer) error {
+		return writePGManifest(w, m.Files, sn.Timeline, sn.StartLSN, sn.FinishLSN)
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	stored += pgStored
 	sn.Partitions = int(p.next.Load())
@@ -189,10 +204,10 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 	sn.ExpandedSize = p.expanded.Load()
 	sn.StoredSize = p.stored.Load() + stored
 	sn.FinishTime = time.Now().UTC()
-	if _, err := archive.PutJSON(ctx, o.Store, archive.SentinelKey(sn.Name), sn); err != nil {
-		return nil, err
+	if _, err := archive.PutJSON(ctx, p.store, archive.SentinelKey(sn.Name), sn); err != nil {
+		return err
 	}
-	if err := o.Store.Delete(ctx, archive.RunningKey(sn.Name)); err != nil {
+	if err := p.store.Delete(ctx, archive.RunningKey(sn.Name)); err != nil {
 		// The backup is whole; delete removes the marker with it.
 		log.Warn("could not remove the running-backup marker", "key", archive.RunningKey(sn.Name), "err", err)
 	}
@@ -208,8 +223,8 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 		}
 	}
 	log.Info("backup finished", "name", sn.Name, "finish_lsn", sn.FinishLSN, "files", files, "directories", dirs,
-		"expanded_bytes", sn.ExpandedSize, "stored_bytes", sn.StoredSize, "seconds", sn.FinishTime.Sub(startTime).Seconds())
-	return sn, nil
+		"expanded_bytes", sn.ExpandedSize, "stored_bytes", sn.StoredSize, "seconds", sn.FinishTime.Sub(sn.StartTime).Seconds())
+	return nil
 }
 
 func checkDataDir(dir string) (string, error) {

@@ -47,6 +47,10 @@ type walkItem struct {
 	Info fs.FileInfo
 	// Chunk, when set, is the piece of the file this item stores.
 	Chunk *chunkItem
+	// Data, when set, is the file's (or the chunk's) contents, read from
+	// the replication stream; Release hands its buffer back once packed.
+	Data    []byte
+	Release func()
 }
 
 type chunkItem struct {
