@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/walnut-pg/walnut/archive"
@@ -41,6 +40,22 @@ type Options struct {
 	Progress       archive.Progress // nil: none
 }
 
+func withDefaults(o Options) Options {
+	if o.PartitionSize <= 0 {
+		o.PartitionSize = DefaultPartitionSize
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 2
+	}
+	if o.ChunkSize <= 0 {
+		o.ChunkSize = DefaultChunkSize
+	}
+	if o.ArchiveTimeout <= 0 {
+		o.ArchiveTimeout = DefaultArchiveTimeout
+	}
+	return o
+}
+
 // DefaultArchiveTimeout is how long backup-push waits for its WAL.
 const DefaultArchiveTimeout = 10 * time.Minute
 
@@ -62,18 +77,7 @@ const MinChunkSize = 1 << 20
 // sentinel is written last, so a backup interrupted at any point is never
 // listed.
 func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
-	if o.PartitionSize <= 0 {
-		o.PartitionSize = DefaultPartitionSize
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = 2
-	}
-	if o.ChunkSize <= 0 {
-		o.ChunkSize = DefaultChunkSize
-	}
-	if o.ArchiveTimeout <= 0 {
-		o.ArchiveTimeout = DefaultArchiveTimeout
-	}
+	o = withDefaults(o)
 	log := o.Log
 	enc := archive.Encoding{Codec: o.Codec, To: o.Encrypt}
 	dataDir, err := checkDataDir(o.DataDir)
@@ -107,25 +111,9 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 	if err != nil {
 		return nil, err
 	}
-	seg := facts.WALSegmentSize
-	sn := &archive.Sentinel{
-		Format:           archive.FormatVersion,
-		StartTime:        startTime,
-		StartLSN:         startLSN.String(),
-		Timeline:         tli,
-		StartSegment:     pgcontrol.WALFileName(tli, pgcontrol.SegmentNumber(startLSN, seg), seg),
-		StartOffset:      fmt.Sprintf("%08X", uint64(startLSN)%seg),
-		SystemIdentifier: strconv.FormatUint(facts.SystemID, 10),
-		PGVersion:        sess.version,
-		WALSegmentSize:   seg,
-		Compression:      o.Codec.Name(),
-		Encrypted:        o.Encrypt != nil,
-		DataDir:          dataDir,
-	}
-	sn.Name = "base_" + sn.StartSegment + "_" + sn.StartOffset
-	sn.Hostname, _ = os.Hostname()
-	sn.ManifestKey = archive.ManifestKey(sn.Name, enc.Ext())
-	sn.ControlKey = archive.ControlKey(sn.Name, enc.Ext())
+	sn := newSentinel(startTime, startLSN, tli, facts, sess.version, enc)
+	sn.DataDir = dataDir
+	seg := sn.WALSegmentSize
 
 	if _, err := o.Store.Stat(ctx, archive.SentinelKey(sn.Name)); err == nil {
 		return nil, fmt.Errorf("backup %s already exists", sn.Name)
@@ -133,19 +121,10 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 
 	defer func() {
 		if err != nil {
-			// Without a sentinel the parts are invisible; removing them
-			// now saves a later delete garbage the work.
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-			defer cancel()
-			deletePrefix(dctx, o.Store, archive.BackupPrefix(sn.Name), log)
+			removeParts(ctx, o, sn.Name)
 		}
 	}()
-	// Before any part: a delete planned from here on sees a running
-	// backup, and keeps it and its WAL, even while every part is still an
-	// upload in flight that no listing shows.
-	running := archive.Running{Name: sn.Name, StartLSN: sn.StartLSN, StartSegment: sn.StartSegment,
-		Host: sn.Hostname, PID: os.Getpid(), StartTime: startTime}
-	if _, err := archive.PutJSON(ctx, o.Store, archive.RunningKey(sn.Name), running); err != nil {
+	if err := putRunning(ctx, o, sn); err != nil {
 		return nil, err
 	}
 	log.Info("backup started", "name", sn.Name, "start_lsn", sn.StartLSN, "timeline", tli)
@@ -159,10 +138,7 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 	if err != nil {
 		return nil, err
 	}
-	sn.FinishLSN = stopLSN.String()
-	stopSeg := pgcontrol.SegmentNumber(stopLSN-1, seg) // the segment holding the last byte
-	sn.StopSegment = pgcontrol.WALFileName(tli, stopSeg, seg)
-	sn.StopOffset = fmt.Sprintf("%08X", uint64(stopLSN)-stopSeg*seg)
+	stopSeg := setStop(sn, stopLSN)
 
 	if err := waitArchived(ctx, o.Store, tli, pgcontrol.SegmentNumber(startLSN, seg), stopSeg, seg, o.ArchiveTimeout, log); err != nil {
 		return nil, err

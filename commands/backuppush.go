@@ -10,10 +10,10 @@ import (
 
 func backupPushCommand(g *globals) *cli.Command {
 	var (
-		spread, whileOffline bool
-		archiveTimeout       time.Duration
-		poolSize             int
-		readRate             string
+		spread, whileOffline, remote bool
+		archiveTimeout               time.Duration
+		poolSize                     int
+		readRate                     string
 	)
 	return &cli.Command{
 		Name:      "backup-push",
@@ -24,6 +24,7 @@ func backupPushCommand(g *globals) *cli.Command {
 			varsHelp("WALNUT_PREFIX", "WALNUT_COMPRESSION", "WALNUT_PGP_PUBLIC_KEY_FILE", "WALNUT_UPLOAD_CONCURRENCY", "WALNUT_RATE_LIMIT", "WALNUT_PARTITION_SIZE", "WALNUT_CHUNK_SIZE", "PG*"),
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "archive-timeout", Value: basebackup.DefaultArchiveTimeout, Usage: "how long to wait for the WAL the backup needs to reach the archive before failing", Destination: &archiveTimeout},
+			&cli.BoolFlag{Name: "remote", Usage: "take the backup over the replication protocol (PG* variables, a REPLICATION role), without PGDATA", Destination: &remote},
 			&cli.BoolFlag{Name: "spread-checkpoint", Usage: "let the starting checkpoint spread over checkpoint_completion_target instead of forcing it", Destination: &spread},
 			&cli.IntFlag{Name: "pool-size", Aliases: []string{"p"}, Usage: "`N` partitions compressed and uploaded at once (WAL-E's)", DefaultText: "$WALNUT_UPLOAD_CONCURRENCY, else 2", Destination: &poolSize},
 			&cli.StringFlag{Name: "cluster-read-rate-limit", Usage: "WAL-E's, refused: see WALNUT_RATE_LIMIT", Destination: &readRate, Hidden: true},
@@ -33,7 +34,10 @@ func backupPushCommand(g *globals) *cli.Command {
 			if err := refuseWALEBackupPush(c); err != nil {
 				return err
 			}
-			if c.NArg() != 1 {
+			if remote && c.NArg() != 0 {
+				return usageError(fmt.Errorf("backup-push --remote takes no PGDATA (got %q): the files come over the replication connection", c.Args().First()))
+			}
+			if !remote && c.NArg() != 1 {
 				return usageError(fmt.Errorf("backup-push: want one PGDATA, got %d arguments", c.NArg()))
 			}
 			codec, to, err := g.encoding(c.Context)
@@ -86,7 +90,11 @@ func backupPushCommand(g *globals) *cli.Command {
 			if bar != nil {
 				opts.Progress = bar
 			}
-			sn, err := basebackup.Push(c.Context, opts)
+			push := basebackup.Push
+			if remote {
+				push = basebackup.PushRemote
+			}
+			sn, err := push(c.Context, opts)
 			bar.Stop() // before the name on stdout, which may share the terminal
 			if err != nil {
 				return fmt.Errorf("backup-push: %w", err)
