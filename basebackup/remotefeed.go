@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"path"
 	"strings"
 
@@ -83,10 +84,13 @@ func (f *remoteFeed) archive(ctx context.Context, send func(walkItem) error, pre
 		if err != nil {
 			return err
 		}
-		name := path.Clean(path.Join(prefix, hdr.Name))
-		if name == "." || strings.HasPrefix(name, "../") || path.IsAbs(name) {
-			return fmt.Errorf("member %q: not a relative path", hdr.Name)
+		// PostgreSQL names pg_wal's entries "./pg_wal/...".
+		rel := strings.TrimSuffix(strings.TrimPrefix(hdr.Name, "./"), "/")
+		if !fs.ValidPath(rel) || rel == "." {
+			// Nothing may land outside its tablespace, or the data directory.
+			return fmt.Errorf("member %q: not a plain relative path", hdr.Name)
 		}
+		name := path.Join(prefix, rel)
 		switch hdr.Typeflag {
 		case tar.TypeDir:
 			if err := send(walkItem{Name: name, Info: hdr.FileInfo()}); err != nil {

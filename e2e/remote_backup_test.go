@@ -73,6 +73,16 @@ func remoteBackupPITR(t *testing.T, a *archive) {
 		if m, _ := filepath.Glob(filepath.Join(a.Path, "backups", name, "server_backup_manifest*")); len(m) != 1 {
 			t.Errorf("the server's backup_manifest was not kept: %v", m)
 		}
+		var sn struct {
+			Partitions int `json:"partitions"`
+		}
+		b, err := os.ReadFile(filepath.Join(a.Path, "backups", name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &sn); err != nil || sn.Partitions < 4 {
+			t.Errorf("sentinel: %d partitions (%v); want the stream spread over many", sn.Partitions, err)
+		}
 	}
 	mustRun(t, "", env(a, nil), "backup-verify", name)
 
@@ -127,7 +137,9 @@ func TestRemoteBackupFromStandby(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 		}
 	}()
-	r := mustRun(t, testpg.SharedTempDir(t), env(a, standby), "backup-push", "--remote")
+	// The connection from --dsn alone, no PG* variables.
+	dsn := fmt.Sprintf("host=%s port=%d user=postgres", standby.SocketDir, standby.Port)
+	r := mustRun(t, testpg.SharedTempDir(t), env(a, nil), "backup-push", "--remote", "--dsn", dsn)
 	stop()
 	name := strings.TrimSpace(r.Stdout)
 
