@@ -210,3 +210,45 @@ func parseLSN(t *testing.T, s string) uint64 {
 	}
 	return h<<32 | l
 }
+
+// A stream cut halfway (the walsender terminated) fails the backup with
+// one line, and leaves nothing listed and no parts behind.
+func TestRemoteBackupStreamCut(t *testing.T) {
+	a := newArchive(t)
+	src := archivingCluster(t, a, nil)
+	src.Pgbench(t, "-i", "-s", "5", "-q")
+	// Stored slowly, so the stream is still running when it is cut.
+	cmd := testpg.Command(t.Context(), env(a, src, "WALNUT_RATE_LIMIT=2MiB", "WALNUT_COMPRESSION=none", "WALNUT_PARTITION_SIZE=1048576"),
+		walnutBin, "backup-push", "--remote")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		n := src.QueryString(t, "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity WHERE backend_type = 'walsender' AND query LIKE 'BASE_BACKUP%'")
+		if n == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("no walsender for backup-push --remote appeared")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	err := cmd.Wait()
+	if err == nil {
+		t.Fatalf("backup-push --remote succeeded although its stream was cut:\n%s", stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "walnut: backup-push: ") {
+		t.Errorf("last line %q does not say what failed", last)
+	}
+	if m, _ := filepath.Glob(filepath.Join(a.Path, "backups", "*.json")); len(m) != 0 {
+		t.Errorf("a sentinel after a cut stream: %v", m)
+	}
+	if m, _ := filepath.Glob(filepath.Join(a.Path, "backups", "*", "*")); len(m) != 0 {
+		t.Errorf("parts of the failed backup left behind: %v", m)
+	}
+}
