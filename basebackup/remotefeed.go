@@ -16,7 +16,7 @@ import (
 
 // smallFile is the size up to which a member gets a buffer of its own
 // rather than one from the pool: most of a cluster's files are small, and
-// a pooled 4 MiB buffer each would stall the reader behind the workers.
+// a pooled 1 MiB buffer each would stall the reader behind the workers.
 const smallFile = 64 << 10
 
 // maxServerManifest bounds the backup_manifest held in memory (about
