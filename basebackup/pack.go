@@ -47,7 +47,7 @@ func (p *packer) run(ctx context.Context, dataDir string, tablespaces []archive.
 	if p.progress != nil {
 		p.progress.Total(estimateSize(ctx, dataDir, tablespaces, versionDir))
 	}
-	return p.runFeed(ctx, workers, 64, func(ctx context.Context, send func(walkItem) error) error {
+	return p.runFeed(ctx, workers, func(ctx context.Context, send func(walkItem) error) error {
 		w := &walker{versionDir: versionDir, skippedLink: func(name string) {
 			p.log.Warn("symlinked directory stored empty; restore its contents yourself", "path", name)
 		}, emit: func(it walkItem) error {
@@ -71,12 +71,11 @@ func (p *packer) run(ctx context.Context, dataDir string, tablespaces []archive.
 	})
 }
 
-// runFeed packs what feed sends with the given number of workers, queue
-// items waiting between them; the local walk and the replication stream
-// (remote.go) are both feeds.
-func (p *packer) runFeed(ctx context.Context, workers, queue int, feed func(context.Context, func(walkItem) error) error) error {
+// runFeed packs what feed sends with the given number of workers; the
+// local walk and the replication stream (remote.go) are both feeds.
+func (p *packer) runFeed(ctx context.Context, workers int, feed func(context.Context, func(walkItem) error) error) error {
 	g, ctx := archive.NewGroup(ctx)
-	items := make(chan walkItem, queue)
+	items := make(chan walkItem, 64)
 	p.chunked = map[string]*tarball.File{}
 	send := func(it walkItem) error {
 		select {

@@ -40,6 +40,7 @@ type Options struct {
 	Progress       archive.Progress // nil: none
 }
 
+// withDefaults fills in what the caller left zero.
 func withDefaults(o Options) Options {
 	if o.PartitionSize <= 0 {
 		o.PartitionSize = DefaultPartitionSize

@@ -86,7 +86,7 @@ func PushRemote(ctx context.Context, o Options) (_ *archive.Sentinel, err error)
 	f := &remoteFeed{stream: &copyStream{ctx: ctx, conn: conn}, oids: oids, p: p,
 		piece: remotePiece, pool: make(chan []byte, o.Concurrency+2), got: map[string]arrived{}}
 	stopWatch := unblockOnCancel(ctx, conn)
-	err = p.runFeed(ctx, o.Concurrency, 64, f.feed)
+	err = p.runFeed(ctx, o.Concurrency, f.feed)
 	stopWatch()
 	if err != nil {
 		return nil, err
