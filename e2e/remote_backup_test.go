@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,13 +18,15 @@ import (
 // backup-push --remote on a file:// archive: the PITR story of a backup
 // taken from another host's point of view.
 func TestRemoteBackupPITR(t *testing.T) {
-	remoteBackupPITR(t, newArchive(t))
+	remoteBackupPITR(t, newArchive(t), false)
 }
 
-// The same on MinIO.
+// The same on MinIO, where (as root) backup-push runs as another OS user,
+// nobody, who can reach the server's socket but not its data directory:
+// the second host's point of view.
 func TestRemoteBackupPITRS3(t *testing.T) {
 	m := startMinIO(t)
-	remoteBackupPITR(t, newS3Archive(t, m, ""))
+	remoteBackupPITR(t, newS3Archive(t, m, ""), testpg.AsRoot())
 }
 
 // remoteBackupPITR: a primary archiving with wal-push, a tablespace,
@@ -32,7 +35,7 @@ func TestRemoteBackupPITRS3(t *testing.T) {
 // own and is never told where the data lives); then more writes, a time,
 // a drop; backup-fetch to that time; pg_verifybackup, WAL included; the
 // restored tables equal the source's at that time.
-func remoteBackupPITR(t *testing.T, a *archive) {
+func remoteBackupPITR(t *testing.T, a *archive, asNobody bool) {
 	src := archivingCluster(t, a, nil)
 	tsDir := filepath.Join(a.Dir, "ts1")
 	if err := os.Mkdir(tsDir, 0o700); err != nil {
@@ -61,8 +64,13 @@ func remoteBackupPITR(t *testing.T, a *archive) {
 	elsewhere := testpg.SharedTempDir(t)
 	// Small partitions and 1 MiB chunks: many partitions, and big files
 	// split across workers.
-	push := mustRun(t, elsewhere, env(a, src, "WALNUT_PARTITION_SIZE=4194304", "WALNUT_CHUNK_SIZE=1048576", "WALNUT_UPLOAD_CONCURRENCY=3"),
-		"backup-push", "--remote")
+	pushEnv := env(a, src, "WALNUT_PARTITION_SIZE=4194304", "WALNUT_UPLOAD_CONCURRENCY=3")
+	var push result
+	if asNobody {
+		push = runAsNobody(t, src, pushEnv, "backup-push", "--remote")
+	} else {
+		push = mustRun(t, elsewhere, pushEnv, "backup-push", "--remote")
+	}
 	cancel()
 	load.Wait()
 	name := strings.TrimSpace(push.Stdout)
@@ -251,4 +259,27 @@ func TestRemoteBackupStreamCut(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(a.Path, "backups", "*", "*")); len(m) != 0 {
 		t.Errorf("parts of the failed backup left behind: %v", m)
 	}
+}
+
+// runAsNobody runs walnut as the user nobody, who may traverse the
+// cluster's socket directory (made 0711 here) to its socket but cannot
+// read the data directory: that is checked first.
+func runAsNobody(t *testing.T, c *testpg.Cluster, env []string, args ...string) result {
+	t.Helper()
+	if err := os.Chmod(c.SocketDir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	ls := exec.Command("runuser", "-u", "nobody", "--", "ls", c.DataDir)
+	if out, err := ls.CombinedOutput(); err == nil {
+		t.Fatalf("nobody can list %s; the test would prove nothing:\n%s", c.DataDir, out)
+	}
+	argv := append([]string{"-u", "nobody", "--", "env", "-i", "PATH=/usr/bin:/bin", "HOME=/nonexistent"}, env...)
+	argv = append(append(argv, walnutBin), args...)
+	cmd := exec.CommandContext(t.Context(), "runuser", argv...)
+	cmd.Dir = "/"
+	r := runCommand(t, cmd)
+	if r.Code != 0 {
+		t.Fatalf("walnut %s as nobody: %s", strings.Join(args, " "), r)
+	}
+	return r
 }
