@@ -5,13 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pglogrepl"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/walnut-pg/walnut/archive"
 	"github.com/walnut-pg/walnut/pgcontrol"
 )
@@ -128,142 +125,4 @@ func PushRemote(ctx context.Context, o Options) (_ *archive.Sentinel, err error)
 // tablespace_map).
 func ServerManifestKey(name, ext string) string {
 	return archive.BackupPrefix(name) + "server_backup_manifest" + ext
-}
-
-// connectReplication opens a physical replication connection and reads
-// what the sentinel and the identity check need.
-func connectReplication(ctx context.Context, connString string) (*pgconn.PgConn, serverFacts, int, error) {
-	var facts serverFacts
-	cfg, err := pgconn.ParseConfig(connString)
-	if err != nil {
-		return nil, facts, 0, fmt.Errorf("connection settings (PG* variables): %w", err)
-	}
-	cfg.RuntimeParams["replication"] = "true"
-	if cfg.RuntimeParams["application_name"] == "" {
-		cfg.RuntimeParams["application_name"] = "walnut backup-push"
-	}
-	conn, err := pgconn.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, facts, 0, fmt.Errorf("connect to PostgreSQL for replication: %w", err)
-	}
-	fail := func(err error) (*pgconn.PgConn, serverFacts, int, error) {
-		conn.Close(context.WithoutCancel(ctx))
-		return nil, facts, 0, err
-	}
-	v, err := show(ctx, conn, "server_version_num")
-	if err != nil {
-		return fail(err)
-	}
-	version, err := strconv.Atoi(v)
-	if err != nil {
-		return fail(fmt.Errorf("server_version_num %q: %w", v, err))
-	}
-	if err := pgcontrol.CheckServerVersion(version); err != nil {
-		return fail(err)
-	}
-	if version < 150000 {
-		return fail(fmt.Errorf("backup-push --remote needs PostgreSQL 15 or later (the server is %d); take the backup on the database host", version))
-	}
-	sys, err := pglogrepl.IdentifySystem(ctx, conn)
-	if err != nil {
-		return fail(fmt.Errorf("IDENTIFY_SYSTEM: %w", err))
-	}
-	if facts.SystemID, err = strconv.ParseUint(sys.SystemID, 10, 64); err != nil {
-		return fail(fmt.Errorf("system identifier %q: %w", sys.SystemID, err))
-	}
-	seg, err := show(ctx, conn, "wal_segment_size")
-	if err != nil {
-		return fail(err)
-	}
-	if facts.WALSegmentSize, err = parseSize(seg); err != nil {
-		return fail(fmt.Errorf("wal_segment_size %q: %w", seg, err))
-	}
-	// Only for the sentinel's record: a role without the right to read
-	// it still backs up.
-	facts.DataDir, _ = show(ctx, conn, "data_directory")
-	return conn, facts, version, nil
-}
-
-func show(ctx context.Context, conn *pgconn.PgConn, setting string) (string, error) {
-	res, err := conn.Exec(ctx, "SHOW "+setting).ReadAll()
-	if err != nil {
-		return "", fmt.Errorf("SHOW %s: %w", setting, err)
-	}
-	if len(res) != 1 || len(res[0].Rows) != 1 || len(res[0].Rows[0]) != 1 {
-		return "", fmt.Errorf("SHOW %s: unexpected result", setting)
-	}
-	return string(res[0].Rows[0][0]), nil
-}
-
-// parseSize reads a size as SHOW prints it: "16MB", "1GB".
-func parseSize(s string) (uint64, error) {
-	units := []struct {
-		suffix string
-		mult   uint64
-	}{{"kB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"TB", 1 << 40}}
-	mult := uint64(1)
-	for _, u := range units {
-		if n, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, mult = n, u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || n == 0 {
-		return 0, errors.New("not a size")
-	}
-	return n * mult, nil
-}
-
-// setStop records the backup's stop position and returns the segment
-// holding its last byte.
-func setStop(sn *archive.Sentinel, stopLSN pgcontrol.LSN) uint64 {
-	seg := sn.WALSegmentSize
-	sn.FinishLSN = stopLSN.String()
-	stopSeg := pgcontrol.SegmentNumber(stopLSN-1, seg)
-	sn.StopSegment = pgcontrol.WALFileName(sn.Timeline, stopSeg, seg)
-	sn.StopOffset = fmt.Sprintf("%08X", uint64(stopLSN)-stopSeg*seg)
-	return stopSeg
-}
-
-func newSentinel(startTime time.Time, startLSN pgcontrol.LSN, tli uint32, facts serverFacts, version int, enc archive.Encoding) *archive.Sentinel {
-	seg := facts.WALSegmentSize
-	sn := &archive.Sentinel{
-		Format:           archive.FormatVersion,
-		StartTime:        startTime,
-		StartLSN:         startLSN.String(),
-		Timeline:         tli,
-		StartSegment:     pgcontrol.WALFileName(tli, pgcontrol.SegmentNumber(startLSN, seg), seg),
-		StartOffset:      fmt.Sprintf("%08X", uint64(startLSN)%seg),
-		SystemIdentifier: strconv.FormatUint(facts.SystemID, 10),
-		PGVersion:        version,
-		WALSegmentSize:   seg,
-		Compression:      enc.Codec.Name(),
-		Encrypted:        enc.To != nil,
-	}
-	sn.Name = "base_" + sn.StartSegment + "_" + sn.StartOffset
-	sn.Hostname, _ = os.Hostname()
-	sn.ManifestKey = archive.ManifestKey(sn.Name, enc.Ext())
-	sn.ControlKey = archive.ControlKey(sn.Name, enc.Ext())
-	return sn
-}
-
-// putRunning writes the running-backup marker before any part: a delete
-// planned from here on sees a running backup, and keeps it and its WAL,
-// even while every part is still an upload in flight that no listing
-// shows.
-func putRunning(ctx context.Context, o Options, sn *archive.Sentinel) error {
-	running := archive.Running{Name: sn.Name, StartLSN: sn.StartLSN, StartSegment: sn.StartSegment,
-		Host: sn.Hostname, PID: os.Getpid(), StartTime: sn.StartTime}
-	_, err := archive.PutJSON(ctx, o.Store, archive.RunningKey(sn.Name), running)
-	return err
-}
-
-// removeParts deletes what a failed backup stored: without a sentinel the
-// parts are invisible, and removing them now saves a later delete
-// garbage the work.
-func removeParts(ctx context.Context, o Options, name string) {
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	deletePrefix(dctx, o.Store, archive.BackupPrefix(name), o.Log)
 }
