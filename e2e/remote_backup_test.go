@@ -283,3 +283,34 @@ func runAsNobody(t *testing.T, c *testpg.Cluster, env []string, args ...string) 
 	}
 	return r
 }
+
+// backup-push --remote against a server that archives nothing itself
+// (archive_mode = off): its WAL reaches the archive through walnut
+// wal-receive, and the backup waits for it there.
+func TestRemoteBackupThroughWALReceive(t *testing.T) {
+	a := newArchive(t)
+	c := streamingCluster(t, nil)
+	p := startReceive(t, env(a, c), a.Dir, "--partial-interval", "1s")
+	waitStreaming(t, c, p)
+	c.Pgbench(t, "-i", "-s", "2", "-q")
+	name := strings.TrimSpace(mustRun(t, testpg.SharedTempDir(t), env(a, c), "backup-push", "--remote").Stdout)
+
+	c.Pgbench(t, "-n", "-c", "2", "-t", "200", "postgres")
+	want := c.QueryString(t, tableDigest)
+	seg := c.QueryString(t, "SELECT pg_walfile_name(pg_switch_wal())")
+	deadline := time.Now().Add(time.Minute)
+	for run(t, "", env(a, nil), "wal-fetch", seg, filepath.Join(a.Dir, "probe")).Code != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("wal-receive did not store %s within a minute\n%s", seg, p.output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	dest := filepath.Join(a.Dir, "restored")
+	mustRun(t, "", env(a, nil), "backup-fetch", dest, name)
+	verifyWithWAL(t, a, dest)
+	restored := startRestored(t, a, dest)
+	if got := restored.QueryString(t, tableDigest); got != want {
+		t.Fatalf("restored from the remote backup with wal-receive's WAL: digest %s, want %s", got, want)
+	}
+}
