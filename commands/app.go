@@ -17,6 +17,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/walnut-pg/walnut/archive"
+	"github.com/walnut-pg/walnut/commands/cliargs"
 )
 
 // Main runs walnut with args and the process environment, and returns the
@@ -27,9 +28,9 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 	defer stop()
 	g := &globals{environ: environ, stdout: stdout, stderr: stderr}
 	app := newApp(g)
-	args = splitAttached(app, args)
-	g.command = commandName(app, args)
-	run := interspersed(app, args)
+	args = cliargs.SplitAttached(app, args)
+	g.command = cliargs.CommandName(app, args)
+	run := cliargs.Interspersed(app, args)
 	if n := len(args); n > 1 && args[n-1] == completionFlag {
 		// A shell asks for candidates: the flag must stay last, where
 		// urfave/cli looks for it, and the word before it says whether

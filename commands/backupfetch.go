@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/commands/cliargs"
 	"github.com/walnut-pg/walnut/restore"
 )
 
@@ -158,9 +159,9 @@ func backupFetchCommand(g *globals) *cli.Command {
 				fmt.Fprintf(g.stdout, "The private key setting came from the process environment: restore_command sees it only if the server is started with it (or use --envdir).\n")
 			}
 			if os.Geteuid() == 0 {
-				fmt.Fprintf(g.stdout, "Restored as root: first give it to the server's user, e.g. chown -R postgres:postgres %s\n", shellQuote(res.Dest))
+				fmt.Fprintf(g.stdout, "Restored as root: first give it to the server's user, e.g. chown -R postgres:postgres %s\n", cliargs.ShellQuote(res.Dest))
 			}
-			fmt.Fprintf(g.stdout, "Start it as the database owner:  pg_ctl -D %s -l %s/recovery.log start\n", shellQuote(res.Dest), shellQuote(res.Dest))
+			fmt.Fprintf(g.stdout, "Start it as the database owner:  pg_ctl -D %s -l %s/recovery.log start\n", cliargs.ShellQuote(res.Dest), cliargs.ShellQuote(res.Dest))
 			return nil
 		},
 	}

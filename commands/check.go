@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/walnut-pg/walnut/check"
+	"github.com/walnut-pg/walnut/commands/cliargs"
 )
 
 func checkCommand(g *globals) *cli.Command {
@@ -80,6 +81,12 @@ func checkCommand(g *globals) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// inspectArchiveCommand hands check the reading of archive_command as a
+// walnut command line.
+func inspectArchiveCommand(command string, serverEnv []string) check.ArchiveCommand {
+	return check.ArchiveCommand(cliargs.InspectArchiveCommand(command, serverEnv))
 }
 
 func writeChecks(g *globals, results []check.Result) {

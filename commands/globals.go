@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/commands/cliargs"
 	"github.com/walnut-pg/walnut/compression"
 	"github.com/walnut-pg/walnut/config"
 	"github.com/walnut-pg/walnut/crypto"
@@ -182,18 +183,11 @@ func (g *globals) walnutCommand() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	parts := []string{shellQuote(exe)}
+	parts := []string{cliargs.ShellQuote(exe)}
 	for _, a := range args {
-		parts = append(parts, shellQuote(a))
+		parts = append(parts, cliargs.ShellQuote(a))
 	}
 	return strings.Join(parts, " "), nil
-}
-
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@%+,") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // keySetting is a key or passphrase given in the variable itself or in a

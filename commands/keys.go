@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/commands/cliargs"
 	"github.com/walnut-pg/walnut/crypto"
 )
 
@@ -106,15 +107,15 @@ func keysCreate(g *globals, name, email, passFile, outDir string) error {
 		// wal-push and wal-fetch run as the server's user, which cannot
 		// read root's files (under /root, say): suggest copies it can.
 		const dir = "/etc/walnut"
-		files := shellQuote(privPath)
+		files := cliargs.ShellQuote(privPath)
 		pub, priv = filepath.Join(dir, publicKeyFile), filepath.Join(dir, privateKeyFile)
 		if passFile != "" {
-			files += " " + shellQuote(passFile)
+			files += " " + cliargs.ShellQuote(passFile)
 			passPath = filepath.Join(dir, filepath.Base(passFile))
 		}
 		fmt.Fprintf(out, "Created as root: PostgreSQL runs walnut as its own user, which must read the keys. Install them with:\n")
 		fmt.Fprintf(out, "  install -d -m 0755 %s\n", dir)
-		fmt.Fprintf(out, "  install -m 0644 %s %s  # database host\n", shellQuote(pubPath), pub)
+		fmt.Fprintf(out, "  install -m 0644 %s %s  # database host\n", cliargs.ShellQuote(pubPath), pub)
 		fmt.Fprintf(out, "  install -m 0600 -o postgres %s %s/  # restore host\n\n", files, dir)
 	}
 	fmt.Fprintf(out, "Database host, which encrypts and needs only the public key (one envdir file per line):\n")
@@ -124,7 +125,7 @@ func keysCreate(g *globals, name, email, passFile, outDir string) error {
 	if passPath != "" {
 		fmt.Fprintf(out, "  WALNUT_PGP_PASSPHRASE_FILE=%s\n", passPath)
 	}
-	fmt.Fprintf(out, "\nFor example: echo %s > /etc/walnut/env/WALNUT_PGP_PUBLIC_KEY_FILE\n", shellQuote(pub))
+	fmt.Fprintf(out, "\nFor example: echo %s > /etc/walnut/env/WALNUT_PGP_PUBLIC_KEY_FILE\n", cliargs.ShellQuote(pub))
 	fmt.Fprintf(out, "Keep a copy of the private key (and its passphrase) offline: without it the archive cannot be read.\n")
 	return nil
 }

@@ -30,11 +30,6 @@ var walePrefixFlags = []struct{ flag, variable string }{
 	{"file-prefix", "WALE_FILE_PREFIX"},
 }
 
-// waleValueFlags are WAL-E's global flags that take a value, by every
-// name: check's reading of archive_command must skip their values.
-var waleValueFlags = []string{"s3-prefix", "wabs-prefix", "gs-prefix", "file-prefix", "gpg-key-id",
-	"k", "aws-access-key-id", "a", "wabs-account-name", "gs-access-key-id"}
-
 func (w *waleGlobals) flags() []cli.Flag {
 	w.prefixes = map[string]*string{}
 	var fs []cli.Flag

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/walnut-pg/walnut/commands/cliargs"
 	"github.com/walnut-pg/walnut/internal/fixture"
 	"github.com/walnut-pg/walnut/storage/local"
 )
@@ -220,7 +221,7 @@ func TestSplitAttached(t *testing.T) {
 		{[]string{"walnut", "wal-push", "-pool-size", "8", "/x"}, []string{"walnut", "wal-push", "-pool-size", "8", "/x"}},
 		{[]string{"walnut", "wal-fetch", "-prefetch=2", "N", "D"}, []string{"walnut", "wal-fetch", "-prefetch=2", "N", "D"}},
 	} {
-		if got := splitAttached(app, c.in); !slices.Equal(got, c.want) {
+		if got := cliargs.SplitAttached(app, c.in); !slices.Equal(got, c.want) {
 			t.Errorf("%q: %q, want %q", c.in, got, c.want)
 		}
 	}
