@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/walnut-pg/walnut/archive"
 	"github.com/walnut-pg/walnut/commands/cliargs"
+	"github.com/walnut-pg/walnut/commands/clidoc"
 )
 
 // Main runs walnut with args and the process environment, and returns the
@@ -31,7 +32,7 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 	args = cliargs.SplitAttached(app, args)
 	g.command = cliargs.CommandName(app, args)
 	run := cliargs.Interspersed(app, args)
-	if n := len(args); n > 1 && args[n-1] == completionFlag {
+	if n := len(args); n > 1 && args[n-1] == clidoc.CompletionFlag {
 		// A shell asks for candidates: the flag must stay last, where
 		// urfave/cli looks for it, and the word before it says whether
 		// flags are wanted.
@@ -100,7 +101,7 @@ func newApp(g *globals) *cli.App {
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError(err)
 		},
-		CustomAppHelpTemplate: cli.AppHelpTemplate + environmentHelp(),
+		CustomAppHelpTemplate: cli.AppHelpTemplate + clidoc.EnvironmentHelp(),
 		Action: func(c *cli.Context) error {
 			if g.version {
 				printVersion(g)
@@ -132,7 +133,7 @@ func newApp(g *globals) *cli.App {
 		},
 	}
 	app.BashComplete = g.complete
-	g.setComplete(app.Commands)
+	clidoc.SetComplete(app.Commands, g.complete)
 	for _, c := range app.Commands {
 		if c.OnUsageError == nil {
 			c.OnUsageError = app.OnUsageError
