@@ -10,6 +10,7 @@ import (
 
 	"github.com/walnut-pg/walnut/commands/cliargs"
 	"github.com/walnut-pg/walnut/internal/fixture"
+	"github.com/walnut-pg/walnut/retention"
 	"github.com/walnut-pg/walnut/storage/local"
 )
 
@@ -100,7 +101,7 @@ func TestWALEOptionsThatWork(t *testing.T) {
 	// that matches nothing prints the header alone.
 	for _, args := range [][]string{{"backup-list"}, {"backup-list", "LATEST"}, {"backup-list", "--detail", "base_000000010000000000000002_00000028"}} {
 		code, stdout, stderr := walnutRun(t, []string{"WALE_FILE_PREFIX=" + prefix}, args...)
-		if code != ExitOK || !strings.HasPrefix(stdout, strings.Join(walEColumns, "\t")) || strings.Count(stdout, "\n") != 1 {
+		if code != ExitOK || !strings.HasPrefix(stdout, strings.Join(retention.WALEListColumns, "\t")) || strings.Count(stdout, "\n") != 1 {
 			t.Errorf("%v: exit %d, want WAL-E's tab-separated header alone: %q %s", args, code, stdout, stderr)
 		}
 	}
