@@ -1,10 +1,8 @@
 package commands
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -63,20 +61,15 @@ func checkCommand(g *globals) *cli.Command {
 				Secrets:        g.secretFiles(),
 				Log:            g.log,
 			})
+			write := check.WriteText
 			if asJSON {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(struct {
-					OK     bool           `json:"ok"`
-					Checks []check.Result `json:"checks"`
-				}{!check.Failed(results), results}); err != nil {
-					return err
-				}
-			} else {
-				writeChecks(g, results)
+				write = check.WriteJSON
+			}
+			if err := write(g.stdout, results); err != nil {
+				return err
 			}
 			if check.Failed(results) {
-				return withCode(ExitFailure, fmt.Errorf("check: %d of %d checks failed", countFailed(results), len(results)))
+				return withCode(ExitFailure, fmt.Errorf("check: %d of %d checks failed", check.CountFailed(results), len(results)))
 			}
 			return nil
 		},
@@ -87,28 +80,6 @@ func checkCommand(g *globals) *cli.Command {
 // walnut command line.
 func inspectArchiveCommand(command string, serverEnv []string) check.ArchiveCommand {
 	return check.ArchiveCommand(cliargs.InspectArchiveCommand(command, serverEnv))
-}
-
-func writeChecks(g *globals, results []check.Result) {
-	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	for _, r := range results {
-		line := r.Detail
-		if r.Fix != "" {
-			line += "; fix: " + r.Fix
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Status, r.Name, oneLine(line))
-	}
-	tw.Flush()
-}
-
-func countFailed(results []check.Result) int {
-	n := 0
-	for _, r := range results {
-		if r.Status == check.Fail {
-			n++
-		}
-	}
-	return n
 }
 
 // secretFiles are the files this run's configuration reads secrets from:
