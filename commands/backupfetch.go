@@ -76,10 +76,10 @@ func backupFetchCommand(g *globals) *cli.Command {
 				}
 				tsMap[from] = to
 			}
-			var spec *restoreSpec
+			var spec *restore.WALESpec
 			if specFile != "" && specFile != restoreSpecSource {
 				var err error
-				if spec, err = readRestoreSpec(specFile); err != nil {
+				if spec, err = restore.ReadWALESpec(specFile); err != nil {
 					return usageError(fmt.Errorf("backup-fetch: %w", err))
 				}
 			}
@@ -132,7 +132,7 @@ func backupFetchCommand(g *globals) *cli.Command {
 			}
 			defer store.Close()
 			if spec != nil {
-				if opts.Name, err = spec.mapping(c.Context, store, opts.Keyring, opts.Name, opts.Dest, tsMap); err != nil {
+				if opts.Name, err = spec.Mapping(c.Context, store, opts.Keyring, opts.Name, opts.Dest, tsMap); err != nil {
 					return fmt.Errorf("backup-fetch: %w", err)
 				}
 			}
