@@ -155,7 +155,7 @@ func backupFetchCommand(g *globals) *cli.Command {
 			default:
 				fmt.Fprintf(g.stdout, "It will recover from the archive with: %s\n", rec.RestoreCommand)
 			}
-			if !noRecovery && !c.IsSet("restore-command") && res.Backup.Encrypted && g.privateKeyInProcessEnv() {
+			if !noRecovery && !c.IsSet("restore-command") && res.Backup.Encrypted && g.pgp().PrivateKeyInProcessEnv() {
 				fmt.Fprintf(g.stdout, "The private key setting came from the process environment: restore_command sees it only if the server is started with it (or use --envdir).\n")
 			}
 			if os.Geteuid() == 0 {

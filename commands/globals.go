@@ -1,18 +1,17 @@
 package commands
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 	"github.com/walnut-pg/walnut/commands/cliargs"
+	"github.com/walnut-pg/walnut/commands/pgpsettings"
 	"github.com/walnut-pg/walnut/compression"
 	"github.com/walnut-pg/walnut/config"
 	"github.com/walnut-pg/walnut/crypto"
@@ -190,185 +189,21 @@ func (g *globals) walnutCommand() (string, error) {
 	return strings.Join(parts, " "), nil
 }
 
-// keySetting is a key or passphrase given in the variable itself or in a
-// file the other variable names.
-type keySetting struct{ inline, file string }
+// pgp is this run's encryption settings.
+func (g *globals) pgp() *pgpsettings.Settings {
+	return &pgpsettings.Settings{Env: g.env, Environ: g.environ, Envdir: g.envdir, EnvFile: g.envFile, Log: g.log}
+}
 
-// The settings in order of precedence; WAL-G's names come after walnut's.
-var (
-	publicKeySettings  = []keySetting{{"WALNUT_PGP_PUBLIC_KEY", "WALNUT_PGP_PUBLIC_KEY_FILE"}}
-	privateKeySettings = []keySetting{{"WALNUT_PGP_PRIVATE_KEY", "WALNUT_PGP_PRIVATE_KEY_FILE"}, {"WALG_PGP_KEY", "WALG_PGP_KEY_PATH"}}
-	passphraseSettings = []keySetting{{"WALNUT_PGP_PASSPHRASE", "WALNUT_PGP_PASSPHRASE_FILE"}, {"WALG_PGP_KEY_PASSPHRASE", ""}}
-)
-
-// pgpRecipients returns the public keys new objects are encrypted to, or
-// nil when encryption is off: walnut's public key setting and WAL-E's gpg
-// key (WALE_GPG_KEY_ID, --gpg-key-id) together when both are set, so
-// either private key opens what is stored. Without either, a private key
-// setting encrypts to its first key, as WAL-G's WALG_PGP_KEY does. Only
-// writes ask, and a write refuses to run when an encryption setting walnut
-// does not use is present, or a gpg key it cannot find.
+// pgpRecipients returns the public keys new objects are encrypted to, nil
+// when encryption is off (pgpsettings.Settings.Recipients).
 func (g *globals) pgpRecipients(ctx context.Context) (*crypto.Recipients, error) {
-	if err := g.refuseUnusedEncryption(); err != nil {
-		return nil, err
-	}
-	b, from, err := g.keySetting(publicKeySettings, false)
-	if err != nil {
-		return nil, usageError(err)
-	}
-	var r *crypto.Recipients
-	if b != nil {
-		if r, err = crypto.ParseRecipients(b); err != nil {
-			return nil, usageError(fmt.Errorf("%s: %w", from, err))
-		}
-		if r.HasPrivate() {
-			g.log.Warn("the public key setting holds a private key: a database host needs only the public key", "setting", from)
-		}
-	}
-	if id := g.env.Getenv("WALE_GPG_KEY_ID"); id != "" {
-		gpg, err := exec.LookPath("gpg")
-		if err != nil {
-			return nil, usageError(fmt.Errorf("WALE_GPG_KEY_ID: gpg key %s: gpg is not in PATH: install gnupg, or encrypt with WALNUT_PGP_PUBLIC_KEY_FILE and unset WALE_GPG_KEY_ID", id))
-		}
-		gr, err := crypto.GPGRecipient(ctx, gpg, id, g.gpgEnviron())
-		if err != nil {
-			return nil, usageError(fmt.Errorf("WALE_GPG_KEY_ID: %w", err))
-		}
-		r = r.Merge(gr)
-	}
-	if r == nil {
-		kr, err := g.pgpKeyring()
-		if !kr.HasKeys() || err != nil {
-			return nil, err
-		}
-		if r, err = kr.Recipients(); err != nil {
-			return nil, usageError(fmt.Errorf("private key setting: %w", err))
-		}
-	}
-	g.log.Debug("encrypting new objects", "to", strings.Join(r.Fingerprints(), ","))
-	return r, nil
+	r, err := g.pgp().Recipients(ctx)
+	return r, usageError(err)
 }
 
-// gpgEnviron is the environment gpg runs in: the process's, with the gpg
-// settings an envdir or env file gives (GNUPGHOME above all).
-func (g *globals) gpgEnviron() []string {
-	out := make([]string, 0, len(g.environ)+2)
-	over := map[string]bool{}
-	for _, name := range []string{"GNUPGHOME", "GPG_AGENT_INFO"} {
-		if v, ok := g.env.Get(name); ok && g.env.FromFile(name) {
-			out = append(out, name+"="+v)
-			over[name] = true
-		}
-	}
-	for _, kv := range g.environ {
-		if k, _, _ := strings.Cut(kv, "="); !over[k] {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-// pgpKeyring returns the private keys that decrypt, none when none is
-// configured, with the user's gpg behind them for WAL-E's objects.
-// Protected keys are unlocked only when an object needs them.
+// pgpKeyring returns the private keys that decrypt, with the user's gpg
+// behind them for WAL-E's objects.
 func (g *globals) pgpKeyring() (*crypto.Keyring, error) {
-	b, from, err := g.keySetting(privateKeySettings, true)
-	if err != nil {
-		return nil, usageError(err)
-	}
-	if b == nil {
-		return (*crypto.Keyring)(nil).WithGPG(g.gpgFallback()), nil
-	}
-	pass, _, err := g.keySetting(passphraseSettings, true)
-	if err != nil {
-		return nil, usageError(err)
-	}
-	kr, err := crypto.ParseKeyring(b, pass)
-	if err != nil {
-		return nil, usageError(fmt.Errorf("%s: %w", from, err))
-	}
-	return kr.WithGPG(g.gpgFallback()), nil
-}
-
-// keySetting returns the value of the first of settings that is set, and
-// where it came from. A passphrase is the first line of its file, as gpg's
-// --passphrase-file reads it. A secret in a file others may read is
-// warned about on every run, so the warning is seen.
-func (g *globals) keySetting(settings []keySetting, secret bool) ([]byte, string, error) {
-	for _, s := range settings {
-		inline := g.env.Getenv(s.inline)
-		file := ""
-		if s.file != "" {
-			file = g.env.Getenv(s.file)
-		}
-		switch {
-		case inline != "" && file != "":
-			return nil, "", fmt.Errorf("both %s and %s are set: set one", s.inline, s.file)
-		case inline != "":
-			if secret && g.env.FromFile(s.inline) {
-				g.warnLoose(s.inline, g.settingFile(s.inline))
-			}
-			return []byte(inline), s.inline, nil
-		case file != "":
-			b, err := os.ReadFile(file)
-			if err != nil {
-				return nil, "", fmt.Errorf("%s: %w", s.file, err)
-			}
-			if secret {
-				g.warnLoose(s.file, file)
-			}
-			if isPassphrase(s) {
-				b = firstLine(b)
-				if len(b) == 0 {
-					return nil, "", fmt.Errorf("%s: %s has an empty first line", s.file, file)
-				}
-			}
-			return b, s.file + "=" + file, nil
-		}
-	}
-	return nil, "", nil
-}
-
-func isPassphrase(s keySetting) bool { return s == passphraseSettings[0] }
-
-func firstLine(b []byte) []byte {
-	if i := bytes.IndexByte(b, '\n'); i >= 0 {
-		b = b[:i]
-	}
-	return bytes.TrimSuffix(b, []byte("\r"))
-}
-
-// settingFile is the envdir or env file a variable was read from.
-func (g *globals) settingFile(name string) string {
-	if g.envdir != "" {
-		p := filepath.Join(g.envdir, name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return g.envFile
-}
-
-// warnLoose warns when path, which holds a secret, is open to group or
-// others.
-func (g *globals) warnLoose(setting, path string) {
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm()&0o077 == 0 {
-		return
-	}
-	g.log.Warn("a file holding a secret is readable by group or others: chmod 600 it", "setting", setting, "path", path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
-}
-
-// privateKeyInProcessEnv reports whether the private key setting came from
-// the process environment, which a restore_command run by PostgreSQL sees
-// only if the server was started with it.
-func (g *globals) privateKeyInProcessEnv() bool {
-	for _, s := range privateKeySettings {
-		for _, name := range []string{s.inline, s.file} {
-			if g.env.Getenv(name) != "" {
-				return !g.env.FromFile(name)
-			}
-		}
-	}
-	return false
+	kr, err := g.pgp().Keyring()
+	return kr, usageError(err)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/walnut-pg/walnut/commands/cliargs"
+	"github.com/walnut-pg/walnut/commands/pgpsettings"
 	"github.com/walnut-pg/walnut/crypto"
 )
 
@@ -63,10 +64,10 @@ func keysCreate(g *globals, name, email, passFile, outDir string) error {
 		if err != nil {
 			return usageError(fmt.Errorf("keys create: --passphrase-file: %w", err))
 		}
-		if pass = firstLine(b); len(pass) == 0 {
+		if pass = pgpsettings.FirstLine(b); len(pass) == 0 {
 			return usageError(fmt.Errorf("keys create: --passphrase-file %s has an empty first line", abs))
 		}
-		g.warnLoose("--passphrase-file", abs)
+		g.pgp().WarnLoose("--passphrase-file", abs)
 		passFile = abs
 	}
 	dir, err := filepath.Abs(outDir)
