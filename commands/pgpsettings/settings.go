@@ -1,8 +1,9 @@
 // Package pgpsettings reads walnut's encryption settings: the public keys
 // new objects are encrypted to, the private keys (and the user's gpg, for
 // WAL-E's objects) that decrypt, and the settings of other tools walnut
-// refuses to ignore. Every error it returns is a setting at fault, which
-// commands reports as a usage error.
+// refuses to ignore; and it makes the key files those settings name
+// (walnut keys create). Every error the settings' readers return is a
+// setting at fault, which commands reports as a usage error.
 package pgpsettings
 
 import (
