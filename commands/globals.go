@@ -17,6 +17,7 @@ import (
 	"github.com/walnut-pg/walnut/crypto"
 	"github.com/walnut-pg/walnut/storage"
 	"github.com/walnut-pg/walnut/storage/all"
+	"github.com/walnut-pg/walnut/termprogress"
 )
 
 // globals holds what every command shares: the environment after the
@@ -26,7 +27,7 @@ type globals struct {
 	stdout, stderr io.Writer
 	env            *config.Env
 	log            *slog.Logger
-	logOut         *logSink // stderr, shared with a progress bar
+	logOut         *termprogress.LogSink // stderr, shared with a progress bar
 
 	envdir, envFile, prefix string
 	logFormat               string
@@ -78,7 +79,7 @@ func (g *globals) before(c *cli.Context) error {
 		level = slog.LevelWarn
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	g.logOut = &logSink{w: g.stderr}
+	g.logOut = termprogress.NewLogSink(g.stderr)
 	switch g.logFormat {
 	case "json":
 		g.log = slog.New(slog.NewJSONHandler(g.logOut, opts))
