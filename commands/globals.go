@@ -37,7 +37,7 @@ type globals struct {
 	// global setting stops the run.
 	command string
 	version bool
-	wale    waleGlobals
+	wale    cliargs.WALEGlobals
 	// completeWord is the word before --generate-bash-completion: a
 	// shell asks for flags by passing the one being typed.
 	completeWord string
@@ -51,7 +51,7 @@ func (g *globals) flags() []cli.Flag {
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", Destination: &g.logFormat},
 		&cli.BoolFlag{Name: "terse", Usage: "log warnings and errors only", Destination: &g.terse},
 		&cli.BoolFlag{Name: "version", Usage: "print the version, as walnut version does", Destination: &g.version},
-	}, g.wale.flags()...)
+	}, g.wale.Flags()...)
 }
 
 func (g *globals) before(c *cli.Context) error {
@@ -66,8 +66,8 @@ func (g *globals) before(c *cli.Context) error {
 			return usageError(err)
 		}
 	}
-	if err := g.wale.apply(g, c); err != nil {
-		return err
+	if err := g.wale.Apply(g.env, &g.prefix, func(name string) bool { return c != nil && c.IsSet(name) }); err != nil {
+		return usageError(err)
 	}
 	level := slog.LevelInfo
 	if v := g.env.Getenv("WALNUT_LOG_LEVEL"); v != "" {
