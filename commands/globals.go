@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 	"github.com/walnut-pg/walnut/commands/cliargs"
@@ -136,31 +134,14 @@ func (g *globals) intSetting(name string, def int64) (int64, error) {
 }
 
 // configArgs are the global flags that give another walnut process this
-// run's configuration: the envdir and env file by absolute path, and
-// --prefix unless the prefix was read from one of those files. A prefix
-// from the process environment travels too, because a process PostgreSQL
-// starts does not share this one's environment. restore_command and the
-// prefetch child are both built from it.
+// run's configuration (cliargs.ConfigArgs): --prefix travels unless the
+// prefix was read from the envdir or env file.
 func (g *globals) configArgs() ([]string, error) {
-	var args []string
-	for _, f := range []struct{ flag, path string }{{"--envdir", g.envdir}, {"--env-file", g.envFile}} {
-		if f.path == "" {
-			continue
-		}
-		abs, err := filepath.Abs(f.path)
-		if err != nil {
-			return nil, err
-		}
-		args = append(args, f.flag, abs)
-	}
 	prefix, from, err := g.env.Prefix()
 	if err != nil {
 		return nil, usageError(err)
 	}
-	if g.prefix != "" || !g.env.FromFile(from) {
-		args = append(args, "--prefix", prefix)
-	}
-	return args, nil
+	return cliargs.ConfigArgs(g.envdir, g.envFile, prefix, g.prefix != "" || !g.env.FromFile(from))
 }
 
 // sizeSetting reads a size in bytes, units allowed (config/size).
@@ -183,11 +164,7 @@ func (g *globals) walnutCommand() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	parts := []string{cliargs.ShellQuote(exe)}
-	for _, a := range args {
-		parts = append(parts, cliargs.ShellQuote(a))
-	}
-	return strings.Join(parts, " "), nil
+	return cliargs.CommandLine(append([]string{exe}, args...)), nil
 }
 
 // pgp is this run's encryption settings.

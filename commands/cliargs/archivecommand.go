@@ -333,11 +333,3 @@ func ShellWords(s string) ([]string, error) {
 	flush()
 	return words, nil
 }
-
-// ShellQuote quotes s for sh, leaving plain words as they are.
-func ShellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@%+,") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}

@@ -1,0 +1,48 @@
+package cliargs
+
+import (
+	"path/filepath"
+	"strings"
+)
+
+// ShellQuote quotes s for sh, leaving plain words as they are.
+func ShellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@%+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// CommandLine joins words into a shell command line, each quoted as
+// needed.
+func CommandLine(words []string) string {
+	quoted := make([]string, len(words))
+	for i, w := range words {
+		quoted[i] = ShellQuote(w)
+	}
+	return strings.Join(quoted, " ")
+}
+
+// ConfigArgs are the global flags that give another walnut process a
+// run's configuration: the envdir and env file by absolute path, and
+// --prefix when carryPrefix (the prefix was not read from one of those
+// files). A prefix from the process environment travels too, because a
+// process PostgreSQL starts does not share that environment.
+// restore_command and the prefetch child are both built from it.
+func ConfigArgs(envdir, envFile, prefix string, carryPrefix bool) ([]string, error) {
+	var args []string
+	for _, f := range []struct{ flag, path string }{{"--envdir", envdir}, {"--env-file", envFile}} {
+		if f.path == "" {
+			continue
+		}
+		abs, err := filepath.Abs(f.path)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, f.flag, abs)
+	}
+	if carryPrefix {
+		args = append(args, "--prefix", prefix)
+	}
+	return args, nil
+}
