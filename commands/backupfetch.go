@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/walnut-pg/walnut/commands/cliargs"
+	"github.com/walnut-pg/walnut/config"
 	"github.com/walnut-pg/walnut/restore"
 )
 
@@ -99,7 +100,7 @@ func backupFetchCommand(g *globals) *cli.Command {
 					}
 					rec.RestoreCommand = cmd + " wal-fetch %f %p"
 					prefix, _, _ := g.env.Prefix()
-					if names := g.env.OnlyInEnviron(restoreCommandPrefixes(prefix)...); len(names) > 0 {
+					if names := g.env.OnlyInEnviron(config.StoreVarPrefixes(prefix)...); len(names) > 0 {
 						g.log.Warn("restore_command will not see settings that are only in this shell's environment: PostgreSQL starts it with its own; put them in an envdir and pass --envdir, or give --restore-command",
 							"variables", strings.Join(names, ","))
 					}
@@ -170,22 +171,3 @@ func backupFetchCommand(g *globals) *cli.Command {
 // recoveryFlags are the options that become recovery settings.
 var recoveryFlags = []string{"restore-command", "recovery-target-time", "recovery-target-lsn", "recovery-target-xid",
 	"recovery-target-name", "recovery-target-action", "recovery-target-timeline", "recovery-target-inclusive", "standby"}
-
-// restoreCommandPrefixes name the variables wal-fetch may need to reach
-// the archive at prefix and decrypt it: that store's credentials and
-// settings, and the private key. The prefix itself travels as --prefix.
-func restoreCommandPrefixes(prefix string) []string {
-	names := []string{"WALNUT_PGP_", "WALG_PGP_", "GNUPGHOME"}
-	scheme, _, _ := strings.Cut(strings.ToLower(prefix), "://")
-	switch scheme {
-	case "s3":
-		names = append(names, "AWS_", "WALE_S3_ENDPOINT", "WALNUT_S3_")
-	case "azure", "wabs":
-		names = append(names, "AZURE_", "WABS_", "WALNUT_AZURE_")
-	case "swift":
-		names = append(names, "SWIFT_", "OS_", "WALNUT_SWIFT_")
-	case "gs":
-		names = append(names, "GOOGLE_", "STORAGE_EMULATOR_HOST", "WALNUT_GCS_")
-	}
-	return names
-}

@@ -142,3 +142,23 @@ func (e *Env) OnlyInEnviron(prefixes ...string) []string {
 	sort.Strings(names)
 	return names
 }
+
+// StoreVarPrefixes name the variables a walnut process may need to reach
+// the archive at prefix and decrypt it: that store's credentials and
+// settings, and the private key (backup-fetch warns when restore_command
+// would not see them). The prefix itself travels as --prefix.
+func StoreVarPrefixes(prefix string) []string {
+	names := []string{"WALNUT_PGP_", "WALG_PGP_", "GNUPGHOME"}
+	scheme, _, _ := strings.Cut(strings.ToLower(prefix), "://")
+	switch scheme {
+	case "s3":
+		names = append(names, "AWS_", "WALE_S3_ENDPOINT", "WALNUT_S3_")
+	case "azure", "wabs":
+		names = append(names, "AZURE_", "WABS_", "WALNUT_AZURE_")
+	case "swift":
+		names = append(names, "SWIFT_", "OS_", "WALNUT_SWIFT_")
+	case "gs":
+		names = append(names, "GOOGLE_", "STORAGE_EMULATOR_HOST", "WALNUT_GCS_")
+	}
+	return names
+}
