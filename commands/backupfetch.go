@@ -49,8 +49,8 @@ func backupFetchCommand(g *globals) *cli.Command {
 			&cli.BoolFlag{Name: "blind-restore", Usage: "WAL-E's, refused: see --tablespace-mapping", Destination: &blind, Hidden: true},
 		},
 		Action: func(c *cli.Context) error {
-			if err := refuseWALEBackupFetch(c); err != nil {
-				return err
+			if err := cliargs.RefuseWALEBackupFetch(c.IsSet); err != nil {
+				return usageError(err)
 			}
 			if c.NArg() != 2 {
 				return usageError(fmt.Errorf("backup-fetch: want DEST and NAME|LATEST, got %d arguments", c.NArg()))
