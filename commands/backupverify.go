@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/commands/verifyreport"
 	"github.com/walnut-pg/walnut/restore"
 	"github.com/walnut-pg/walnut/verify"
 )
@@ -116,31 +117,12 @@ func runBackupVerify(c *cli.Context, g *globals, all bool, names []string, asJSO
 			return err
 		}
 	} else {
-		for _, r := range results {
-			for _, p := range r.Problems {
-				fmt.Fprintf(g.stdout, "FAIL %s\n", oneLine(p.String()))
-			}
-			fmt.Fprintln(g.stdout, backupSummary(r))
-		}
+		verifyreport.WriteBackups(g.stdout, results)
 	}
 	if bad > 0 {
 		return withCode(ExitFailure, fmt.Errorf("backup-verify: %d of %d backups have problems", bad, len(results)))
 	}
 	return nil
-}
-
-// backupSummary is backup-verify's last line for a backup.
-func backupSummary(r *verify.BackupResult) string {
-	status, problems := "ok  ", ""
-	if !r.OK() {
-		status, problems = "FAIL", fmt.Sprintf("%d problems; ", len(r.Problems))
-	}
-	wal := fmt.Sprintf("%d WAL segments (%s to %s)", r.WALSegments, r.FirstWAL, r.LastWAL)
-	if r.FirstWAL == "" {
-		wal = "no WAL segments"
-	}
-	return fmt.Sprintf("%s %s: %s%d files in %d partitions (%d bytes) and %s decode and match their manifests and digests",
-		status, r.Name, problems, r.Files, r.Partitions, r.Bytes, wal)
 }
 
 // pgOptions reads --pg-option NAME=VALUE settings.

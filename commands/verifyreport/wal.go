@@ -1,6 +1,6 @@
 // Package verifyreport renders verify's results for people: the text
-// output of walnut wal-verify. (backup-verify's is in commands, beside the
-// drill's wiring.)
+// output of walnut wal-verify and backup-verify (the drill's report stays
+// in commands, beside the drill's wiring).
 package verifyreport
 
 import (
