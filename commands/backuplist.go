@@ -1,11 +1,9 @@
 package commands
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
-	"github.com/walnut-pg/walnut/archive"
 	"github.com/walnut-pg/walnut/retention"
 )
 
@@ -50,12 +48,7 @@ func backupListCommand(g *globals) *cli.Command {
 			}
 			switch {
 			case asJSON:
-				if list == nil {
-					list = []*archive.Sentinel{}
-				}
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(list)
+				return retention.WriteListJSON(g.stdout, list)
 			case asCSV:
 				return retention.WriteListCSV(g.stdout, list, detail)
 			default:

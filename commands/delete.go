@@ -70,13 +70,7 @@ func deleteCommand(g *globals) *cli.Command {
 			}
 			plan, err := retention.Delete(c.Context, retention.Options{Store: store, Policy: p, Confirm: confirm, Log: g.log})
 			if plan != nil {
-				var werr error
-				if asJSON {
-					werr = plan.WriteJSON(g.stdout, confirm)
-				} else {
-					werr = plan.WriteText(g.stdout, confirm, p.Grace)
-				}
-				if err == nil {
+				if werr := plan.Write(g.stdout, asJSON, confirm, p.Grace); err == nil {
 					err = werr
 				}
 			}

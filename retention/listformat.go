@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"encoding/json"
 	"github.com/walnut-pg/walnut/archive"
 )
 
@@ -47,6 +48,17 @@ func WriteListCSV(out io.Writer, list []*archive.Sentinel, detail bool) error {
 	}
 	w.Flush()
 	return w.Error()
+}
+
+// WriteListJSON prints the backups' sentinels as a JSON array ([] for
+// none).
+func WriteListJSON(w io.Writer, list []*archive.Sentinel) error {
+	if list == nil {
+		list = []*archive.Sentinel{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(list)
 }
 
 // WriteListTable prints WAL-E's format: a header and one line per backup,

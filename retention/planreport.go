@@ -8,6 +8,15 @@ import (
 	"time"
 )
 
+// Write prints the plan as JSON or as text; grace is the one the plan was
+// made with.
+func (plan *Plan) Write(w io.Writer, asJSON, confirm bool, grace time.Duration) error {
+	if asJSON {
+		return plan.WriteJSON(w, confirm)
+	}
+	return plan.WriteText(w, confirm, grace)
+}
+
 // WriteJSON prints the plan (and what was deleted) as JSON, with its
 // totals and whether it was a dry run.
 func (plan *Plan) WriteJSON(w io.Writer, confirm bool) error {
