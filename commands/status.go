@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"encoding/json"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -89,13 +88,11 @@ func statusCommand(g *globals) *cli.Command {
 			// what is live (measured on 100,000 WAL objects: bench/status.sh).
 			debug.SetGCPercent(50)
 			r, runErr := status.Run(c.Context, opts)
+			write := status.WriteText
 			if asJSON {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				err = enc.Encode(r)
-			} else {
-				err = status.WriteText(g.stdout, r)
+				write = status.WriteJSON
 			}
+			err = write(g.stdout, r)
 			code := int(r.State)
 			if runErr != nil || err != nil {
 				// The check ran, but what monitoring reads may be stale:

@@ -1,6 +1,7 @@
 package status
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -116,4 +117,11 @@ func orLocal(addr string) string {
 		return "local socket"
 	}
 	return addr
+}
+
+// WriteJSON prints every figure of the report as JSON.
+func WriteJSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
 }
