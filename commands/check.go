@@ -2,7 +2,6 @@ package commands
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -58,7 +57,7 @@ func checkCommand(g *globals) *cli.Command {
 				Timeout:        timeout,
 				ArchiveCommand: inspectArchiveCommand,
 				Suggested:      cmd + " wal-push %p",
-				Secrets:        g.secretFiles(),
+				Secrets:        check.SecretFiles(g.envdir, g.envFile, g.env.Getenv),
 				Log:            g.log,
 			})
 			write := check.WriteText
@@ -80,24 +79,4 @@ func checkCommand(g *globals) *cli.Command {
 // walnut command line.
 func inspectArchiveCommand(command string, serverEnv []string) check.ArchiveCommand {
 	return check.ArchiveCommand(cliargs.InspectArchiveCommand(command, serverEnv))
-}
-
-// secretFiles are the files this run's configuration reads secrets from:
-// the envdir and env file (they may hold store credentials), and the key,
-// passphrase and credential files settings name.
-func (g *globals) secretFiles() []check.SecretFile {
-	var out []check.SecretFile
-	if g.envdir != "" {
-		out = append(out, check.SecretFile{Setting: "--envdir", Path: g.envdir, Dir: true})
-	}
-	if g.envFile != "" {
-		out = append(out, check.SecretFile{Setting: "--env-file", Path: g.envFile})
-	}
-	for _, name := range []string{"WALNUT_PGP_PRIVATE_KEY_FILE", "WALG_PGP_KEY_PATH", "WALNUT_PGP_PASSPHRASE_FILE",
-		"GOOGLE_APPLICATION_CREDENTIALS", "PGPASSFILE"} {
-		if p := strings.TrimSpace(g.env.Getenv(name)); p != "" {
-			out = append(out, check.SecretFile{Setting: name, Path: p})
-		}
-	}
-	return out
 }
