@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/walnut-pg/walnut/commands/cliargs"
+	"github.com/walnut-pg/walnut/commands/report"
 	"github.com/walnut-pg/walnut/config"
 	"github.com/walnut-pg/walnut/restore"
 )
@@ -147,22 +148,12 @@ func backupFetchCommand(g *globals) *cli.Command {
 			if err != nil {
 				return fmt.Errorf("backup-fetch: %w", err)
 			}
-			fmt.Fprintf(g.stdout, "Restored %s (%d files, %d bytes) into %s.\n", res.Backup.Name, res.Files, res.Bytes, res.Dest)
-			switch {
-			case noRecovery:
-				fmt.Fprintf(g.stdout, "No recovery settings written: add restore_command and recovery.signal before starting.\n")
-			case rec.Standby:
-				fmt.Fprintf(g.stdout, "It will start as a standby fetching WAL with: %s\n", rec.RestoreCommand)
-			default:
-				fmt.Fprintf(g.stdout, "It will recover from the archive with: %s\n", rec.RestoreCommand)
+			var recovery *restore.RecoveryOptions
+			if !noRecovery {
+				recovery = &rec
 			}
-			if !noRecovery && !c.IsSet("restore-command") && res.Backup.Encrypted && g.pgp().PrivateKeyInProcessEnv() {
-				fmt.Fprintf(g.stdout, "The private key setting came from the process environment: restore_command sees it only if the server is started with it (or use --envdir).\n")
-			}
-			if os.Geteuid() == 0 {
-				fmt.Fprintf(g.stdout, "Restored as root: first give it to the server's user, e.g. chown -R postgres:postgres %s\n", cliargs.ShellQuote(res.Dest))
-			}
-			fmt.Fprintf(g.stdout, "Start it as the database owner:  pg_ctl -D %s -l %s/recovery.log start\n", cliargs.ShellQuote(res.Dest), cliargs.ShellQuote(res.Dest))
+			keyNote := !c.IsSet("restore-command") && g.pgp().PrivateKeyInProcessEnv()
+			report.WriteRestored(g.stdout, res, recovery, keyNote, os.Geteuid() == 0)
 			return nil
 		},
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"github.com/walnut-pg/walnut/commands/verifyreport"
+	"github.com/walnut-pg/walnut/commands/report"
 	"github.com/walnut-pg/walnut/restore"
 	"github.com/walnut-pg/walnut/verify"
 )
@@ -117,7 +117,7 @@ func runBackupVerify(c *cli.Context, g *globals, all bool, names []string, asJSO
 			return err
 		}
 	} else {
-		verifyreport.WriteBackups(g.stdout, results)
+		report.WriteBackups(g.stdout, results)
 	}
 	if bad > 0 {
 		return withCode(ExitFailure, fmt.Errorf("backup-verify: %d of %d backups have problems", bad, len(results)))

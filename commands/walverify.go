@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
-	"github.com/walnut-pg/walnut/commands/verifyreport"
+	"github.com/walnut-pg/walnut/commands/report"
 	"github.com/walnut-pg/walnut/verify"
 	"github.com/walnut-pg/walnut/wal"
 )
@@ -92,7 +92,7 @@ func walVerifyCommand(g *globals) *cli.Command {
 					return err
 				}
 			} else {
-				verifyreport.WriteWAL(g.stdout, rep, pushed)
+				report.WriteWAL(g.stdout, rep, pushed)
 			}
 			if len(rep.Problems) > 0 {
 				return withCode(ExitFailure, fmt.Errorf("wal-verify: %d gaps or problems", len(rep.Problems)))

@@ -1,7 +1,8 @@
-// Package verifyreport renders verify's results for people: the text
-// output of walnut wal-verify and backup-verify (the drill's report stays
-// in commands, beside the drill's wiring).
-package verifyreport
+// Package report renders the text commands print for people from what a
+// job package returned: wal-verify's and backup-verify's reports (the
+// drill's stays in commands, beside the drill's wiring) and backup-fetch's
+// closing lines. JSON output is the job packages' own.
+package report
 
 import (
 	"fmt"

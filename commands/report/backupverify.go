@@ -1,4 +1,4 @@
-package verifyreport
+package report
 
 import (
 	"fmt"
