@@ -53,38 +53,16 @@ func (g *globals) flags() []cli.Flag {
 }
 
 func (g *globals) before(c *cli.Context) error {
-	g.env = config.New(g.environ)
-	if g.envdir != "" {
-		if err := g.env.LoadEnvdir(g.envdir); err != nil {
-			return usageError(err)
-		}
-	}
-	if g.envFile != "" {
-		if err := g.env.LoadEnvFile(g.envFile); err != nil {
-			return usageError(err)
-		}
+	var err error
+	if g.env, err = config.Load(g.environ, g.envdir, g.envFile); err != nil {
+		return usageError(err)
 	}
 	if err := g.wale.Apply(g.env, &g.prefix, func(name string) bool { return c != nil && c.IsSet(name) }); err != nil {
 		return usageError(err)
 	}
-	level := slog.LevelInfo
-	if v := g.env.Getenv("WALNUT_LOG_LEVEL"); v != "" {
-		if err := level.UnmarshalText([]byte(v)); err != nil {
-			return usageError(fmt.Errorf("WALNUT_LOG_LEVEL=%q: want debug, info, warn or error", v))
-		}
-	}
-	if g.terse {
-		level = slog.LevelWarn
-	}
-	opts := &slog.HandlerOptions{Level: level}
 	g.logOut = termprogress.NewLogSink(g.stderr)
-	switch g.logFormat {
-	case "json":
-		g.log = slog.New(slog.NewJSONHandler(g.logOut, opts))
-	case "text":
-		g.log = slog.New(slog.NewTextHandler(g.logOut, opts))
-	default:
-		return usageError(fmt.Errorf("--log-format %q: want text or json", g.logFormat))
+	if g.log, err = termprogress.NewLogger(g.logOut, g.logFormat, g.env.Getenv("WALNUT_LOG_LEVEL"), g.terse); err != nil {
+		return usageError(err)
 	}
 	return nil
 }

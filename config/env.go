@@ -120,6 +120,24 @@ func (e *Env) LoadEnvFile(path string) error {
 	return nil
 }
 
+// Load is the environment environ with the envdir and then the env file
+// (either "" for none) loaded over it, as walnut's global flags give them.
+// On an error it returns what was loaded before it, never nil.
+func Load(environ []string, envdir, envFile string) (*Env, error) {
+	e := New(environ)
+	if envdir != "" {
+		if err := e.LoadEnvdir(envdir); err != nil {
+			return e, err
+		}
+	}
+	if envFile != "" {
+		if err := e.LoadEnvFile(envFile); err != nil {
+			return e, err
+		}
+	}
+	return e, nil
+}
+
 // OnlyInEnviron returns, sorted, the names starting with one of prefixes
 // that are set only in the process environment, not by a file or a flag.
 // A command PostgreSQL runs later (restore_command) does not inherit them.

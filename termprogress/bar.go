@@ -1,7 +1,7 @@
 // Package termprogress draws a backup's or restore's progress on a
-// terminal, and keeps log lines written meanwhile whole: the log writes
-// through a LogSink, which clears the bar for each line and draws it again
-// below. It is a leaf: it knows bytes, not archives.
+// terminal, and keeps log lines written meanwhile whole: the log
+// (NewLogger) writes through a LogSink, which clears the bar for each line
+// and draws it again below. It is a leaf: it knows bytes, not archives.
 package termprogress
 
 import (
@@ -10,8 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"fmt"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
+	"log/slog"
 )
 
 // Bar draws a backup's or restore's progress on a terminal: bytes
@@ -33,6 +35,29 @@ type Bar struct {
 // known; log lines written through log (which may be nil) are kept whole.
 func New(desc string, out io.Writer, log *LogSink) *Bar {
 	return &Bar{desc: desc, out: out, log: log}
+}
+
+// NewLogger returns the log writing to sink as text or json (format) at
+// level (WALNUT_LOG_LEVEL's value: debug, info, warn or error; "" for
+// info), or at warn when terse.
+func NewLogger(sink *LogSink, format, level string, terse bool) (*slog.Logger, error) {
+	l := slog.LevelInfo
+	if level != "" {
+		if err := l.UnmarshalText([]byte(level)); err != nil {
+			return nil, fmt.Errorf("WALNUT_LOG_LEVEL=%q: want debug, info, warn or error", level)
+		}
+	}
+	if terse {
+		l = slog.LevelWarn
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(sink, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(sink, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
 // NewLogSink returns the log's writer onto w.
