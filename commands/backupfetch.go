@@ -70,17 +70,12 @@ func backupFetchCommand(g *globals) *cli.Command {
 					}
 				}
 			}
-			tsMap := map[string]string{}
-			for _, m := range mappings.Value() {
-				from, to, ok := strings.Cut(m, "=")
-				if !ok || from == "" || to == "" {
-					return usageError(fmt.Errorf("--tablespace-mapping %q: want OLDDIR=NEWDIR", m))
-				}
-				tsMap[from] = to
+			tsMap, err := cliargs.Mapping("tablespace-mapping", "OLDDIR=NEWDIR", mappings.Value())
+			if err != nil {
+				return usageError(err)
 			}
 			var spec *restore.WALESpec
 			if specFile != "" && specFile != restoreSpecSource {
-				var err error
 				if spec, err = restore.ReadWALESpec(specFile); err != nil {
 					return usageError(fmt.Errorf("backup-fetch: %w", err))
 				}

@@ -1,6 +1,7 @@
 package cliargs
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 )
@@ -45,4 +46,18 @@ func ConfigArgs(envdir, envFile, prefix string, carryPrefix bool) ([]string, err
 		args = append(args, "--prefix", prefix)
 	}
 	return args, nil
+}
+
+// Mapping reads the values of a repeatable --flag given as FROM=TO (want
+// says so in the error), neither side empty.
+func Mapping(flag, want string, values []string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, v := range values {
+		from, to, ok := strings.Cut(v, "=")
+		if !ok || from == "" || to == "" {
+			return nil, fmt.Errorf("--%s %q: want %s", flag, v, want)
+		}
+		m[from] = to
+	}
+	return m, nil
 }
