@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -24,7 +23,6 @@ import (
 // Main runs walnut with args and the process environment, and returns the
 // exit code.
 func Main(args, environ []string, stdout, stderr io.Writer) int {
-	tuneGC(environ)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	g := &globals{environ: environ, stdout: stdout, stderr: stderr}
@@ -67,24 +65,6 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "walnut: %s\n", oneLine(msg))
 	return code
-}
-
-// gcPercent is walnut's GOGC unless the environment sets one. walnut's
-// live heap is small (a few codec states and buffers, 12 MiB for wal-push
-// storing 8 files at once) and the process is short-lived; Go's default
-// lets the heap grow to twice the live data between collections, which
-// measured 3 MiB of peak RSS for wal-push's pool of 8 (bench: e2e
-// BenchmarkWALPushPeakRSS), for collections that cost a
-// few milliseconds of CPU here.
-const gcPercent = 50
-
-func tuneGC(environ []string) {
-	for _, kv := range environ {
-		if strings.HasPrefix(kv, "GOGC=") {
-			return
-		}
-	}
-	debug.SetGCPercent(gcPercent)
 }
 
 func newApp(g *globals) *cli.App {
