@@ -1,7 +1,7 @@
 // Package report renders the text commands print for people from what a
 // job package returned: wal-verify's and backup-verify's reports (the
 // drill's stays in commands, beside the drill's wiring) and backup-fetch's
-// closing lines. JSON output is the job packages' own.
+// closing lines. The JSON forms are the job packages' types, encoded.
 package report
 
 import (
