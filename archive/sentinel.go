@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"sort"
 	"time"
 
@@ -50,7 +51,23 @@ type Sentinel struct {
 	Source string `json:"source,omitempty"`
 	// WALETablespaces are the tablespaces a WAL-E backup's spec records.
 	WALETablespaces []Tablespace `json:"wal_e_tablespaces,omitempty"`
+	// DeltaBase, for a delta backup, names the backup it stores changes
+	// against; restoring it needs that backup's whole chain. DeltaDepth
+	// is its place in the chain (the full backup is 0), DeltaBaseLSN the
+	// base's start LSN: pages older than it were not stored.
+	DeltaBase    string `json:"delta_base,omitempty"`
+	DeltaDepth   int    `json:"delta_depth,omitempty"`
+	DeltaBaseLSN string `json:"delta_base_start_lsn,omitempty"`
+	// DatabaseDirs are the database directories the backup holds
+	// (base/<oid>, pg_tblspc/<oid>/PG_*/<oid>): a delta over it stores the
+	// files of any other whole, since CREATE DATABASE and ALTER DATABASE
+	// SET TABLESPACE copy files with their old page LSNs.
+	DatabaseDirs []string `json:"database_dirs,omitempty"`
 }
+
+// IsDelta reports whether the backup is a delta, restorable only over its
+// base's chain.
+func (sn *Sentinel) IsDelta() bool { return sn.DeltaBase != "" }
 
 // IsWALE reports whether the backup is one WAL-E made.
 func (sn *Sentinel) IsWALE() bool { return sn.Source == WALESource }
@@ -80,7 +97,32 @@ type Manifest struct {
 	Name        string         `json:"name"`
 	Tablespaces []Tablespace   `json:"tablespaces,omitempty"`
 	Files       []tarball.File `json:"files"`
+	// Paged, in a delta backup, are the files stored as their changed
+	// pages only; together with Files they are every file of the backup.
+	Paged []PagedFile `json:"paged,omitempty"`
 }
+
+// PagedFile is a relation file a delta backup stores as the pages changed
+// since its base started: one tar entry, Entry, of PageRecord records.
+type PagedFile struct {
+	Path      string      `json:"path"`
+	Size      int64       `json:"size"` // the whole file's, as the restore must leave it
+	Mode      fs.FileMode `json:"mode"`
+	ModTime   time.Time   `json:"mtime"`
+	Pages     int         `json:"pages"`
+	CRC32C    uint32      `json:"crc32c"` // of the entry's bytes
+	Partition int         `json:"partition"`
+}
+
+// PagedSuffix names the tar entry of a paged file: path + PagedSuffix.
+const PagedSuffix = ".walnut-pages"
+
+// PageRecord is the size of one record of a paged entry: the block
+// number (4 bytes, little-endian), then the 8 KiB page.
+const PageRecord = 4 + 8192
+
+// EntrySize is the size of the paged file's tar entry.
+func (p PagedFile) EntrySize() int64 { return int64(p.Pages) * PageRecord }
 
 // ControlPartition marks manifest entries stored in pg_control.tar.
 const ControlPartition = 0
@@ -89,6 +131,10 @@ const ControlPartition = 0
 // some files in chunks (tarball.Chunk); backups without any keep format
 // 1, so walnut releases from before chunks still restore them.
 const ManifestFormatChunked = 2
+
+// ManifestFormatDelta is the files.json format of a delta backup: older
+// walnut releases refuse it rather than restore a delta as if whole.
+const ManifestFormatDelta = 3
 
 // ManifestFormat is the format a manifest of files is written in.
 func ManifestFormat(files []tarball.File) int {
@@ -129,8 +175,8 @@ func ReadManifest(ctx context.Context, s storage.Store, key string, kr *crypto.K
 	if err == nil {
 		err = ReadToEnd(rc)
 	}
-	if err == nil && m.Format > ManifestFormatChunked {
-		err = fmt.Errorf("manifest format %d is newer than this walnut understands (%d); upgrade walnut", m.Format, ManifestFormatChunked)
+	if err == nil && m.Format > ManifestFormatDelta {
+		err = fmt.Errorf("manifest format %d is newer than this walnut understands (%d); upgrade walnut", m.Format, ManifestFormatDelta)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read manifest %s: %w", key, err)

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -41,6 +42,14 @@ type packer struct {
 	files    []tarball.File
 	chunked  map[string]*tarball.File // by tar name: chunked files, chunks arriving
 	progress archive.Progress
+	// delta, when set, stores relation files as the pages changed since
+	// this LSN, the base backup's start (see delta.go).
+	delta *pgcontrol.LSN
+	paged []archive.PagedFile
+	// baseDirs are the base's database directories (global included);
+	// dbDirs this backup's, gathered by the walk.
+	baseDirs map[string]bool
+	dbDirs   []string
 }
 
 func (p *packer) run(ctx context.Context, dataDir string, tablespaces []archive.Tablespace, versionDir string, workers int) error {
@@ -64,6 +73,22 @@ func (p *packer) run(ctx context.Context, dataDir string, tablespaces []archive.
 			p.log.Warn("symlinked directory stored empty; restore its contents yourself", "path", name)
 		}, emit: func(it walkItem) error {
 			size := it.Info.Size()
+			if it.Info.IsDir() && isDatabaseDir(it.Name) {
+				p.dbDirs = append(p.dbDirs, it.Name)
+			}
+			if p.delta != nil && it.Info.Mode().IsRegular() && pagedCandidate(it.Name) && p.baseDirs[path.Dir(it.Name)] {
+				blocks, whole, err := changedPages(it.Path, size, *p.delta)
+				if err != nil {
+					return fmt.Errorf("%s: %w", it.Path, err)
+				}
+				if !whole {
+					if p.progress != nil {
+						p.progress.Add(size) // read whole by the scan, so the bar ends full
+					}
+					it.Pages = blocks
+					return send(it)
+				}
+			}
 			if p.chunk <= 0 || !it.Info.Mode().IsRegular() || size <= p.chunk {
 				return send(it)
 			}
@@ -164,6 +189,9 @@ func (p *packer) worker(ctx context.Context, items <-chan walkItem) error {
 func (p *packer) add(tw *tarball.Writer, it walkItem, n int) (*tarball.File, error) {
 	if it.Chunk != nil {
 		return nil, p.addChunk(tw, it, n)
+	}
+	if it.Pages != nil {
+		return nil, p.addPaged(tw, it, n)
 	}
 	var f tarball.File
 	var err error

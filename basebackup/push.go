@@ -39,6 +39,11 @@ type Options struct {
 	ArchiveTimeout time.Duration
 	Log            *slog.Logger
 	Progress       archive.Progress // nil: none
+	// Delta stores only what changed since the newest backup of the
+	// cluster, unless its chain already has DeltaMaxSteps deltas (0:
+	// DefaultDeltaMaxSteps).
+	Delta         bool
+	DeltaMaxSteps int
 }
 
 // DefaultArchiveTimeout is how long backup-push waits for its WAL.
@@ -73,6 +78,9 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 	}
 	if o.ArchiveTimeout <= 0 {
 		o.ArchiveTimeout = DefaultArchiveTimeout
+	}
+	if o.DeltaMaxSteps <= 0 {
+		o.DeltaMaxSteps = DefaultDeltaMaxSteps
 	}
 	log := o.Log
 	enc := archive.Encoding{Codec: o.Codec, To: o.Encrypt}
@@ -130,6 +138,21 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 	if _, err := o.Store.Stat(ctx, archive.SentinelKey(sn.Name)); err == nil {
 		return nil, fmt.Errorf("backup %s already exists", sn.Name)
 	}
+	var since *pgcontrol.LSN
+	var baseDirs []string
+	if o.Delta {
+		base, err := chooseBase(ctx, o.Store, sn, o.DeltaMaxSteps, log)
+		if err != nil {
+			return nil, err
+		}
+		if base != nil {
+			lsn, _ := pgcontrol.ParseLSN(base.StartLSN) // checked by chooseBase
+			since = &lsn
+			sn.DeltaBase, sn.DeltaDepth, sn.DeltaBaseLSN = base.Name, base.DeltaDepth+1, base.StartLSN
+			baseDirs = base.DatabaseDirs
+			log.Info("delta backup", "base", base.Name, "base_start_lsn", base.StartLSN, "step", sn.DeltaDepth)
+		}
+	}
 
 	defer func() {
 		if err != nil {
@@ -149,7 +172,11 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 		return nil, err
 	}
 	log.Info("backup started", "name", sn.Name, "start_lsn", sn.StartLSN, "timeline", tli)
-	p := &packer{store: o.Store, enc: enc, name: sn.Name, limit: o.PartitionSize, chunk: o.ChunkSize, log: log, progress: o.Progress}
+	p := &packer{store: o.Store, enc: enc, name: sn.Name, limit: o.PartitionSize, chunk: o.ChunkSize, log: log, progress: o.Progress, delta: since,
+		baseDirs: map[string]bool{"global": true}}
+	for _, d := range baseDirs {
+		p.baseDirs[d] = true
+	}
 	versionDir := fmt.Sprintf("PG_%d_", sess.version/10000)
 	if err := p.run(ctx, dataDir, facts.Tablespaces, versionDir, o.Concurrency); err != nil {
 		return nil, err
@@ -172,23 +199,39 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 	}
 	m := &archive.Manifest{Format: archive.ManifestFormat(p.files), Name: sn.Name, Tablespaces: facts.Tablespaces, Files: p.files}
 	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+	if sn.IsDelta() {
+		m.Format, m.Paged = archive.ManifestFormatDelta, p.paged
+		sort.Slice(m.Paged, func(i, j int) bool { return m.Paged[i].Path < m.Paged[j].Path })
+	}
 	stored, err := archive.PutManifest(ctx, o.Store, sn.ManifestKey, enc, m)
 	if err != nil {
 		return nil, err
 	}
-	sn.PGManifestKey = archive.PGManifestKey(sn.Name, enc.Ext())
-	pgStored, err := archive.PutStream(ctx, o.Store, sn.PGManifestKey, enc, func(w io.Writer) error {
-		return writePGManifest(w, m.Files, tli, sn.StartLSN, sn.FinishLSN)
-	})
-	if err != nil {
-		return nil, err
+	if !sn.IsDelta() {
+		// A delta has none: its paged files' checksums are not the whole
+		// files' that pg_verifybackup would check.
+		sn.PGManifestKey = archive.PGManifestKey(sn.Name, enc.Ext())
+		pgStored, err := archive.PutStream(ctx, o.Store, sn.PGManifestKey, enc, func(w io.Writer) error {
+			return writePGManifest(w, m.Files, tli, sn.StartLSN, sn.FinishLSN)
+		})
+		if err != nil {
+			return nil, err
+		}
+		stored += pgStored
 	}
-	stored += pgStored
 	sn.Partitions = int(p.next.Load())
-	sn.Files = len(m.Files)
+	sn.Files = len(m.Files) + len(m.Paged)
+	sn.DatabaseDirs = p.dbDirs
+	sort.Strings(sn.DatabaseDirs)
 	sn.ExpandedSize = p.expanded.Load()
 	sn.StoredSize = p.stored.Load() + stored
 	sn.FinishTime = time.Now().UTC()
+	if sn.IsDelta() {
+		// A delta whose base went while it ran could never be restored.
+		if _, err := o.Store.Stat(ctx, archive.SentinelKey(sn.DeltaBase)); err != nil {
+			return nil, fmt.Errorf("delta: base backup %s is gone since this backup started (%w); take a full backup", sn.DeltaBase, err)
+		}
+	}
 	if _, err := archive.PutJSON(ctx, o.Store, archive.SentinelKey(sn.Name), sn); err != nil {
 		return nil, err
 	}
@@ -207,6 +250,7 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 			dirs++
 		}
 	}
+	files += len(m.Paged)
 	log.Info("backup finished", "name", sn.Name, "finish_lsn", sn.FinishLSN, "files", files, "directories", dirs,
 		"expanded_bytes", sn.ExpandedSize, "stored_bytes", sn.StoredSize, "seconds", sn.FinishTime.Sub(startTime).Seconds())
 	return sn, nil

@@ -47,6 +47,8 @@ type walkItem struct {
 	Info fs.FileInfo
 	// Chunk, when set, is the piece of the file this item stores.
 	Chunk *chunkItem
+	// Pages, when set, are the only blocks of the file a delta stores.
+	Pages *pageSet
 }
 
 type chunkItem struct {

@@ -40,6 +40,7 @@ func backupListCommand(g *globals) *cli.Command {
 			if err != nil {
 				return fmt.Errorf("backup-list: %w", err)
 			}
+			chains := retention.ChainSizes(list) // before a query narrows the list
 			if c.NArg() == 1 {
 				list = retention.SelectBackup(list, query)
 				if len(list) == 0 {
@@ -50,9 +51,9 @@ func backupListCommand(g *globals) *cli.Command {
 			case asJSON:
 				return retention.WriteListJSON(g.stdout, list)
 			case asCSV:
-				return retention.WriteListCSV(g.stdout, list, detail)
+				return retention.WriteListCSV(g.stdout, list, detail, chains)
 			default:
-				return retention.WriteListTable(g.stdout, list, detail)
+				return retention.WriteListTable(g.stdout, list, detail, chains)
 			}
 		},
 	}

@@ -10,10 +10,10 @@ import (
 
 func backupPushCommand(g *globals) *cli.Command {
 	var (
-		spread, whileOffline bool
-		archiveTimeout       time.Duration
-		poolSize             int
-		readRate             string
+		spread, whileOffline, delta bool
+		archiveTimeout              time.Duration
+		poolSize                    int
+		readRate                    string
 	)
 	return &cli.Command{
 		Name:      "backup-push",
@@ -21,9 +21,10 @@ func backupPushCommand(g *globals) *cli.Command {
 		ArgsUsage: "PGDATA",
 		Description: "Non-exclusive base backup over one libpq session, streamed as tar partitions; the backup\n" +
 			"is listed only once every part and the WAL it needs are stored.\n" +
-			varsHelp("WALNUT_PREFIX", "WALNUT_COMPRESSION", "WALNUT_PGP_PUBLIC_KEY_FILE", "WALNUT_UPLOAD_CONCURRENCY", "WALNUT_RATE_LIMIT", "WALNUT_PARTITION_SIZE", "WALNUT_CHUNK_SIZE", "PG*"),
+			varsHelp("WALNUT_PREFIX", "WALNUT_COMPRESSION", "WALNUT_PGP_PUBLIC_KEY_FILE", "WALNUT_UPLOAD_CONCURRENCY", "WALNUT_RATE_LIMIT", "WALNUT_PARTITION_SIZE", "WALNUT_CHUNK_SIZE", "WALNUT_DELTA_MAX_STEPS", "PG*"),
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "archive-timeout", Value: basebackup.DefaultArchiveTimeout, Usage: "how long to wait for the WAL the backup needs to reach the archive before failing", Destination: &archiveTimeout},
+			&cli.BoolFlag{Name: "delta", Usage: "store only the pages changed since the newest backup (a full backup after WALNUT_DELTA_MAX_STEPS deltas)", Destination: &delta},
 			&cli.BoolFlag{Name: "spread-checkpoint", Usage: "let the starting checkpoint spread over checkpoint_completion_target instead of forcing it", Destination: &spread},
 			&cli.IntFlag{Name: "pool-size", Aliases: []string{"p"}, Usage: "`N` partitions compressed and uploaded at once (WAL-E's)", DefaultText: "$WALNUT_UPLOAD_CONCURRENCY, else 2", Destination: &poolSize},
 			&cli.StringFlag{Name: "cluster-read-rate-limit", Usage: "WAL-E's, refused: see WALNUT_RATE_LIMIT", Destination: &readRate, Hidden: true},
@@ -60,6 +61,13 @@ func backupPushCommand(g *globals) *cli.Command {
 					return err
 				}
 			}
+			steps, err := g.intSetting("WALNUT_DELTA_MAX_STEPS", basebackup.DefaultDeltaMaxSteps)
+			if err == nil && steps < 1 {
+				err = usageError(fmt.Errorf("WALNUT_DELTA_MAX_STEPS=%d: want at least 1", steps))
+			}
+			if err != nil {
+				return err
+			}
 			rate, err := g.rateLimit()
 			if err != nil {
 				return err
@@ -81,6 +89,8 @@ func backupPushCommand(g *globals) *cli.Command {
 				Concurrency:    int(conc),
 				ArchiveTimeout: archiveTimeout,
 				Log:            g.log,
+				Delta:          delta,
+				DeltaMaxSteps:  int(steps),
 			}
 			bar := g.progressFor("backup")
 			if bar != nil {

@@ -10,17 +10,18 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/walnut-pg/walnut/commands/report"
+	"github.com/walnut-pg/walnut/drill"
 	"github.com/walnut-pg/walnut/restore"
 	"github.com/walnut-pg/walnut/verify"
 )
 
 func backupVerifyCommand(g *globals) *cli.Command {
 	var (
-		all, asJSON, drill     bool
-		scratch, query, binDir string
-		user, role             string
-		databases, options     cli.StringSlice
-		startTimeout           time.Duration
+		all, asJSON, withRestore bool
+		scratch, query, binDir   string
+		user, role               string
+		databases, options       cli.StringSlice
+		startTimeout             time.Duration
 	)
 	return &cli.Command{
 		Name:      "backup-verify",
@@ -42,7 +43,7 @@ func backupVerifyCommand(g *globals) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "all", Usage: "check every backup", Destination: &all},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON", Destination: &asJSON},
-			&cli.BoolFlag{Name: "restore", Usage: "restore the backup into a scratch directory and start it (the drill)", Destination: &drill},
+			&cli.BoolFlag{Name: "restore", Usage: "restore the backup into a scratch directory and start it (the drill)", Destination: &withRestore},
 			&cli.StringFlag{Name: "scratch", Usage: "--restore: new or empty `DIR` to restore into (default: under the system's temp directory)", Destination: &scratch},
 			&cli.StringFlag{Name: "query", Usage: "--restore: `SQL` to run in each database (default: count the rows of every user table)", Destination: &query},
 			&cli.StringSliceFlag{Name: "database", Usage: "--restore: run the query in `DB` only (repeatable; default: every database but templates)", Destination: &databases},
@@ -50,10 +51,10 @@ func backupVerifyCommand(g *globals) *cli.Command {
 			&cli.StringFlag{Name: "user", Usage: "--restore as root: the `ACCOUNT` the server runs as, owning the scratch directory (default postgres)", Destination: &user},
 			&cli.StringFlag{Name: "db-user", Usage: "--restore: the database `ROLE` to connect as (default: the account's name)", Destination: &role},
 			&cli.StringSliceFlag{Name: "pg-option", Usage: "--restore: a server setting `NAME=VALUE` for the throwaway server (repeatable), e.g. shared_preload_libraries=", Destination: &options},
-			&cli.DurationFlag{Name: "start-timeout", Value: verify.DefaultStartTimeout, Usage: "--restore: how long the server may take to become consistent", Destination: &startTimeout},
+			&cli.DurationFlag{Name: "start-timeout", Value: drill.DefaultStartTimeout, Usage: "--restore: how long the server may take to become consistent", Destination: &startTimeout},
 		},
 		Action: func(c *cli.Context) error {
-			if drill {
+			if withRestore {
 				if all || c.NArg() != 1 {
 					return usageError(fmt.Errorf("backup-verify --restore: want one NAME or LATEST"))
 				}
@@ -61,7 +62,7 @@ func backupVerifyCommand(g *globals) *cli.Command {
 				if err != nil {
 					return usageError(fmt.Errorf("backup-verify: %w", err))
 				}
-				return runDrill(c, g, verify.DrillOptions{
+				return runDrill(c, g, drill.Options{
 					Name: c.Args().First(), Scratch: scratch, Query: query, Databases: databases.Value(),
 					BinDir: binDir, User: user, Role: role, Settings: settings, StartTimeout: startTimeout,
 				}, asJSON)
@@ -138,10 +139,10 @@ func pgOptions(opts []string) ([][2]string, error) {
 	return out, nil
 }
 
-// runDrill restores with restore.Run and hands the rest to verify.Drill:
+// runDrill restores with restore.Run and hands the rest to drill.Run:
 // job packages do not import each other, so the restore step comes from
 // here.
-func runDrill(c *cli.Context, g *globals, o verify.DrillOptions, asJSON bool) error {
+func runDrill(c *cli.Context, g *globals, o drill.Options, asJSON bool) error {
 	if o.BinDir == "" {
 		o.BinDir = g.env.Getenv("WALNUT_PG_BINDIR")
 	}
@@ -173,17 +174,17 @@ func runDrill(c *cli.Context, g *globals, o verify.DrillOptions, asJSON bool) er
 	o.Store = store
 	o.Env = g.environ
 	o.Log = g.log
-	o.Restore = func(ctx context.Context, name, dataDir, tsDir string) (verify.RestoreStats, error) {
+	o.Restore = func(ctx context.Context, name, dataDir, tsDir string) (drill.RestoreStats, error) {
 		res, err := restore.Run(ctx, restore.Options{
 			Store: limitRate(store, rate), Dest: dataDir, Name: name, TablespaceDir: tsDir,
 			Concurrency: int(conc), Keyring: kr, Log: g.log,
 		})
 		if err != nil {
-			return verify.RestoreStats{}, err
+			return drill.RestoreStats{}, err
 		}
-		return verify.RestoreStats{Files: res.Files, Bytes: res.Bytes}, nil
+		return drill.RestoreStats{Files: res.Files, Bytes: res.Bytes}, nil
 	}
-	rep, err := verify.Drill(c.Context, o)
+	rep, err := drill.Run(c.Context, o)
 	if asJSON {
 		if werr := writeJSON(g.stdout, rep); werr != nil && err == nil {
 			err = werr
@@ -200,7 +201,7 @@ func runDrill(c *cli.Context, g *globals, o verify.DrillOptions, asJSON bool) er
 	return nil
 }
 
-func writeDrill(w io.Writer, r *verify.DrillReport) {
+func writeDrill(w io.Writer, r *drill.Report) {
 	if r.Backup == "" {
 		return
 	}

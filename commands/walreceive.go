@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"github.com/walnut-pg/walnut/wal"
+	"github.com/walnut-pg/walnut/receive"
 )
 
 func walReceiveCommand(g *globals) *cli.Command {
@@ -62,13 +62,13 @@ func walReceiveCommand(g *globals) *cli.Command {
 			if err != nil {
 				return err
 			}
-			err = wal.Receive(c.Context, wal.ReceiveOptions{
+			err = receive.Run(c.Context, receive.Options{
 				Store: store, Codec: codec, Encrypt: to,
 				ConnString: dsn, Slot: slot, Dir: dir,
 				PartialInterval: interval, Synchronous: synchronous,
 				Log: g.log,
 			})
-			if errors.Is(err, wal.ErrReceiveSetup) {
+			if errors.Is(err, receive.ErrSetup) {
 				return usageError(fmt.Errorf("wal-receive: %w", err))
 			}
 			if err != nil {

@@ -26,6 +26,7 @@ var Vars = []Var{
 	{Name: "WALNUT_RATE_LIMIT", Usage: "bytes per second backup-push may store and backup-fetch may fetch, all workers together, e.g. 50MB or 20MiB (default: no limit)"},
 	{Name: "WALNUT_PARTITION_SIZE", Usage: "uncompressed bytes per backup tar partition, e.g. 512MiB (default 1GiB)"},
 	{Name: "WALNUT_CHUNK_SIZE", Usage: "backup-push stores files larger than this in chunks of this size, which every worker packs and backup-fetch writes in place in parallel; at least 1MiB (default 64MiB)"},
+	{Name: "WALNUT_DELTA_MAX_STEPS", Usage: "backup-push --delta: deltas a chain may hold before the next backup is full (default 6, at least 1)"},
 	{Name: "WALNUT_PGP_PUBLIC_KEY_FILE", Usage: "OpenPGP public key file (armored or binary; several keys: each one can decrypt): encrypt new objects to it"},
 	{Name: "WALNUT_PGP_PUBLIC_KEY", Usage: "the public key armored in the variable itself, instead of a file"},
 	{Name: "WALNUT_PGP_PRIVATE_KEY_FILE", Usage: "OpenPGP private key file that decrypts; may hold old keys beside the new after a rotation (WAL-G's WALG_PGP_KEY_PATH accepted)"},

@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,7 +82,7 @@ func (h *statusHarness) run(args ...string) statusRun {
 	if r.Code != int(sr.Report.State) {
 		h.t.Fatalf("exit %d for state %s\n%s", r.Code, sr.Report.State, r)
 	}
-	h.checkMetrics(&sr.Report)
+	h.checkMetrics(r.Stdout)
 	return sr
 }
 
@@ -122,10 +125,18 @@ func (h *statusHarness) wantAlerts(want ...string) {
 }
 
 // checkMetrics reads the metrics file with Prometheus's own parser and
-// holds its values against the JSON of the same run.
-func (h *statusHarness) checkMetrics(r *status.Report) {
+// holds every sample in it against the JSON of the same run, read by
+// field name rather than through status.Report, so a renamed JSON field
+// fails here too: each sample must be one the JSON accounts for, with the
+// JSON's value, and each figure the JSON has must be in the file.
+func (h *statusHarness) checkMetrics(stdout string) {
 	t := h.t
 	t.Helper()
+	var j map[string]any
+	if err := json.Unmarshal([]byte(stdout), &j); err != nil {
+		t.Fatal(err)
+	}
+	want := expectedMetrics(t, j)
 	f, err := os.Open(h.prom)
 	if err != nil {
 		t.Fatal(err)
@@ -136,87 +147,205 @@ func (h *statusHarness) checkMetrics(r *status.Report) {
 	if err != nil {
 		t.Fatalf("Prometheus cannot parse %s: %v", h.prom, err)
 	}
-	get := func(name string, labels ...string) (float64, bool) {
-		fam := fams[name]
-		if fam == nil {
-			return 0, false
-		}
+	active := map[string]bool{}
+	for _, a := range j["alerts"].([]any) {
+		active[a.(string)] = true
+	}
+	seen := map[string]bool{}
+	for name, fam := range fams {
 		for _, m := range fam.Metric {
-			ok := true
-			have := map[string]string{}
+			labels := map[string]string{}
 			for _, l := range m.Label {
-				have[l.GetName()] = l.GetValue()
+				labels[l.GetName()] = l.GetValue()
 			}
-			if have["archive"] != r.Archive.Prefix {
-				t.Errorf("%s: archive label %q, want %q", name, have["archive"], r.Archive.Prefix)
+			if labels["archive"] != jget(j, "archive", "prefix") {
+				t.Errorf("%s: archive label %q, want %q", name, labels["archive"], jget(j, "archive", "prefix"))
 			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				ok = ok && have[labels[i]] == labels[i+1]
+			delete(labels, "archive")
+			v := m.GetGauge().GetValue()
+			if fam.GetType() == dto.MetricType_COUNTER {
+				v = m.GetCounter().GetValue()
 			}
-			if ok {
-				if fam.GetType() == dto.MetricType_COUNTER {
-					return m.Counter.GetValue(), true
+			if name == "walnut_status_alert" {
+				if a := labels["alert"]; v != boolFloat(active[a]) {
+					t.Errorf("alert %s is %v in the metrics; JSON alerts %v", a, v, j["alerts"])
+				} else if v == 1 {
+					seen["alert "+a] = true
 				}
-				return m.Gauge.GetValue(), true
+				continue
+			}
+			k := metricKey(name, labels)
+			w, ok := want[k]
+			switch {
+			case !ok:
+				t.Errorf("metric %s = %v has no figure in the JSON", k, v)
+			case math.Abs(w-v) > 1e-6*math.Max(1, math.Abs(w)):
+				t.Errorf("metric %s = %v, JSON says %v", k, v, w)
+			}
+			seen[k] = true
+		}
+	}
+	for k, w := range want {
+		if !seen[k] {
+			t.Errorf("JSON figure %s = %v is not in the metrics file", k, w)
+		}
+	}
+	for a := range active {
+		if !seen["alert "+a] {
+			t.Errorf("active alert %s is not 1 in the metrics file", a)
+		}
+	}
+}
+
+// expectedMetrics is every sample the metrics file should hold for the
+// JSON report j (walnut_status_alert aside), keyed by metricKey.
+func expectedMetrics(t *testing.T, j map[string]any) map[string]float64 {
+	t.Helper()
+	want := map[string]float64{}
+	set := func(v any, name string, labels ...string) {
+		t.Helper()
+		var f float64
+		switch v := v.(type) {
+		case float64:
+			f = v
+		case bool:
+			f = boolFloat(v)
+		case string: // a state or a time
+			var st status.State
+			if err := st.UnmarshalText([]byte(v)); err == nil {
+				f = float64(st)
+				break
+			}
+			tm, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				t.Fatalf("%s: JSON value %q", name, v)
+			}
+			f = float64(tm.UnixNano()) / 1e9
+		default:
+			t.Fatalf("%s: JSON value %v (%T): a field missing or renamed?", name, v, v)
+		}
+		l := map[string]string{}
+		for i := 0; i+1 < len(labels); i += 2 {
+			l[labels[i]] = labels[i+1]
+		}
+		want[metricKey(name, l)] = f
+	}
+	set(j["state"], "walnut_status_state")
+	for _, c := range j["checks"].([]any) {
+		c := c.(map[string]any)
+		set(c["state"], "walnut_status_check_state", "check", c["name"].(string))
+	}
+	set(j["checked_at"], "walnut_status_timestamp_seconds")
+	set(j["duration_seconds"], "walnut_status_duration_seconds")
+
+	a := j["archive"].(map[string]any)
+	set(a["error"] == nil, "walnut_archive_up")
+	if a["error"] == nil {
+		set(a["objects"], "walnut_archive_objects")
+		set(a["wal_bytes"], "walnut_archive_size_bytes", "kind", "wal")
+		set(a["backups_bytes"], "walnut_archive_size_bytes", "kind", "backups")
+		set(a["other_bytes"], "walnut_archive_size_bytes", "kind", "other")
+		w := a["wal"].(map[string]any)
+		set(w["objects"], "walnut_wal_objects")
+		set(w["segments"], "walnut_wal_segments")
+		if w["newest_segment_stored_at"] != nil {
+			set(w["newest_segment_stored_at"], "walnut_wal_newest_segment_stored_timestamp_seconds")
+			set(w["newest_segment_age_seconds"], "walnut_wal_newest_segment_age_seconds")
+		}
+		b := a["backups"].(map[string]any)
+		set(b["count"], "walnut_backups")
+		set(b["permanent"], "walnut_backups_permanent")
+		set(b["stored_bytes"], "walnut_backups_stored_bytes")
+		set(b["expanded_bytes"], "walnut_backups_expanded_bytes")
+		if n, ok := b["newest"].(map[string]any); ok {
+			set(n["finish_time"], "walnut_newest_backup_finish_timestamp_seconds")
+			set(n["age_seconds"], "walnut_newest_backup_age_seconds")
+			set(n["stored_bytes"], "walnut_newest_backup_stored_bytes")
+			set(n["expanded_bytes"], "walnut_newest_backup_expanded_bytes")
+		}
+	}
+
+	s, ok := j["server"].(map[string]any)
+	if !ok {
+		return want
+	}
+	set(s["error"] == nil, "walnut_server_up")
+	if s["error"] != nil {
+		return want
+	}
+	set(s["in_recovery"], "walnut_server_in_recovery")
+	ar := s["archiver"].(map[string]any)
+	set(ar["archived_count"], "walnut_archiver_archived_total")
+	set(ar["failed_count"], "walnut_archiver_failed_total")
+	if ar["last_archived_time"] != nil {
+		set(ar["last_archived_time"], "walnut_archiver_last_archived_timestamp_seconds")
+		set(ar["seconds_since_last_archived"], "walnut_archiver_last_archived_age_seconds")
+	}
+	if ar["last_failed_time"] != nil {
+		set(ar["last_failed_time"], "walnut_archiver_last_failed_timestamp_seconds")
+	}
+	set(ar["failing"], "walnut_archiver_failing")
+	if ar["failing_seconds"] != nil {
+		set(ar["failing_seconds"], "walnut_archiver_failing_seconds")
+	}
+	if lag, ok := s["archive_lag"].(map[string]any); ok {
+		set(lag["segments"], "walnut_archive_lag_segments")
+		set(lag["bytes"], "walnut_archive_lag_bytes")
+	}
+	standbys, _ := s["standbys"].([]any)
+	for _, st := range standbys {
+		st := st.(map[string]any)
+		name := st["name"].(string)
+		set(true, "walnut_replication_standby_info", "standby", name, "application_name", st["application_name"].(string),
+			"client_addr", st["client_addr"].(string), "state", st["state"].(string), "sync_state", st["sync_state"].(string))
+		for _, stage := range []string{"write", "flush", "replay"} {
+			if v := st[stage+"_lag_bytes"]; v != nil {
+				set(v, "walnut_replication_lag_bytes", "standby", name, "stage", stage)
+			}
+			if v := st[stage+"_lag_seconds"]; v != nil {
+				set(v, "walnut_replication_lag_seconds", "standby", name, "stage", stage)
 			}
 		}
-		return 0, false
 	}
-	want := func(v float64, name string, labels ...string) {
-		t.Helper()
-		got, ok := get(name, labels...)
-		if !ok || got != v {
-			t.Errorf("metric %s%q = %v (present %v), JSON says %v", name, labels, got, ok, v)
+	slots, _ := s["replication_slots"].([]any)
+	for _, sl := range slots {
+		sl := sl.(map[string]any)
+		name, typ := sl["name"].(string), sl["type"].(string)
+		set(sl["active"], "walnut_replication_slot_active", "slot", name, "slot_type", typ)
+		if sl["retained_bytes"] != nil {
+			set(sl["retained_bytes"], "walnut_replication_slot_retained_bytes", "slot", name, "slot_type", typ)
 		}
 	}
-	want(float64(r.State), "walnut_status_state")
-	for _, c := range r.Checks {
-		want(float64(c.State), "walnut_status_check_state", "check", c.Name)
+	return want
+}
+
+// metricKey names one sample: the metric and its labels in order.
+func metricKey(name string, labels map[string]string) string {
+	keys := slices.Sorted(maps.Keys(labels))
+	var b strings.Builder
+	b.WriteString(name)
+	for _, k := range keys {
+		fmt.Fprintf(&b, " %s=%q", k, labels[k])
 	}
-	for _, al := range r.Alerts {
-		want(1, "walnut_status_alert", "alert", al)
+	return b.String()
+}
+
+// jget reads a string at a path of JSON object keys ("" if absent).
+func jget(j map[string]any, path ...string) string {
+	var v any = j
+	for _, k := range path {
+		m, _ := v.(map[string]any)
+		v = m[k]
 	}
-	a := r.Archive
-	if a.Error == nil {
-		want(float64(a.Objects), "walnut_archive_objects")
-		want(float64(a.WALBytes), "walnut_archive_size_bytes", "kind", "wal")
-		want(float64(a.BackupsBytes), "walnut_archive_size_bytes", "kind", "backups")
-		want(float64(a.Backups.Count), "walnut_backups")
-		want(float64(a.Backups.StoredBytes), "walnut_backups_stored_bytes")
-		if n := a.Backups.Newest; n != nil {
-			want(n.AgeSeconds, "walnut_newest_backup_age_seconds")
-			want(float64(n.StoredBytes), "walnut_newest_backup_stored_bytes")
-		}
-		if a.WAL.NewestSegmentAgeSeconds != nil {
-			want(*a.WAL.NewestSegmentAgeSeconds, "walnut_wal_newest_segment_age_seconds")
-		}
+	s, _ := v.(string)
+	return s
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
 	}
-	s := r.Server
-	if s == nil || s.Error != nil {
-		return
-	}
-	want(float64(s.Archiver.ArchivedCount), "walnut_archiver_archived_total")
-	want(float64(s.Archiver.FailedCount), "walnut_archiver_failed_total")
-	if s.Archiver.FailingSeconds != nil {
-		want(*s.Archiver.FailingSeconds, "walnut_archiver_failing_seconds")
-	}
-	if s.ArchiveLag != nil {
-		want(float64(s.ArchiveLag.Segments), "walnut_archive_lag_segments")
-		want(float64(s.ArchiveLag.Bytes), "walnut_archive_lag_bytes")
-	}
-	for _, st := range s.Standbys {
-		if st.ReplayLagBytes != nil {
-			want(float64(*st.ReplayLagBytes), "walnut_replication_lag_bytes", "standby", st.Name, "stage", "replay")
-		}
-		if st.ReplayLagSeconds != nil {
-			want(*st.ReplayLagSeconds, "walnut_replication_lag_seconds", "standby", st.Name, "stage", "replay")
-		}
-	}
-	for _, sl := range s.ReplicationSlots {
-		if sl.RetainedBytes != nil {
-			want(float64(*sl.RetainedBytes), "walnut_replication_slot_retained_bytes", "slot", sl.Name)
-		}
-	}
+	return 0
 }
 
 func statusScenario(t *testing.T, a *archive, stopStore func()) {
@@ -353,7 +482,14 @@ func statusScenario(t *testing.T, a *archive, stopStore func()) {
 		h.t = t
 		primary.Exec(t, "ALTER SYSTEM SET archive_command = '/bin/false'")
 		primary.Exec(t, "SELECT pg_reload_conf()")
-		primary.Exec(t, "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now())")
+		// Writes go on while archiving fails, as they would in production.
+		ctx, cancel := context.WithCancel(t.Context())
+		load := primary.Command(ctx, nil, primary.PgbenchPath(t), "-n", "-c", "2", "-T", "300", "-R", "200", "postgres")
+		if err := load.Start(); err != nil {
+			t.Fatal(err)
+		}
+		stopLoad := func() { cancel(); load.Wait() }
+		defer stopLoad()
 		primary.Exec(t, "SELECT pg_switch_wal()")
 		// The switched segment shows as lag at once; wait for the
 		// archiver's failure itself.
@@ -372,6 +508,7 @@ func statusScenario(t *testing.T, a *archive, stopStore func()) {
 		}
 		h.wantAlerts(status.AlertArchiveCommandFailing, status.AlertArchiveLagHigh)
 
+		stopLoad()
 		primary.Exec(t, "ALTER SYSTEM RESET archive_command")
 		primary.Exec(t, "SELECT pg_reload_conf()")
 		switchAndWaitArchived(t, primary)

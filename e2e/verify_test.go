@@ -134,13 +134,18 @@ func killDrillWhileStarting(t *testing.T, env []string, scratch, name string) {
 }
 
 type drillJSON struct {
-	Backup    string `json:"backup"`
-	Scratch   string `json:"scratch"`
-	OK        bool   `json:"ok"`
-	Error     string `json:"error"`
-	OSUser    string `json:"os_user"`
-	Timeline  uint32 `json:"timeline"`
-	Databases []struct {
+	Backup            string  `json:"backup"`
+	Scratch           string  `json:"scratch"`
+	Files             int     `json:"files"`
+	Bytes             int64   `json:"bytes"`
+	RestoreSeconds    float64 `json:"restore_seconds"`
+	ConsistentSeconds float64 `json:"consistent_seconds"`
+	ConsistentLSN     string  `json:"consistent_lsn"`
+	OK                bool    `json:"ok"`
+	Error             string  `json:"error"`
+	OSUser            string  `json:"os_user"`
+	Timeline          uint32  `json:"timeline"`
+	Databases         []struct {
 		Name      string `json:"name"`
 		SizeBytes int64  `json:"size_bytes"`
 		Tables    []struct {
@@ -295,6 +300,16 @@ func TestVerify(t *testing.T) {
 			if r.Code != 0 || !d.OK || d.Backup != sn.Name || d.OSUser != "postgres" || d.Timeline != sn.Timeline+1 {
 				t.Fatalf("drill: %+v\n%s", d, r)
 			}
+			// The report's times and sizes are measured, not left at zero.
+			if d.RestoreSeconds <= 0 || d.ConsistentSeconds <= 0 || d.Files <= 0 || d.Bytes <= 0 || d.ConsistentLSN == "" {
+				t.Errorf("drill report: restore %vs, consistent %vs at %q, %d files, %d bytes", d.RestoreSeconds, d.ConsistentSeconds, d.ConsistentLSN, d.Files, d.Bytes)
+			}
+			for _, db := range d.Databases {
+				// pgbench's 100,000 accounts alone take some 13 MB.
+				if db.SizeBytes <= 0 || (db.Name == "postgres" && db.SizeBytes < 10<<20) {
+					t.Errorf("drill: database %s size %d bytes", db.Name, db.SizeBytes)
+				}
+			}
 			for table, want := range map[string]int64{"public.pgbench_accounts": 100000, "public.pgbench_branches": 1,
 				"public.pgbench_tellers": 10, "public.pgbench_history": 0, "public.in_extra": 1234} {
 				if got, ok := rowsOf(d, "postgres", table); !ok || got != want {
@@ -313,6 +328,31 @@ func TestVerify(t *testing.T) {
 					t.Errorf("drill with --query:\n%s", r)
 				}
 				assertDrillCleanedUp(t, scratch)
+
+				// As root into an operator's empty directory: the server
+				// runs as the directory's owner, and the directory is
+				// left, emptied. One that root owns is refused up front.
+				scratch = filepath.Join(testpg.SharedTempDir(t), "owned")
+				if err := os.Mkdir(scratch, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if r := runAsRoot(t, cfg, "backup-verify", "--restore", "--scratch", scratch, "LATEST"); r.Code == 0 ||
+					!strings.Contains(r.Stderr, "belongs to root") || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+					t.Errorf("drill as root into root's directory: want a non-zero exit and one line naming the owner, got %s", r)
+				}
+				if err := testpg.ChownToServer(scratch); err != nil {
+					t.Fatal(err)
+				}
+				r = runAsRoot(t, cfg, "backup-verify", "--restore", "--json", "--scratch", scratch, "LATEST")
+				if d := parseDrill(t, r); r.Code != 0 || !d.OK || d.OSUser != "postgres" {
+					t.Errorf("drill as root into postgres's directory: %+v\n%s", d, r)
+				}
+				if es, err := os.ReadDir(scratch); err != nil || len(es) != 0 {
+					t.Errorf("the operator's scratch directory after the drill: %d entries, %v", len(es), err)
+				}
+				if ps := processesUsing(t, scratch); len(ps) > 0 {
+					t.Errorf("processes left running on %s:\n%s", scratch, strings.Join(ps, "\n"))
+				}
 
 				// Stopped by cron's timeout or an operator while the
 				// server recovers: it stops the server and cleans up.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/walnut-pg/walnut/internal/testpg"
 	"github.com/walnut-pg/walnut/internal/testserver"
 	"github.com/walnut-pg/walnut/pgcontrol"
+	"github.com/walnut-pg/walnut/status"
 )
 
 // streamingCluster is a server that archives nothing itself: WAL reaches
@@ -175,22 +177,17 @@ func segmentGaps(t *testing.T, names []string) []string {
 	return gaps
 }
 
-// walNames are the WAL names in a file:// archive.
+// walNames are the WAL names in a's archive, on any store.
 func walNames(t *testing.T, a *archive) []string {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(a.Path, "wal"))
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 	var names []string
-	for _, e := range entries {
-		if i := strings.LastIndexByte(e.Name(), '-'); i > 0 {
-			names = append(names, e.Name()[:i])
+	for key := range listObjects(t, openArchive(t, a), "wal/") {
+		name := strings.TrimPrefix(key, "wal/")
+		if i := strings.LastIndexByte(name, '-'); i > 0 {
+			names = append(names, name[:i])
 		}
 	}
+	slices.Sort(names)
 	return names
 }
 
@@ -515,4 +512,109 @@ func TestWALReceiveReportsLostWAL(t *testing.T) {
 		t.Errorf("wal-receive did not report the gap at ERROR\n%s", out)
 	}
 	p.terminate(t, time.Minute)
+}
+
+// Streaming alone, asynchronous, on MinIO behind a proxy: the store goes
+// away for 30 s under writes. Commits go on (nothing waits for an
+// asynchronous receiver), wal-receive keeps what it received and retries,
+// and once the store is back the archive has no gap and a restore to its
+// end holds every row committed before the last upload.
+func TestWALReceiveAsyncMinIOOutage(t *testing.T) {
+	m := startMinIO(t)
+	tp := testserver.StartToxiproxy(t)
+	proxy := tp.Proxy(t, "minio", m.Addr)
+	a := newS3Archive(t, m, "")
+	viaProxy := append([]string{"WALNUT_PREFIX=" + a.Prefix}, m.Env(proxy.URL())...)
+	c := streamingCluster(t, nil)
+	p := startReceive(t, append(viaProxy, c.Env()...), a.Dir, "--partial-interval", "1s")
+	waitStreaming(t, c, p)
+	c.Pgbench(t, "-i", "-s", "1", "-q")
+	mustRun(t, "", env(a, c), "backup-push", c.DataDir)
+
+	w := startRowWriter(t, c)
+	time.Sleep(time.Second)
+	proxy.SetEnabled(t, false)
+	outage := w.committed.Load()
+	for range 2 {
+		c.Pgbench(t, "-n", "-c", "2", "-t", "200", "postgres")
+		c.Exec(t, "SELECT pg_switch_wal()")
+	}
+	time.Sleep(30 * time.Second)
+	if now := w.committed.Load(); now < outage+100 {
+		t.Errorf("asynchronous: commits stalled while the store was away (%d then %d)", outage, now)
+	}
+	proxy.SetEnabled(t, true)
+	c.Pgbench(t, "-n", "-c", "2", "-t", "100", "postgres")
+	last := w.stop(t)
+	end := c.QueryString(t, "SELECT pg_walfile_name(pg_current_wal_lsn())")
+	c.Exec(t, "SELECT pg_switch_wal()")
+	// The segment holding the last row is stored whole once switched.
+	deadline := time.Now().Add(90 * time.Second)
+	for !slices.Contains(walNames(t, a), end) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not in the archive 90 s after the store came back: %v\n%s", end, walNames(t, a), p.output())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	c.Kill(t)
+	p.kill(t)
+	if err := os.RemoveAll(c.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.output(), "store failed") {
+		t.Errorf("wal-receive did not log the store outage\n%s", p.output())
+	}
+	if gaps := segmentGaps(t, walNames(t, a)); len(gaps) > 0 {
+		t.Fatalf("the archive misses %v after the store outage", gaps)
+	}
+	got, _ := restoreToEnd(t, a, filepath.Join(a.Dir, "restored"))
+	if got < last {
+		t.Fatalf("restore to the end of the archive has rows up to %d, %d were committed and stored\n%s", got, last, p.output())
+	}
+}
+
+// Streaming alone, synchronous, on file://: every commit that returned is
+// in the archive, so killing the primary and deleting its data directory
+// loses none of them, with no segment switch and no partial interval to
+// wait for.
+func TestWALReceiveSynchronousFile(t *testing.T) {
+	a := newArchive(t)
+	c := streamingCluster(t, map[string]string{"synchronous_standby_names": "walnut"})
+	p := startReceive(t, env(a, c), a.Dir, "--synchronous", "--partial-interval", "1h")
+	waitStreaming(t, c, p)
+	c.Exec(t, "CREATE TABLE marks (id bigint PRIMARY KEY)")
+	mustRun(t, "", env(a, c), "backup-push", c.DataDir)
+	w := startRowWriter(t, c)
+	c.Pgbench(t, "-i", "-s", "1", "-q")
+	time.Sleep(2 * time.Second)
+
+	// walnut status shows the receiver as a synchronous standby and its
+	// slot with the WAL the slot holds on the server.
+	sr := run(t, "", env(a, c), "status", "--json")
+	var rep status.Report
+	if err := json.Unmarshal([]byte(sr.Stdout), &rep); err != nil || rep.Server == nil || rep.Server.Error != nil {
+		t.Fatalf("walnut status --json: %v\n%s", err, sr)
+	}
+	i := slices.IndexFunc(rep.Server.ReplicationSlots, func(s status.ReplicationSlot) bool { return s.Name == "walnut" })
+	if i < 0 || !rep.Server.ReplicationSlots[i].Active || rep.Server.ReplicationSlots[i].RetainedBytes == nil {
+		t.Errorf("status: slot walnut missing, inactive or without retained bytes: %+v", rep.Server.ReplicationSlots)
+	}
+	j := slices.IndexFunc(rep.Server.Standbys, func(s status.StandbyReport) bool { return s.Name == "walnut" })
+	if j < 0 || rep.Server.Standbys[j].SyncState != "sync" || rep.Server.Standbys[j].FlushLagBytes == nil {
+		t.Errorf("status: standby walnut missing, not sync or without a flush lag: %+v", rep.Server.Standbys)
+	}
+
+	c.Kill(t)
+	last := w.committed.Load()
+	p.kill(t)
+	if err := os.RemoveAll(c.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	if last < 10 {
+		t.Fatalf("only %d rows committed with walnut as the synchronous standby", last)
+	}
+	got, _ := restoreToEnd(t, a, filepath.Join(a.Dir, "restored"))
+	if got < last {
+		t.Fatalf("restore to the end of the archive has rows up to %d, %d were committed\n%s", got, last, p.output())
+	}
 }

@@ -53,6 +53,7 @@ type restorer struct {
 	root     *os.Root            // the data directory
 	mounts   map[string]*os.Root // "pg_tblspc/<oid>/" -> the tablespace's location
 	chunks   *tarball.Assembler  // writes chunked files in place, across partitions
+	pages    *pageApplier        // writes a delta's changed pages in place
 	made     []string            // directories to empty if the restore fails
 }
 
@@ -73,6 +74,9 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	if sn.IsWALE() {
 		return runWALEBackup(ctx, o, sn)
+	}
+	if sn.IsDelta() {
+		return runChain(ctx, o, sn)
 	}
 	m, err := archive.ReadManifest(ctx, o.Store, sn.ManifestKey, o.Keyring)
 	if err != nil {
@@ -123,6 +127,20 @@ func restoreWith(ctx context.Context, o Options, sn *archive.Sentinel, body func
 
 // runWalnut restores a backup in walnut's own layout, whose manifest is m.
 func (r *restorer) runWalnut(ctx context.Context, o Options, sn *archive.Sentinel, m *archive.Manifest, res *Result) error {
+	if err := r.restoreFiles(ctx, o, sn, m, res); err != nil {
+		return err
+	}
+	if len(o.Tablespaces) > 0 || (o.TablespaceDir != "" && len(m.Tablespaces) > 0) {
+		if err := rewriteTablespaceMap(r.root, m.Tablespaces, res.Tablespaces); err != nil {
+			return err
+		}
+	}
+	return r.settle(o, sn, res)
+}
+
+// restoreFiles writes every file of the backup, pg_control and
+// backup_label last.
+func (r *restorer) restoreFiles(ctx context.Context, o Options, sn *archive.Sentinel, m *archive.Manifest, res *Result) error {
 	if err := r.open(res.Dest, m.Tablespaces, o.Tablespaces, o.TablespaceDir, res.Tablespaces); err != nil {
 		return err
 	}
@@ -174,16 +192,9 @@ func (r *restorer) runWalnut(ctx context.Context, o Options, sn *archive.Sentine
 		return err
 	}
 	if sn.PGManifestKey != "" {
-		if err := r.restorePGManifest(ctx, sn.PGManifestKey); err != nil {
-			return err
-		}
+		return r.restorePGManifest(ctx, sn.PGManifestKey)
 	}
-	if len(o.Tablespaces) > 0 || (o.TablespaceDir != "" && len(m.Tablespaces) > 0) {
-		if err := rewriteTablespaceMap(r.root, m.Tablespaces, res.Tablespaces); err != nil {
-			return err
-		}
-	}
-	return r.settle(o, sn, res)
+	return nil
 }
 
 // settle writes the recovery settings asked for and makes the restored
@@ -295,23 +306,30 @@ func (r *restorer) extract(ctx context.Context, key string, expect map[string]ta
 		expect = map[string]tarball.File{} // nil would mean "check nothing"
 	}
 	x := &tarball.Extractor{Root: r.root, Mounts: r.mounts, Expect: expect, Chunks: chunks, Fsync: fsync, Writeback: !fsync}
+	if r.pages != nil && chunks != nil {
+		x.Other = r.pages.take
+	}
 	got, err := x.Extract(archive.CountProgress(storage.ContextReader(ctx, rc), r.progress))
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", key, err)
 	}
-	if len(got) != len(expect) {
-		found := map[string]bool{}
-		for _, f := range got {
-			found[f.Path] = true
-		}
-		var first string
-		for p := range expect {
-			if !found[p] && (first == "" || p < first) {
+	// Entries the page applier took are in got too, and counted there.
+	found := make(map[string]bool, len(got))
+	for _, f := range got {
+		found[f.Path] = true
+	}
+	missing, first := 0, ""
+	for p := range expect {
+		if !found[p] {
+			missing++
+			if first == "" || p < first {
 				first = p
 			}
 		}
+	}
+	if missing > 0 {
 		return fmt.Errorf("restore %s: %w: %d of the %d entries the manifest lists are missing, first %s; the object is incomplete",
-			key, tarball.ErrCorrupt, len(expect)-len(got), len(expect), first)
+			key, tarball.ErrCorrupt, missing, len(expect), first)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"encoding/json"
 	"github.com/walnut-pg/walnut/archive"
+	"slices"
 )
 
 // WALEListColumns are WAL-E's backup-list columns, kept so scripts written for it still parse.
@@ -40,11 +41,11 @@ func header(detail bool) []string {
 
 // WriteListCSV prints WAL-E's columns (with detail, walnut's after them)
 // as CSV with a header.
-func WriteListCSV(out io.Writer, list []*archive.Sentinel, detail bool) error {
+func WriteListCSV(out io.Writer, list []*archive.Sentinel, detail bool, chains map[string]int64) error {
 	w := csv.NewWriter(out)
-	w.Write(withSource(list, header(detail), nil))
+	w.Write(withDelta(list, withSource(list, header(detail), nil), nil, chains))
 	for _, sn := range list {
-		w.Write(withSource(list, listRow(sn, detail), sn))
+		w.Write(withDelta(list, withSource(list, listRow(sn, detail), sn), sn, chains))
 	}
 	w.Flush()
 	return w.Error()
@@ -64,11 +65,11 @@ func WriteListJSON(w io.Writer, list []*archive.Sentinel) error {
 // WriteListTable prints WAL-E's format: a header and one line per backup,
 // fields separated by tabs, so scripts that split WAL-E's output on tabs
 // read walnut's.
-func WriteListTable(w io.Writer, list []*archive.Sentinel, detail bool) error {
+func WriteListTable(w io.Writer, list []*archive.Sentinel, detail bool, chains map[string]int64) error {
 	var b strings.Builder
-	b.WriteString(strings.Join(withSource(list, header(detail), nil), "\t") + "\n")
+	b.WriteString(strings.Join(withDelta(list, withSource(list, header(detail), nil), nil, chains), "\t") + "\n")
 	for _, sn := range list {
-		b.WriteString(strings.Join(withSource(list, listRow(sn, detail), sn), "\t") + "\n")
+		b.WriteString(strings.Join(withDelta(list, withSource(list, listRow(sn, detail), sn), sn, chains), "\t") + "\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -110,4 +111,17 @@ func withSource(list []*archive.Sentinel, row []string, sn *archive.Sentinel) []
 		}
 	}
 	return row
+}
+
+// withDelta adds each delta's base and its chain's stored size (-1: a
+// backup of the chain is gone) when a listed backup is a delta; chains is
+// ChainSizes of the whole archive.
+func withDelta(list []*archive.Sentinel, row []string, sn *archive.Sentinel, chains map[string]int64) []string {
+	if !slices.ContainsFunc(list, (*archive.Sentinel).IsDelta) {
+		return row
+	}
+	if sn == nil {
+		return append(row, "delta_base", "chain_stored_size_bytes")
+	}
+	return append(row, sn.DeltaBase, strconv.FormatInt(chains[sn.Name], 10))
 }

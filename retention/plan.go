@@ -230,6 +230,7 @@ func planDelete(p Policy, inv *inventory, now time.Time) (*Plan, error) {
 	if err != nil && p.Mode != Everything { // everything needs no positions
 		return nil, err
 	}
+	candidates = keepChains(p.Mode, candidates, retained, pl.plan)
 	if err := pl.planBackups(candidates, retained); err != nil {
 		return nil, err
 	}

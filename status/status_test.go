@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -358,5 +359,111 @@ func TestJSONFieldsStable(t *testing.T) {
 	var back Report
 	if err := json.Unmarshal(b, &back); err != nil || back.State != OK {
 		t.Errorf("read back: %v, %v", back.State, err)
+	}
+}
+
+// The README documents every field --json prints, nested ones included,
+// and scripts read them: a renamed or dropped field must fail here. Every
+// pointer and slice of a Report is filled so that each field is printed.
+func TestJSONFieldPathsStable(t *testing.T) {
+	var r Report
+	fillAll(reflect.ValueOf(&r).Elem())
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				walk(prefix+"."+k, x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(prefix+"[]", x)
+			}
+		default:
+			got = append(got, strings.TrimPrefix(prefix, "."))
+		}
+	}
+	walk("", v)
+	slices.Sort(got)
+	want := []string{
+		"alerts[]",
+		"archive.backups.count", "archive.backups.expanded_bytes",
+		"archive.backups.newest.age_seconds", "archive.backups.newest.expanded_bytes", "archive.backups.newest.finish_time",
+		"archive.backups.newest.name", "archive.backups.newest.permanent", "archive.backups.newest.stored_bytes",
+		"archive.backups.permanent", "archive.backups.stored_bytes",
+		"archive.backups_bytes", "archive.error", "archive.objects", "archive.other_bytes", "archive.prefix",
+		"archive.reachable", "archive.system_identifier", "archive.total_bytes",
+		"archive.wal.newest_segment", "archive.wal.newest_segment_age_seconds", "archive.wal.newest_segment_stored_at",
+		"archive.wal.objects", "archive.wal.segments", "archive.wal_bytes",
+		"checked_at",
+		"checks[].alert", "checks[].critical", "checks[].message", "checks[].name", "checks[].state",
+		"checks[].unit", "checks[].value", "checks[].warning",
+		"duration_seconds",
+		"server.archive_lag.bytes", "server.archive_lag.segments", "server.archive_mode",
+		"server.archiver.archived_count", "server.archiver.failed_count", "server.archiver.failing",
+		"server.archiver.failing_seconds", "server.archiver.last_archived_in_archive",
+		"server.archiver.last_archived_time", "server.archiver.last_archived_wal",
+		"server.archiver.last_failed_time", "server.archiver.last_failed_wal",
+		"server.archiver.seconds_since_last_archived", "server.archiver.stats_reset",
+		"server.connected", "server.current_lsn", "server.data_directory", "server.error", "server.in_recovery",
+		"server.replication_slots[].active", "server.replication_slots[].name", "server.replication_slots[].restart_lsn",
+		"server.replication_slots[].retained_bytes", "server.replication_slots[].type", "server.replication_slots[].wal_status",
+		"server.standbys[].application_name", "server.standbys[].client_addr", "server.standbys[].flush_lag_bytes",
+		"server.standbys[].flush_lag_seconds", "server.standbys[].flush_lsn", "server.standbys[].name",
+		"server.standbys[].pid", "server.standbys[].replay_lag_bytes", "server.standbys[].replay_lag_seconds",
+		"server.standbys[].replay_lsn", "server.standbys[].sent_lsn", "server.standbys[].state",
+		"server.standbys[].sync_state", "server.standbys[].write_lag_bytes", "server.standbys[].write_lag_seconds",
+		"server.standbys[].write_lsn",
+		"server.system_identifier", "server.version_num", "server.wal_segment_size",
+		"state", "summary",
+	}
+	if !slices.Equal(got, want) {
+		for _, p := range got {
+			if !slices.Contains(want, p) {
+				t.Errorf("--json prints %s, which is not in the documented list", p)
+			}
+		}
+		for _, p := range want {
+			if !slices.Contains(got, p) {
+				t.Errorf("--json no longer prints %s", p)
+			}
+		}
+	}
+}
+
+// fillAll gives every nil pointer a zero value and every empty slice one
+// element, through the whole value.
+func fillAll(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		fillAll(v.Elem())
+	case reflect.Slice:
+		if v.Len() == 0 {
+			v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+		}
+		for i := range v.Len() {
+			fillAll(v.Index(i))
+		}
+	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[time.Time]() {
+			return
+		}
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				fillAll(v.Field(i))
+			}
+		}
 	}
 }

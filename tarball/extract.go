@@ -46,6 +46,10 @@ type Extractor struct {
 	// names the data directory's own entry "/". Any other absolute name
 	// is still refused.
 	RootDirEntry bool
+	// Other, when set, is offered each regular-file entry that Expect
+	// does not list, with its data; it says whether it took the entry
+	// (and checked it), else the entry is refused as unlisted.
+	Other func(name string, size int64, r io.Reader) (bool, error)
 }
 
 type mount struct {
@@ -166,6 +170,15 @@ func (e *extraction) entry(hdr *tar.Header, tr io.Reader) (File, error) {
 	if e.x.Expect != nil {
 		var ok bool
 		if want, ok = e.x.Expect[name]; !ok {
+			if e.x.Other != nil && f.Type == TypeFile {
+				taken, err := e.x.Other(name, f.Size, tr)
+				if err != nil {
+					return File{}, fmt.Errorf("extract %q: %w", name, err)
+				}
+				if taken {
+					return f, nil
+				}
+			}
 			return File{}, fmt.Errorf("extract %q: %w: entry is not in the manifest", name, ErrCorrupt)
 		}
 		if err := compareHeader(f, want); err != nil {

@@ -150,7 +150,7 @@ func checkBackup(ctx context.Context, o BackupOptions, sn *archive.Sentinel, idx
 	if b.m != nil {
 		// Entries by tar name: each chunk of a chunked file is checked in
 		// the partition that holds it.
-		if byPart, err = tarball.ByPartition(b.m.Files); err != nil {
+		if byPart, err = tarball.ByPartition(b.m.Entries()); err != nil {
 			b.problems.add(sn.ManifestKey, "", "%v; no file of the backup could be checked against it", err)
 			b.m, byPart = nil, map[int]map[string]tarball.File{}
 		}
@@ -176,6 +176,9 @@ func checkBackup(ctx context.Context, o BackupOptions, sn *archive.Sentinel, idx
 	jobs = append(jobs, func(ctx context.Context) { b.checkControl(ctx, byPart[archive.ControlPartition]) })
 	if sn.PGManifestKey != "" {
 		jobs = append(jobs, func(ctx context.Context) { b.checkPGManifest(ctx) })
+	}
+	if sn.IsDelta() {
+		b.checkChain(ctx)
 	}
 	segs, err := b.walRange(idx)
 	if err != nil {

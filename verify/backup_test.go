@@ -13,6 +13,7 @@ import (
 	"github.com/walnut-pg/walnut/internal/fixture"
 	"github.com/walnut-pg/walnut/pgcontrol"
 	"github.com/walnut-pg/walnut/storage/mem"
+	"github.com/walnut-pg/walnut/storage/storagetest"
 	"github.com/walnut-pg/walnut/tarball"
 )
 
@@ -164,4 +165,26 @@ func TestBackupsChunked(t *testing.T) {
 	undo := a.flip(archive.PartitionKey(sn.Name, 2, archive.BackupExt(sn)))
 	defer undo()
 	wantProblem(t, verifyBackups(t, a, nil, sn.Name)[0], "part_0002", "base/1/2608"+tarball.ChunkSuffix)
+}
+
+// backup-verify reads: on a good archive and on a damaged one it writes
+// and deletes nothing, in the store as in the report's absence.
+func TestBackupsWriteNothing(t *testing.T) {
+	a := newTestArchive(t, nil)
+	a.segments(1, 2, 4)
+	a.backup(1, 2, 3)
+	a.segments(1, 5, 7)
+	sn := a.backup(1, 5, 6)
+	a.remove(a.walKey(sn.StopSegment))
+	f := storagetest.NewFaulty(a.s, storagetest.Fault{Op: storagetest.OpPut}, storagetest.Fault{Op: storagetest.OpDelete})
+	res, err := Backups(context.Background(), BackupOptions{Store: f, All: true, Concurrency: 2, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || !res[0].OK() && !res[1].OK() || res[0].OK() && res[1].OK() {
+		t.Fatalf("want one good backup and one missing a segment: %+v", res)
+	}
+	if p, d := f.Calls(storagetest.OpPut), f.Calls(storagetest.OpDelete); p != 0 || d != 0 {
+		t.Errorf("backup-verify wrote to the archive: %d puts, %d deletes", p, d)
+	}
 }

@@ -1,7 +1,6 @@
 package wal
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,7 +8,6 @@ import (
 	"io"
 
 	"github.com/walnut-pg/walnut/archive"
-	"github.com/walnut-pg/walnut/pgcontrol"
 )
 
 // fetchWALE writes one of WAL-E's objects to Dest. Its key carries no
@@ -29,29 +27,11 @@ func fetchWALE(ctx context.Context, o FetchOptions, obj archive.WALObject) error
 		if err != nil {
 			return fmt.Errorf("fetch %s: %w", obj.Key, err)
 		}
-		if err := checkFetched(o.Name, n, head.b); err != nil {
+		if err := archive.CheckFetchedWAL(o.Name, n, head.b); err != nil {
 			return fmt.Errorf("fetch %s: %v", obj.Key, err)
 		}
 		return nil
 	})
-}
-
-func checkFetched(name string, size int64, head []byte) error {
-	switch {
-	case pgcontrol.IsWALFileName(name) || pgcontrol.IsPartialFileName(name):
-		_, err := checkSegment(name, size, head)
-		return err
-	case pgcontrol.IsHistoryFileName(name):
-		if size > int64(len(head)) {
-			return fmt.Errorf("%d bytes: too large for a history file", size)
-		}
-		return checkHistory(name, head)
-	case pgcontrol.IsBackupHistoryFileName(name):
-		if !bytes.HasPrefix(head, []byte("START WAL LOCATION: ")) {
-			return fmt.Errorf("not a backup history file: it does not begin with START WAL LOCATION")
-		}
-	}
-	return nil
 }
 
 // sameAsTwin decodes WAL-E's object under walnut's object's name and

@@ -3,7 +3,6 @@ package wal
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/walnut-pg/walnut/archive"
@@ -12,63 +11,6 @@ import (
 )
 
 const partialSuffix = ".partial"
-
-// replacePartial stores the .partial file at o.Path as the one object of
-// its name, replacing what an earlier upload of the same segment in
-// progress stored. A .partial is the one name whose content may change:
-// wal-receive uploads the segment it is writing again and again, each
-// upload holding more of it. The new object is stored before the older
-// ones are deleted, so the archive never holds less than it did; a
-// failure between the two leaves two objects, of which wal-fetch takes
-// the newest. wal-push keeps the strict rule for .partial files too.
-func replacePartial(ctx context.Context, o PushOptions) (PushResult, error) {
-	name := filepath.Base(o.Path)
-	if !pgcontrol.IsPartialFileName(name) {
-		return PushResult{}, fmt.Errorf("%s: not a .partial file name", o.Path)
-	}
-	res, digest, err := prepare(ctx, o)
-	if err != nil {
-		return res, err
-	}
-	existing, err := archive.ListWAL(ctx, o.Store, name)
-	if err != nil {
-		return res, err
-	}
-	var stale []string
-	for _, e := range existing {
-		if e.Digest == digest && !res.AlreadyStored {
-			res.Key, res.AlreadyStored = e.Key, true
-			continue
-		}
-		stale = append(stale, e.Key)
-	}
-	if !res.AlreadyStored {
-		if res, err = put(ctx, o, res, digest); err != nil {
-			return res, err
-		}
-	}
-	for _, k := range stale {
-		if err := o.Store.Delete(ctx, k); err != nil {
-			return res, fmt.Errorf("delete the older %s: %w", k, err)
-		}
-	}
-	return res, nil
-}
-
-// deletePartials removes the .partial objects of segment name once the
-// whole segment is stored: they hold nothing it does not.
-func deletePartials(ctx context.Context, s storage.Store, name string) error {
-	objs, err := archive.ListWAL(ctx, s, name+partialSuffix)
-	if err != nil {
-		return err
-	}
-	for _, obj := range objs {
-		if err := s.Delete(ctx, obj.Key); err != nil {
-			return fmt.Errorf("delete %s: %w", obj.Key, err)
-		}
-	}
-	return nil
-}
 
 // findPartial is wal-fetch's answer for a segment that is not archived
 // whole: the newest .partial of it, as wal-receive leaves the segment it

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/walnut-pg/walnut/archive"
 	"github.com/walnut-pg/walnut/compression"
 	"github.com/walnut-pg/walnut/internal/fixture"
 	"github.com/walnut-pg/walnut/storage"
@@ -48,7 +49,7 @@ func TestPartialReplacedAndServedUntilSuperseded(t *testing.T) {
 	}
 
 	first := partialFile(t, dir, 0x11, 100000)
-	if _, err := replacePartial(ctx, opts(first)); err != nil {
+	if _, err := archive.ReplacePartialWAL(ctx, opts(first)); err != nil {
 		t.Fatal(err)
 	}
 	firstBody, _ := os.ReadFile(first)
@@ -57,14 +58,14 @@ func TestPartialReplacedAndServedUntilSuperseded(t *testing.T) {
 	if _, err := Push(ctx, opts(second)); !errors.Is(err, ErrConflict) {
 		t.Fatalf("wal-push of other content under a stored .partial: %v, want a conflict", err)
 	}
-	res, err := replacePartial(ctx, opts(second))
+	res, err := archive.ReplacePartialWAL(ctx, opts(second))
 	if err != nil || res.AlreadyStored {
 		t.Fatalf("replace the partial: %+v %v", res, err)
 	}
 	if keys := fixture.Keys(t, s, "wal/"); len(keys) != 1 || keys[0] != res.Key {
 		t.Fatalf("after the replacement the archive holds %v, want only %s", keys, res.Key)
 	}
-	if res, err := replacePartial(ctx, opts(second)); err != nil || !res.AlreadyStored {
+	if res, err := archive.ReplacePartialWAL(ctx, opts(second)); err != nil || !res.AlreadyStored {
 		t.Fatalf("the same partial again: %+v %v", res, err)
 	}
 	got, err := fetch(segName, false)
@@ -88,7 +89,7 @@ func TestPartialReplacedAndServedUntilSuperseded(t *testing.T) {
 	if _, err := Push(ctx, opts(whole)); err != nil {
 		t.Fatal(err)
 	}
-	if err := deletePartials(ctx, s, segName); err != nil {
+	if err := archive.DeletePartialWALs(ctx, s, segName); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := fetch(segName, false); err != nil || !bytes.Equal(got, wholeBody) {

@@ -180,7 +180,7 @@ func useMarker(dir, name, path, tag string) (marker, bool) {
 	if m.Name != name || m.Archive != tag || time.Since(m.Stored) > markerTTL {
 		return m, false
 	}
-	digest, size, _, err := digestFile(path)
+	digest, size, err := archive.DigestWALFile(path)
 	if err != nil || digest != m.Digest || size != m.Size {
 		return m, false
 	}

@@ -116,7 +116,7 @@ func SegmentSize(path string) (uint64, error) {
 		return 0, err
 	}
 	defer f.Close()
-	head := make([]byte, walHeadSize)
+	head := make([]byte, archive.WALHeadSize)
 	if _, err := io.ReadFull(f, head); err != nil {
 		return 0, fmt.Errorf("read %s: %w", path, err)
 	}

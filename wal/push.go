@@ -2,175 +2,25 @@ package wal
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
-	"fmt"
-	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
 
 	"github.com/walnut-pg/walnut/archive"
-	"github.com/walnut-pg/walnut/compression"
-	"github.com/walnut-pg/walnut/crypto"
-	"github.com/walnut-pg/walnut/pgcontrol"
-	"github.com/walnut-pg/walnut/storage"
 )
 
-// PushOptions is what wal-push needs.
-type PushOptions struct {
-	Store   storage.Store
-	Codec   compression.Codec
-	Encrypt *crypto.Recipients // nil: stored unencrypted
-	Path    string             // the file PostgreSQL asks to archive (%p)
-	// SpoolDir holds the encoded copy while it is stored (see
-	// archive.SpoolEncoded); empty means os.TempDir().
-	SpoolDir string
-	Log      *slog.Logger
-}
+// PushOptions is what wal-push needs. The storing is the archive core's
+// (archive.PutWAL), since wal-receive stores its files through the same
+// code.
+type PushOptions = archive.PutWALOptions
 
 // PushResult says what wal-push did.
-type PushResult struct {
-	Key            string
-	AlreadyStored  bool
-	Size, Stored   int64
-	SystemIdentity uint64
-}
+type PushResult = archive.PutWALResult
 
 // ErrConflict means a different file is already archived under the
 // same name: archiving must stop until a human looks.
-var ErrConflict = errors.New("a different file is already archived under this name")
+var ErrConflict = archive.ErrWALConflict
 
 // Push stores one WAL segment, timeline history, backup history or
 // partial segment. It returns only once the object is durable; pushing the
 // same content again succeeds without storing it twice.
 func Push(ctx context.Context, o PushOptions) (PushResult, error) {
-	res, digest, err := prepare(ctx, o)
-	if err != nil {
-		return res, err
-	}
-	name := filepath.Base(o.Path)
-	// The digest is of the file as PostgreSQL wrote it, whatever the
-	// encoding, so the same file pushed again is recognised as stored
-	// even when compression or encryption changed in between.
-	existing, err := archive.FindWAL(ctx, o.Store, name)
-	switch {
-	case err == nil && existing.Digest == digest:
-		res.Key, res.AlreadyStored = existing.Key, true
-		return res, nil
-	case err == nil:
-		return res, fmt.Errorf("%s: %w (%s has digest %s, this file %s); archive unchanged",
-			name, ErrConflict, existing.Key, existing.Digest, digest)
-	case !errors.Is(err, storage.ErrNotFound):
-		return res, err
-	}
-	return put(ctx, o, res, digest)
-}
-
-// prepare checks the file at o.Path before it may take its name in the
-// archive (name, content, the cluster it belongs to) and returns its digest.
-func prepare(ctx context.Context, o PushOptions) (PushResult, string, error) {
-	var res PushResult
-	name := filepath.Base(o.Path)
-	if !pgcontrol.IsArchivableName(name) {
-		return res, "", fmt.Errorf("%s: not a WAL segment, .history, .backup or .partial file name", o.Path)
-	}
-	digest, size, head, err := digestFile(o.Path)
-	if err != nil {
-		return res, "", err
-	}
-	res.Size = size
-
-	seg, err := checkFile(o.Path, name, size, head)
-	if err != nil {
-		return res, "", fmt.Errorf("%s: %w; not archived", o.Path, err)
-	}
-	if seg != nil {
-		res.SystemIdentity = seg.sysid
-		if err := archive.CheckIdentity(ctx, o.Store, seg.sysid, 0, uint64(seg.segSize)); err != nil {
-			return res, "", fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	return res, digest, nil
-}
-
-// put stores the file at o.Path under its name and digest.
-func put(ctx context.Context, o PushOptions, res PushResult, digest string) (PushResult, error) {
-	enc := archive.Encoding{Codec: o.Codec, To: o.Encrypt}
-	res.Key = archive.WALKey(filepath.Base(o.Path), digest, enc.Ext())
-	var err error
-	if res.Stored, err = putEncoded(ctx, o, res.Key, enc); err != nil {
-		return res, err // the store names the call and the key
-	}
-	return res, nil
-}
-
-// putEncoded stores the encoded file under key and returns the stored
-// size. It encodes once into a spool file; when none can be written (a
-// full or read-only temp directory, which must not stop archiving: pg_wal
-// may be filling up because archiving stopped), it encodes as the store
-// reads, which costs a second encoding on stores that measure an object
-// before sending it.
-func putEncoded(ctx context.Context, o PushOptions, key string, enc archive.Encoding) (int64, error) {
-	spool, size, err := archive.SpoolEncoded(o.Path, o.SpoolDir, enc)
-	if err == nil {
-		defer spool.Close()
-		return size, o.Store.Put(ctx, key, spool, size)
-	}
-	if o.Log != nil {
-		o.Log.Warn("cannot spool the encoded file; encoding it as it is sent", "error", err)
-	}
-	body := archive.NewEncodedFile(o.Path, enc)
-	defer body.Close()
-	counted := &countingSeeker{EncodedFile: body}
-	if err := o.Store.Put(ctx, key, counted, -1); err != nil {
-		return 0, err
-	}
-	return counted.n, nil
-}
-
-// countingSeeker counts what the last attempt of a Put read.
-type countingSeeker struct {
-	*archive.EncodedFile
-	n int64
-}
-
-func (c *countingSeeker) Read(p []byte) (int, error) {
-	n, err := c.EncodedFile.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-func (c *countingSeeker) Seek(offset int64, whence int) (int64, error) {
-	pos, err := c.EncodedFile.Seek(offset, whence)
-	if err == nil {
-		c.n = pos
-	}
-	return pos, err
-}
-
-// walHeadSize covers the long page header that starts every segment.
-const walHeadSize = 64
-
-// digestFile returns the short SHA-256 of path, its size and its first bytes.
-func digestFile(path string) (digest string, size int64, head []byte, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, nil, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	head = make([]byte, walHeadSize)
-	n, err := io.ReadFull(f, head)
-	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return "", 0, nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	head = head[:n]
-	h.Write(head)
-	rest, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil))[:archive.DigestLen], int64(n) + rest, head, nil
+	return archive.PutWAL(ctx, o)
 }

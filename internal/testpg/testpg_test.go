@@ -275,3 +275,33 @@ func TestMajorBinDir(t *testing.T) {
 		t.Errorf("MajorBinDir(11) = %v, want an error naming setup.sh", err)
 	}
 }
+
+// A major whose server is not installed fails a test under
+// WALNUT_TEST_REQUIRE=all and skips it otherwise: CI never counts a
+// version suite that did not run as passed. The test binary runs itself
+// with an empty cache directory, so no server of 17 can be found.
+func TestMissingMajorFailsWhenRequired(t *testing.T) {
+	if os.Getenv("WALNUT_TESTPG_CHILD") == "1" {
+		serverBinDir(t, 17)
+		t.Log("found a server of 17")
+		return
+	}
+	Require(t, "postgres", CheckServerUser())
+	for _, tt := range []struct {
+		require  string
+		wantFail bool
+		words    string
+	}{
+		{"all", true, "postgres17 is required"},
+		{"postgres17", true, "postgres17 is required"},
+		{"minio", false, "postgres17 unavailable"},
+	} {
+		cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run", "^TestMissingMajorFailsWhenRequired$", "-test.v")
+		cmd.Env = append(os.Environ(), "WALNUT_TESTPG_CHILD=1", "WALNUT_CACHE_DIR="+t.TempDir(), RequireEnv+"="+tt.require)
+		out, err := cmd.CombinedOutput()
+		if failed := err != nil; failed != tt.wantFail || !strings.Contains(string(out), tt.words) ||
+			(!tt.wantFail && !strings.Contains(string(out), "--- SKIP")) {
+			t.Errorf("%s=%s: failed %v (%v), want %v and %q:\n%s", RequireEnv, tt.require, failed, err, tt.wantFail, tt.words, out)
+		}
+	}
+}

@@ -241,11 +241,15 @@ func TestReadResumesAfterBrokenConnection(t *testing.T) {
 
 	// read reads wal/seg over a link slowed to 4 MB/s, starting during
 	// once its first MiB is in, while the read goes on: toxiproxy cannot
-	// change a link whose reader has stopped.
-	read := func(during func()) (int64, []byte, error) {
+	// change a link whose reader has stopped. after runs before the slow
+	// toxic goes: toxiproxy can hang removing a toxic from a chain whose
+	// limit_data toxic has cut its link (Shopify/toxiproxy#558), so the
+	// fault toxic is removed first.
+	read := func(during, after func()) (int64, []byte, error) {
 		f.proxy.AddToxic(t, testserver.Toxic{Name: "slow", Type: "bandwidth", Stream: "downstream",
 			Attributes: map[string]any{"rate": 4096}})
 		defer f.proxy.RemoveToxic(t, "slow")
+		defer after()
 		rc, err := s.Get(t.Context(), "wal/seg")
 		if err != nil {
 			t.Fatalf("Get: %v", err)
@@ -277,7 +281,7 @@ func TestReadResumesAfterBrokenConnection(t *testing.T) {
 				tt.toxic(t)
 				time.Sleep(1500 * time.Millisecond)
 				f.proxy.RemoveToxic(t, tt.names)
-			})
+			}, func() {})
 			t.Logf("read %d bytes in %s: %v; %d resumptions", n, time.Since(start).Round(time.Millisecond), err, strings.Count(logs.String(), "resuming"))
 			if err != nil || n != size || !bytes.Equal(sum, want) {
 				t.Fatalf("read %d bytes (SHA-256 equal: %v), %v; want the object whole", n, bytes.Equal(sum, want), err)
@@ -288,8 +292,7 @@ func TestReadResumesAfterBrokenConnection(t *testing.T) {
 		})
 		t.Run(tt.name+" never clears", func(t *testing.T) {
 			start := time.Now()
-			n, _, err := read(func() { tt.toxic(t) })
-			f.proxy.RemoveToxic(t, tt.names)
+			n, _, err := read(func() { tt.toxic(t) }, func() { f.proxy.RemoveToxic(t, tt.names) })
 			d := time.Since(start)
 			t.Logf("read %d bytes in %s: %v", n, d.Round(time.Millisecond), err)
 			switch {

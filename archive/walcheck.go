@@ -1,4 +1,4 @@
-package wal
+package archive
 
 import (
 	"bytes"
@@ -93,4 +93,25 @@ func readSmall(path string, size int64) ([]byte, error) {
 		return nil, fmt.Errorf("%d bytes: too large for a history file", size)
 	}
 	return os.ReadFile(path)
+}
+
+// CheckFetchedWAL checks a file fetched under name by the rules a file
+// must meet to be stored under it, given its size and its first bytes
+// (all of a history file): for an object whose key carries no digest.
+func CheckFetchedWAL(name string, size int64, head []byte) error {
+	switch {
+	case pgcontrol.IsWALFileName(name) || pgcontrol.IsPartialFileName(name):
+		_, err := checkSegment(name, size, head)
+		return err
+	case pgcontrol.IsHistoryFileName(name):
+		if size > int64(len(head)) {
+			return fmt.Errorf("%d bytes: too large for a history file", size)
+		}
+		return checkHistory(name, head)
+	case pgcontrol.IsBackupHistoryFileName(name):
+		if !bytes.HasPrefix(head, []byte("START WAL LOCATION: ")) {
+			return fmt.Errorf("not a backup history file: it does not begin with START WAL LOCATION")
+		}
+	}
+	return nil
 }

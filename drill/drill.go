@@ -1,4 +1,4 @@
-package verify
+package drill
 
 import (
 	"context"
@@ -17,8 +17,8 @@ import (
 	"github.com/walnut-pg/walnut/storage"
 )
 
-// DrillOptions is what the restore drill needs.
-type DrillOptions struct {
+// Options is what the restore drill needs.
+type Options struct {
 	Store storage.Store
 	Name  string // a backup name or LATEST
 	// Scratch is an empty or new directory to restore into; "" makes one
@@ -57,22 +57,22 @@ type RestoreStats struct {
 	Bytes int64
 }
 
-// DrillReport is what the drill found. Times are in seconds.
-type DrillReport struct {
-	Backup            string          `json:"backup"`
-	PGVersion         int             `json:"pg_version"`
-	BinDir            string          `json:"pg_bindir,omitempty"`
-	Scratch           string          `json:"scratch"`
-	User              string          `json:"os_user,omitempty"`
-	Files             int             `json:"files"`
-	Bytes             int64           `json:"bytes"`
-	RestoreSeconds    float64         `json:"restore_seconds"`
-	ConsistentSeconds float64         `json:"consistent_seconds"`
-	ConsistentLSN     string          `json:"consistent_lsn,omitempty"` // the backup's end, where recovery stopped
-	Timeline          uint32          `json:"timeline,omitempty"`       // after promotion
-	Databases         []DrillDatabase `json:"databases"`
-	OK                bool            `json:"ok"`
-	Error             string          `json:"error,omitempty"`
+// Report is what the drill found. Times are in seconds.
+type Report struct {
+	Backup            string     `json:"backup"`
+	PGVersion         int        `json:"pg_version"`
+	BinDir            string     `json:"pg_bindir,omitempty"`
+	Scratch           string     `json:"scratch"`
+	User              string     `json:"os_user,omitempty"`
+	Files             int        `json:"files"`
+	Bytes             int64      `json:"bytes"`
+	RestoreSeconds    float64    `json:"restore_seconds"`
+	ConsistentSeconds float64    `json:"consistent_seconds"`
+	ConsistentLSN     string     `json:"consistent_lsn,omitempty"` // the backup's end, where recovery stopped
+	Timeline          uint32     `json:"timeline,omitempty"`       // after promotion
+	Databases         []Database `json:"databases"`
+	OK                bool       `json:"ok"`
+	Error             string     `json:"error,omitempty"`
 	// ServerLog is the end of the server's log when the drill failed
 	// after starting it.
 	ServerLog string `json:"server_log,omitempty"`
@@ -80,8 +80,8 @@ type DrillReport struct {
 	Cleanup string `json:"cleanup"`
 }
 
-// DrillDatabase is one database of the started server.
-type DrillDatabase struct {
+// Database is one database of the started server.
+type Database struct {
 	Name      string       `json:"name"`
 	SizeBytes int64        `json:"size_bytes"`
 	Tables    []TableRows  `json:"tables,omitempty"`
@@ -113,13 +113,13 @@ const (
 	socketPathMax = 100
 )
 
-// Drill restores a backup into a scratch directory, starts a throwaway
+// Run restores a backup into a scratch directory, starts a throwaway
 // server on it that recovers to the backup's consistency point and
 // promotes, runs the query, stops the server and removes the scratch
 // directory, on failure as on success. The report is returned either
 // way; the error says why the drill failed.
-func Drill(ctx context.Context, o DrillOptions) (rep *DrillReport, err error) {
-	rep = &DrillReport{}
+func Run(ctx context.Context, o Options) (rep *Report, err error) {
+	rep = &Report{}
 	defer func() {
 		if err != nil && ctx.Err() != nil {
 			err = fmt.Errorf("interrupted: %w", err)

@@ -1,4 +1,4 @@
-package wal
+package receive
 
 import (
 	"context"
@@ -17,8 +17,8 @@ import (
 	"github.com/walnut-pg/walnut/storage"
 )
 
-// ReceiveOptions is what wal-receive needs.
-type ReceiveOptions struct {
+// Options is what wal-receive needs.
+type Options struct {
 	Store   storage.Store
 	Codec   compression.Codec
 	Encrypt *crypto.Recipients
@@ -44,23 +44,27 @@ type ReceiveOptions struct {
 	Log         *slog.Logger
 }
 
+// partialSuffix names the segment being written, in the work directory
+// as in the archive.
+const partialSuffix = ".partial"
+
 var slotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
 
-// ErrReceiveSetup marks a failure that retrying cannot mend: a bad
+// ErrSetup marks a failure that retrying cannot mend: a bad
 // setting, a refused login, a server or archive that does not fit.
-var ErrReceiveSetup = errors.New("wal-receive cannot start")
+var ErrSetup = errors.New("wal-receive cannot start")
 
-// Receive streams WAL from the server into the archive until ctx ends,
+// Run streams WAL from the server into the archive until ctx ends,
 // then stores what it holds, the segment in progress included, and
 // returns nil. A dropped connection is retried with backoff and resumes
 // where it stopped; a store outage stops the acknowledgements until the
 // store is back.
-func Receive(ctx context.Context, o ReceiveOptions) error {
+func Run(ctx context.Context, o Options) error {
 	if !slotName.MatchString(o.Slot) {
-		return fmt.Errorf("%w: --slot %q: want 1 to 63 lower-case letters, digits or underscores", ErrReceiveSetup, o.Slot)
+		return fmt.Errorf("%w: --slot %q: want 1 to 63 lower-case letters, digits or underscores", ErrSetup, o.Slot)
 	}
 	if o.PartialInterval <= 0 {
-		return fmt.Errorf("%w: --partial-interval must be positive", ErrReceiveSetup)
+		return fmt.Errorf("%w: --partial-interval must be positive", ErrSetup)
 	}
 	if o.StatusInterval <= 0 {
 		o.StatusInterval = time.Second
@@ -123,7 +127,7 @@ func Receive(ctx context.Context, o ReceiveOptions) error {
 // since the slot holds all WAL that was not stored.
 func resetWorkDir(dir, snapDir string) error {
 	if err := os.MkdirAll(snapDir, 0o700); err != nil {
-		return fmt.Errorf("%w: work directory: %v", ErrReceiveSetup, err)
+		return fmt.Errorf("%w: work directory: %v", ErrSetup, err)
 	}
 	for _, d := range []string{dir, snapDir} {
 		entries, err := os.ReadDir(d)
@@ -156,7 +160,7 @@ func (r *receiver) loop(ctx context.Context) error {
 		if f := r.segs.failure(); f != nil {
 			return f
 		}
-		if errors.Is(err, ErrReceiveSetup) && !r.connected {
+		if errors.Is(err, ErrSetup) && !r.connected {
 			return err
 		}
 		if r.streamed {

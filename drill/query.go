@@ -1,4 +1,4 @@
-package verify
+package drill
 
 import (
 	"context"
@@ -79,15 +79,15 @@ const maxQueryRows = 100
 
 // queryDatabases reports every database's size and runs the drill's query
 // in each one asked for.
-func queryDatabases(ctx context.Context, srv *pgserver.Server, conn *pgx.Conn, connDB, role string, o DrillOptions) ([]DrillDatabase, error) {
+func queryDatabases(ctx context.Context, srv *pgserver.Server, conn *pgx.Conn, connDB, role string, o Options) ([]Database, error) {
 	rows, err := conn.Query(ctx, `SELECT datname, pg_database_size(oid) FROM pg_database
 		WHERE datallowconn AND NOT datistemplate ORDER BY datname`)
 	if err != nil {
 		return nil, fmt.Errorf("list databases: %w", err)
 	}
-	var dbs []DrillDatabase
+	var dbs []Database
 	for rows.Next() {
-		var d DrillDatabase
+		var d Database
 		if err := rows.Scan(&d.Name, &d.SizeBytes); err != nil {
 			return nil, err
 		}
@@ -99,7 +99,7 @@ func queryDatabases(ctx context.Context, srv *pgserver.Server, conn *pgx.Conn, c
 		return nil, fmt.Errorf("list databases: %w", err)
 	}
 	for _, want := range o.Databases {
-		if !slices.ContainsFunc(dbs, func(d DrillDatabase) bool { return d.Name == want }) {
+		if !slices.ContainsFunc(dbs, func(d Database) bool { return d.Name == want }) {
 			return dbs, fmt.Errorf("database %q is not in the restored cluster (or does not allow connections)", want)
 		}
 	}
@@ -139,7 +139,7 @@ const userTables = `SELECT format('%I.%I', n.nspname, c.relname)
 // countRows counts the rows of every user table: reading every heap page
 // is what proves the data came back, and with data checksums on it
 // checks every page's.
-func countRows(ctx context.Context, conn *pgx.Conn, d *DrillDatabase) error {
+func countRows(ctx context.Context, conn *pgx.Conn, d *Database) error {
 	rows, err := conn.Query(ctx, userTables)
 	if err != nil {
 		return fmt.Errorf("list tables: %w", err)

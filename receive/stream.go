@@ -1,4 +1,4 @@
-package wal
+package receive
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 
 // receiver runs replication sessions, one per connection.
 type receiver struct {
-	o    ReceiveOptions
+	o    Options
 	segs *segments
 	// connected: a session got as far as streaming once, so later
 	// failures of any kind are retried.
@@ -40,7 +40,7 @@ const pollInterval = 20 * time.Millisecond
 func (r *receiver) session(ctx context.Context) error {
 	cfg, err := pgconn.ParseConfig(r.o.ConnString)
 	if err != nil {
-		return fmt.Errorf("%w: connection settings: %v", ErrReceiveSetup, err)
+		return fmt.Errorf("%w: connection settings: %v", ErrSetup, err)
 	}
 	cfg.RuntimeParams["replication"] = "true"
 	if cfg.RuntimeParams["application_name"] == "" {
@@ -51,7 +51,7 @@ func (r *receiver) session(ctx context.Context) error {
 	if err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "28") || pe.Code == "3D000") {
-			return fmt.Errorf("%w: %v", ErrReceiveSetup, err)
+			return fmt.Errorf("%w: %v", ErrSetup, err)
 		}
 		return fmt.Errorf("connect: %w", err)
 	}
@@ -107,7 +107,7 @@ func (r *receiver) checkServer(ctx context.Context, conn *pgconn.PgConn, sys pgl
 		return fmt.Errorf("server_version_num %q: %w", num, err)
 	}
 	if err := pgcontrol.CheckServerVersion(n); err != nil {
-		return fmt.Errorf("%w: %v", ErrReceiveSetup, err)
+		return fmt.Errorf("%w: %v", ErrSetup, err)
 	}
 	v, err := showSetting(ctx, conn, "wal_segment_size")
 	if err != nil {
@@ -118,7 +118,7 @@ func (r *receiver) checkServer(ctx context.Context, conn *pgconn.PgConn, sys pgl
 		return err
 	}
 	if r.segs.segSize != 0 && r.segs.segSize != segSize {
-		return fmt.Errorf("%w: the server's WAL segments are %d bytes, they were %d", ErrReceiveSetup, segSize, r.segs.segSize)
+		return fmt.Errorf("%w: the server's WAL segments are %d bytes, they were %d", ErrSetup, segSize, r.segs.segSize)
 	}
 	r.segs.segSize = segSize
 	sysid, err := strconv.ParseUint(sys.SystemID, 10, 64)
@@ -127,7 +127,7 @@ func (r *receiver) checkServer(ctx context.Context, conn *pgconn.PgConn, sys pgl
 	}
 	err = archive.CheckIdentity(ctx, r.o.Store, sysid, n/10000, segSize)
 	if errors.Is(err, archive.ErrForeignCluster) {
-		return fmt.Errorf("%w: %v", ErrReceiveSetup, err)
+		return fmt.Errorf("%w: %v", ErrSetup, err)
 	}
 	if err != nil {
 		// Every upload checks it again; streaming into the work directory

@@ -1,4 +1,4 @@
-package wal
+package receive
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // flushed) stays where it was, so the slot keeps the WAL and, with
 // --synchronous, commits wait.
 type uploader struct {
-	o       ReceiveOptions
+	o       Options
 	segs    *segments
 	snapDir string
 	// lastPartial is when the open segment was last uploaded.
@@ -80,7 +80,7 @@ func (u *uploader) pass(ctx context.Context, final bool) error {
 	}
 	defer os.Remove(snap)
 	err = u.retry(ctx, snap, func() error {
-		_, err := replacePartial(ctx, u.pushOptions(snap))
+		_, err := archive.ReplacePartialWAL(ctx, u.pushOptions(snap))
 		return err
 	})
 	if err != nil {
@@ -92,8 +92,8 @@ func (u *uploader) pass(ctx context.Context, final bool) error {
 	return nil
 }
 
-func (u *uploader) pushOptions(path string) PushOptions {
-	return PushOptions{Store: u.o.Store, Codec: u.o.Codec, Encrypt: u.o.Encrypt, Path: path, Log: u.o.Log}
+func (u *uploader) pushOptions(path string) archive.PutWALOptions {
+	return archive.PutWALOptions{Store: u.o.Store, Codec: u.o.Codec, Encrypt: u.o.Encrypt, Path: path, Log: u.o.Log}
 }
 
 // storeFile stores one finished file and removes it from the work
@@ -101,11 +101,11 @@ func (u *uploader) pushOptions(path string) PushOptions {
 func (u *uploader) storeFile(ctx context.Context, it storeItem) error {
 	name := filepath.Base(it.path)
 	var err error
-	var res PushResult
+	var res archive.PutWALResult
 	if it.partial {
-		res, err = replacePartial(ctx, u.pushOptions(it.path))
+		res, err = archive.ReplacePartialWAL(ctx, u.pushOptions(it.path))
 	} else {
-		res, err = Push(ctx, u.pushOptions(it.path))
+		res, err = archive.PutWAL(ctx, u.pushOptions(it.path))
 	}
 	if err != nil {
 		return err
@@ -113,7 +113,7 @@ func (u *uploader) storeFile(ctx context.Context, it storeItem) error {
 	if pgcontrol.IsWALFileName(name) {
 		// The whole segment supersedes its partial uploads; one left
 		// behind is harmless (wal-fetch prefers the whole segment).
-		if err := deletePartials(ctx, u.o.Store, name); err != nil {
+		if err := archive.DeletePartialWALs(ctx, u.o.Store, name); err != nil {
 			u.o.Log.Warn("could not delete the partial uploads of a stored segment", "name", name, "err", err)
 		}
 	}
@@ -133,7 +133,7 @@ func (u *uploader) retry(ctx context.Context, what string, store func() error) e
 		if err == nil {
 			return nil
 		}
-		if errors.Is(err, ErrConflict) || errors.Is(err, archive.ErrForeignCluster) {
+		if errors.Is(err, archive.ErrWALConflict) || errors.Is(err, archive.ErrForeignCluster) {
 			return err
 		}
 		if ctx.Err() != nil {
