@@ -190,7 +190,7 @@ func runDrill(c *cli.Context, g *globals, o drill.Options, asJSON bool) error {
 			err = werr
 		}
 	} else {
-		writeDrill(g.stdout, rep)
+		rep.WriteText(g.stdout)
 	}
 	if err != nil {
 		if rep.ServerLog != "" && !asJSON {
@@ -199,45 +199,6 @@ func runDrill(c *cli.Context, g *globals, o drill.Options, asJSON bool) error {
 		return withCode(ExitFailure, fmt.Errorf("backup-verify --restore: %w", err))
 	}
 	return nil
-}
-
-func writeDrill(w io.Writer, r *drill.Report) {
-	if r.Backup == "" {
-		return
-	}
-	fmt.Fprintf(w, "backup %s (PostgreSQL %d) in %s\n", r.Backup, r.PGVersion/10000, r.Scratch)
-	if r.RestoreSeconds > 0 {
-		fmt.Fprintf(w, "restore: %d files, %d bytes in %.1fs\n", r.Files, r.Bytes, r.RestoreSeconds)
-	}
-	if r.OK || r.ConsistentSeconds > 0 && len(r.Databases) > 0 {
-		fmt.Fprintf(w, "consistent: recovered to %s and promoted (timeline %d) in %.1fs\n", r.ConsistentLSN, r.Timeline, r.ConsistentSeconds)
-	}
-	for _, d := range r.Databases {
-		fmt.Fprintf(w, "database %s: %d bytes", d.Name, d.SizeBytes)
-		if d.Query == nil {
-			fmt.Fprintf(w, ", %d tables, %d rows\n", len(d.Tables), d.Rows)
-			for _, t := range d.Tables {
-				fmt.Fprintf(w, "  %s: %d rows\n", t.Table, t.Rows)
-			}
-			continue
-		}
-		fmt.Fprintf(w, ", query returned %d rows\n", len(d.Query.Rows))
-		fmt.Fprintf(w, "  %s\n", strings.Join(d.Query.Columns, " | "))
-		for _, row := range d.Query.Rows {
-			fmt.Fprintf(w, "  %s\n", strings.Join(row, " | "))
-		}
-		if d.Query.Truncated {
-			fmt.Fprintf(w, "  ...\n")
-		}
-	}
-	if r.Cleanup != "" {
-		fmt.Fprintf(w, "cleanup: %s\n", r.Cleanup)
-	}
-	status := "ok"
-	if !r.OK {
-		status = "FAIL: " + oneLine(r.Error)
-	}
-	fmt.Fprintf(w, "drill %s\n", status)
 }
 
 func writeJSON(w io.Writer, v any) error {

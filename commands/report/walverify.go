@@ -1,7 +1,6 @@
 // Package report renders the text commands print for people from what a
 // job package returned: wal-verify's and backup-verify's reports (the
-// drill's stays in commands, beside the drill's wiring) and backup-fetch's
-// closing lines. The JSON forms are the job packages' types, encoded.
+// drill's is drill.Report.WriteText) and backup-fetch's closing lines. The JSON forms are the job packages' types, encoded.
 package report
 
 import (
