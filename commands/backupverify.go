@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/commands/cliargs"
 	"github.com/walnut-pg/walnut/commands/report"
 	"github.com/walnut-pg/walnut/drill"
 	"github.com/walnut-pg/walnut/restore"
@@ -58,7 +58,7 @@ func backupVerifyCommand(g *globals) *cli.Command {
 				if all || c.NArg() != 1 {
 					return usageError(fmt.Errorf("backup-verify --restore: want one NAME or LATEST"))
 				}
-				settings, err := pgOptions(options.Value())
+				settings, err := cliargs.NameValues("pg-option", options.Value())
 				if err != nil {
 					return usageError(fmt.Errorf("backup-verify: %w", err))
 				}
@@ -124,19 +124,6 @@ func runBackupVerify(c *cli.Context, g *globals, all bool, names []string, asJSO
 		return withCode(ExitFailure, fmt.Errorf("backup-verify: %d of %d backups have problems", bad, len(results)))
 	}
 	return nil
-}
-
-// pgOptions reads --pg-option NAME=VALUE settings.
-func pgOptions(opts []string) ([][2]string, error) {
-	var out [][2]string
-	for _, o := range opts {
-		k, v, ok := strings.Cut(o, "=")
-		if !ok || strings.TrimSpace(k) == "" {
-			return nil, fmt.Errorf("--pg-option %q: want NAME=VALUE", o)
-		}
-		out = append(out, [2]string{strings.TrimSpace(k), v})
-	}
-	return out, nil
 }
 
 // runDrill restores with restore.Run and hands the rest to drill.Run:

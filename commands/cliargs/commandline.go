@@ -61,3 +61,17 @@ func Mapping(flag, want string, values []string) (map[string]string, error) {
 	}
 	return m, nil
 }
+
+// NameValues reads the values of a repeatable --flag given as NAME=VALUE,
+// in order; the name is trimmed and must not be empty, the value may be.
+func NameValues(flag string, opts []string) ([][2]string, error) {
+	var out [][2]string
+	for _, o := range opts {
+		k, v, ok := strings.Cut(o, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("--%s %q: want NAME=VALUE", flag, o)
+		}
+		out = append(out, [2]string{strings.TrimSpace(k), v})
+	}
+	return out, nil
+}
