@@ -2,9 +2,7 @@ package commands
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -104,21 +102,9 @@ func runBackupVerify(c *cli.Context, g *globals, all bool, names []string, asJSO
 	if err != nil {
 		return fmt.Errorf("backup-verify: %w", err)
 	}
-	bad := 0
-	for _, r := range results {
-		if !r.OK() {
-			bad++
-		}
-	}
-	if asJSON {
-		if err := writeJSON(g.stdout, struct {
-			OK      bool                   `json:"ok"`
-			Backups []*verify.BackupResult `json:"backups"`
-		}{bad == 0, results}); err != nil {
-			return err
-		}
-	} else {
-		report.WriteBackups(g.stdout, results)
+	bad, err := report.WriteBackups(g.stdout, results, asJSON)
+	if err != nil {
+		return err
 	}
 	if bad > 0 {
 		return withCode(ExitFailure, fmt.Errorf("backup-verify: %d of %d backups have problems", bad, len(results)))
@@ -172,12 +158,8 @@ func runDrill(c *cli.Context, g *globals, o drill.Options, asJSON bool) error {
 		return drill.RestoreStats{Files: res.Files, Bytes: res.Bytes}, nil
 	}
 	rep, err := drill.Run(c.Context, o)
-	if asJSON {
-		if werr := writeJSON(g.stdout, rep); werr != nil && err == nil {
-			err = werr
-		}
-	} else {
-		rep.WriteText(g.stdout)
+	if werr := rep.Write(g.stdout, asJSON); werr != nil && err == nil {
+		err = werr
 	}
 	if err != nil {
 		if rep.ServerLog != "" && !asJSON {
@@ -186,10 +168,4 @@ func runDrill(c *cli.Context, g *globals, o drill.Options, asJSON bool) error {
 		return withCode(ExitFailure, fmt.Errorf("backup-verify --restore: %w", err))
 	}
 	return nil
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

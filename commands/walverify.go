@@ -83,16 +83,8 @@ func walVerifyCommand(g *globals) *cli.Command {
 					}
 				}
 			}
-			if asJSON {
-				if err := writeJSON(g.stdout, struct {
-					OK     bool     `json:"ok"`
-					Pushed []string `json:"pushed,omitempty"`
-					*verify.WALReport
-				}{len(rep.Problems) == 0, pushed, rep}); err != nil {
-					return err
-				}
-			} else {
-				report.WriteWAL(g.stdout, rep, pushed)
+			if err := report.WriteWAL(g.stdout, rep, pushed, asJSON); err != nil {
+				return err
 			}
 			if len(rep.Problems) > 0 {
 				return withCode(ExitFailure, fmt.Errorf("wal-verify: %d gaps or problems", len(rep.Problems)))

@@ -1,10 +1,22 @@
 package drill
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 )
+
+// Write prints the report as JSON, or for people (WriteText).
+func (r *Report) Write(w io.Writer, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	r.WriteText(w)
+	return nil
+}
 
 // WriteText prints the drill's report for people: the backup, the
 // restore's and recovery's times, each database's size and rows (or the

@@ -12,9 +12,17 @@ import (
 	"github.com/walnut-pg/walnut/verify"
 )
 
-// WriteWAL prints wal-verify's report: the files pushed, one line per
-// problem, the timeline path followed, and how far each backup restores.
-func WriteWAL(w io.Writer, rep *verify.WALReport, pushed []string) {
+// WriteWAL prints wal-verify's report as JSON, or for people: the files
+// pushed, one line per problem, the timeline path followed, and how far
+// each backup restores.
+func WriteWAL(w io.Writer, rep *verify.WALReport, pushed []string, asJSON bool) error {
+	if asJSON {
+		return writeJSON(w, struct {
+			OK     bool     `json:"ok"`
+			Pushed []string `json:"pushed,omitempty"`
+			*verify.WALReport
+		}{len(rep.Problems) == 0, pushed, rep})
+	}
 	for _, p := range pushed {
 		fmt.Fprintf(w, "pushed %s\n", p)
 	}
@@ -51,6 +59,7 @@ func WriteWAL(w io.Writer, rep *verify.WALReport, pushed []string) {
 	if len(rep.Problems) == 0 {
 		fmt.Fprintln(w, "ok: no gaps")
 	}
+	return nil
 }
 
 func orNone(s string) string {
