@@ -8,6 +8,14 @@ import (
 	"text/tabwriter"
 )
 
+// Write prints the results as JSON or as text.
+func Write(w io.Writer, results []Result, asJSON bool) error {
+	if asJSON {
+		return WriteJSON(w, results)
+	}
+	return WriteText(w, results)
+}
+
 // WriteText prints one line per check: its status, its name, and what
 // was found with the fix, kept to one line.
 func WriteText(w io.Writer, results []Result) error {

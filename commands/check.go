@@ -60,11 +60,7 @@ func checkCommand(g *globals) *cli.Command {
 				Secrets:        check.SecretFiles(g.envdir, g.envFile, g.env.Getenv),
 				Log:            g.log,
 			})
-			write := check.WriteText
-			if asJSON {
-				write = check.WriteJSON
-			}
-			if err := write(g.stdout, results); err != nil {
+			if err := check.Write(g.stdout, results, asJSON); err != nil {
 				return err
 			}
 			if check.Failed(results) {

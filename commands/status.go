@@ -88,11 +88,7 @@ func statusCommand(g *globals) *cli.Command {
 			// what is live (measured on 100,000 WAL objects: bench/status.sh).
 			debug.SetGCPercent(50)
 			r, runErr := status.Run(c.Context, opts)
-			write := status.WriteText
-			if asJSON {
-				write = status.WriteJSON
-			}
-			err = write(g.stdout, r)
+			err = status.Write(g.stdout, r, asJSON)
 			code := int(r.State)
 			if runErr != nil || err != nil {
 				// The check ran, but what monitoring reads may be stale:

@@ -119,6 +119,14 @@ func orLocal(addr string) string {
 	return addr
 }
 
+// Write prints the report as JSON or as text.
+func Write(w io.Writer, r *Report, asJSON bool) error {
+	if asJSON {
+		return WriteJSON(w, r)
+	}
+	return WriteText(w, r)
+}
+
 // WriteJSON prints every figure of the report as JSON.
 func WriteJSON(w io.Writer, r *Report) error {
 	enc := json.NewEncoder(w)
