@@ -2,8 +2,6 @@ package commands
 
 import (
 	"fmt"
-	"runtime"
-	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
 	"github.com/walnut-pg/walnut/commands/clidoc"
@@ -29,7 +27,5 @@ func versionCommand(g *globals) *cli.Command {
 
 // printVersion is the output of both `walnut version` and `walnut --version`.
 func printVersion(g *globals) {
-	bi, _ := debug.ReadBuildInfo()
-	v, c := clidoc.BuildVersion(version, commit, bi)
-	fmt.Fprintf(g.stdout, "walnut %s (commit %s, %s %s/%s)\n", v, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintln(g.stdout, clidoc.VersionLine(version, commit))
 }

@@ -1,9 +1,20 @@
 package clidoc
 
 import (
+	"fmt"
+	"runtime"
 	"runtime/debug"
 	"strings"
 )
+
+// VersionLine is walnut's answer to version and --version: the version
+// and commit (BuildVersion, from the linker's values ldVersion and
+// ldCommit or the build info), then Go's version and the platform.
+func VersionLine(ldVersion, ldCommit string) string {
+	bi, _ := debug.ReadBuildInfo()
+	v, c := BuildVersion(ldVersion, ldCommit, bi)
+	return fmt.Sprintf("walnut %s (commit %s, %s %s/%s)", v, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
 
 // BuildVersion decides what walnut calls its version and commit. The
 // linker's values win: the Makefile sets them from git. Without them,
