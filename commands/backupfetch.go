@@ -143,12 +143,8 @@ func backupFetchCommand(g *globals) *cli.Command {
 			if err != nil {
 				return fmt.Errorf("backup-fetch: %w", err)
 			}
-			var recovery *restore.RecoveryOptions
-			if !noRecovery {
-				recovery = &rec
-			}
 			keyNote := !c.IsSet("restore-command") && g.pgp().PrivateKeyInProcessEnv()
-			report.WriteRestored(g.stdout, res, recovery, keyNote, os.Geteuid() == 0)
+			report.WriteRestored(g.stdout, res, opts.Recovery, keyNote, os.Geteuid() == 0) // opts.Recovery: nil with --no-recovery
 			return nil
 		},
 	}

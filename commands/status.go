@@ -30,11 +30,9 @@ func statusCommand(g *globals) *cli.Command {
 		&cli.BoolFlag{Name: "no-server", Usage: "report the archive alone, without connecting to PostgreSQL", Destination: &noServer},
 		&cli.DurationFlag{Name: "timeout", Value: status.DefaultTimeout, Usage: "report the server, or a store silent for this long (its retries included), unreachable", Destination: &timeout},
 	}
-	for _, l := range status.LimitSettings {
-		flags = append(flags, &cli.StringFlag{Name: l.Flag, Usage: l.Usage + " (default $" + l.Env + ", else " + l.Default + ")"})
-	}
 	names := []string{"WALNUT_PREFIX", "PG*"}
 	for _, l := range status.LimitSettings {
+		flags = append(flags, &cli.StringFlag{Name: l.Flag, Usage: l.Usage + " (default $" + l.Env + ", else " + l.Default + ")"})
 		names = append(names, l.Env)
 	}
 	return &cli.Command{
