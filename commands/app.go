@@ -29,15 +29,10 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 	app := newApp(g)
 	args = cliargs.SplitAttached(app, args)
 	g.command = cliargs.CommandName(app, args)
-	run := cliargs.Interspersed(app, args)
 	if n := len(args); n > 1 && args[n-1] == clidoc.CompletionFlag {
-		// A shell asks for candidates: the flag must stay last, where
-		// urfave/cli looks for it, and the word before it says whether
-		// flags are wanted.
-		run = args
-		g.completeWord = args[n-2]
+		g.completeWord = args[n-2] // a shell asks for candidates: flags, if this is one
 	}
-	err := app.RunContext(ctx, run)
+	err := app.RunContext(ctx, cliargs.Interspersed(app, args))
 	if err == nil {
 		return ExitOK
 	}

@@ -9,13 +9,18 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/commands/clidoc"
 )
 
 // Interspersed moves a command's flags in front of its positional
 // arguments: urfave/cli stops parsing flags at the first positional one, but
 // operators write `walnut backup-fetch DEST LATEST --recovery-target-time T`
-// as the README and WAL-E do. Arguments after "--" stay where they are.
+// as the README and WAL-E do. Arguments after "--" stay where they are, and
+// a completion request (clidoc.CompletionFlag last) as it is.
 func Interspersed(app *cli.App, args []string) []string {
+	if n := len(args); n > 1 && args[n-1] == clidoc.CompletionFlag {
+		return args // a shell's request: the flag stays last, where urfave/cli looks for it
+	}
 	i := commandIndex(app, args)
 	if i < 0 {
 		return args
