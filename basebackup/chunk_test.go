@@ -64,7 +64,11 @@ func TestChunkedFilePackedByAllWorkers(t *testing.T) {
 		t.Error("manifest of a chunked backup not marked as format 2")
 	}
 
-	if err := p.putControl(t.Context(), dir, "START WAL LOCATION: 0/2000028\n", ""); err != nil {
+	ctl, err := os.ReadFile(filepath.Join(dir, archive.ControlFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.putControl(t.Context(), "START WAL LOCATION: 0/2000028\n", "", ctl); err != nil {
 		t.Fatal(err)
 	}
 	sn := &archive.Sentinel{Format: archive.FormatVersion, Name: name, Partitions: int(p.next.Load()), Compression: enc.Codec.Name(),

@@ -144,7 +144,11 @@ func TestConcurrencyBoundsPartitionTransfers(t *testing.T) {
 		t.Errorf("backup: %d partitions stored at once with concurrency %d; want between 2 and %d", s.maxPuts, workers, workers)
 	}
 
-	if err := p.putControl(t.Context(), dir, "START WAL LOCATION: 0/2000028\n", ""); err != nil {
+	ctl, err := os.ReadFile(filepath.Join(dir, archive.ControlFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.putControl(t.Context(), "START WAL LOCATION: 0/2000028\n", "", ctl); err != nil {
 		t.Fatal(err)
 	}
 	sn := &archive.Sentinel{Format: archive.FormatVersion, Name: name, Partitions: int(p.next.Load()), Compression: enc.Codec.Name(),

@@ -1,6 +1,7 @@
 package basebackup
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -10,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -56,26 +56,11 @@ func (p *packer) run(ctx context.Context, dataDir string, tablespaces []archive.
 	if p.progress != nil {
 		p.progress.Total(estimateSize(ctx, dataDir, tablespaces, versionDir))
 	}
-	g, ctx := archive.NewGroup(ctx)
-	items := make(chan walkItem, 64)
-	p.chunked = map[string]*tarball.File{}
-	send := func(it walkItem) error {
-		select {
-		case items <- it:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	g.Go(func() error {
-		defer close(items)
+	return p.runFeed(ctx, workers, func(ctx context.Context, send func(walkItem) error) error {
 		w := &walker{versionDir: versionDir, skippedLink: func(name string) {
 			p.log.Warn("symlinked directory stored empty; restore its contents yourself", "path", name)
 		}, emit: func(it walkItem) error {
 			size := it.Info.Size()
-			if it.Info.IsDir() && isDatabaseDir(it.Name) {
-				p.dbDirs = append(p.dbDirs, it.Name)
-			}
 			if p.delta != nil && it.Info.Mode().IsRegular() && pagedCandidate(it.Name) && p.baseDirs[path.Dir(it.Name)] {
 				blocks, whole, err := changedPages(it.Path, size, *p.delta)
 				if err != nil {
@@ -94,10 +79,7 @@ func (p *packer) run(ctx context.Context, dataDir string, tablespaces []archive.
 			}
 			// The size the walk saw is the file's size in the backup, as
 			// AddFile cuts a file that grows: the growth is in the WAL.
-			p.mu.Lock()
-			p.chunked[it.Name] = &tarball.File{Path: it.Name, Type: tarball.TypeFile, Size: size,
-				Mode: it.Info.Mode().Perm(), ModTime: it.Info.ModTime().Truncate(time.Second)}
-			p.mu.Unlock()
+			p.addChunked(it)
 			for off := int64(0); off < size; off += p.chunk {
 				c := it
 				c.Chunk = &chunkItem{Offset: off, Size: min(p.chunk, size-off)}
@@ -109,6 +91,31 @@ func (p *packer) run(ctx context.Context, dataDir string, tablespaces []archive.
 		}}
 		return w.walkCluster(ctx, dataDir, tablespaces)
 	})
+}
+
+// runFeed packs what feed sends with the given number of workers; the
+// local walk and the replication stream (remote.go) are both feeds.
+func (p *packer) runFeed(ctx context.Context, workers int, feed func(context.Context, func(walkItem) error) error) error {
+	g, ctx := archive.NewGroup(ctx)
+	items := make(chan walkItem, 64)
+	p.chunked = map[string]*tarball.File{}
+	send := func(it walkItem) error {
+		// Every backup records its database directories, so that a delta
+		// over it stores whole the files of a database created since.
+		if it.Info.IsDir() && isDatabaseDir(it.Name) {
+			p.dbDirs = append(p.dbDirs, it.Name)
+		}
+		select {
+		case items <- it:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	g.Go(func() error {
+		defer close(items)
+		return feed(ctx, send)
+	})
 	for range workers {
 		g.Go(func() error { return p.worker(ctx, items) })
 	}
@@ -116,6 +123,14 @@ func (p *packer) run(ctx context.Context, dataDir string, tablespaces []archive.
 		return err
 	}
 	return p.finishChunked()
+}
+
+// addChunked records a file whose chunks are about to be sent.
+func (p *packer) addChunked(it walkItem) {
+	p.mu.Lock()
+	p.chunked[it.Name] = &tarball.File{Path: it.Name, Type: tarball.TypeFile, Size: it.Info.Size(),
+		Mode: it.Info.Mode().Perm(), ModTime: it.Info.ModTime().Truncate(time.Second)}
+	p.mu.Unlock()
 }
 
 // finishChunked adds the chunked files to the manifest, their chunks in
@@ -154,6 +169,9 @@ func (p *packer) worker(ctx context.Context, items <-chan walkItem) error {
 			tw := tarball.NewWriter(w)
 			for item, more := first, true; more; {
 				f, err := p.add(tw, item, n)
+				if item.Release != nil {
+					item.Release()
+				}
 				if err != nil {
 					return err
 				}
@@ -198,6 +216,9 @@ func (p *packer) add(tw *tarball.Writer, it walkItem, n int) (*tarball.File, err
 	switch mode := it.Info.Mode(); {
 	case mode.IsDir():
 		f, err = tw.AddDir(it.Name, mode.Perm(), it.Info.ModTime())
+	case it.Data != nil:
+		f, _, err = tw.AddFile(it.Name, archive.CountProgress(bytes.NewReader(it.Data), p.progress), int64(len(it.Data)), mode.Perm(), it.Info.ModTime())
+		p.expanded.Add(int64(len(it.Data)))
 	default:
 		in, oerr := os.Open(it.Path)
 		if errors.Is(oerr, fs.ErrNotExist) {
@@ -231,8 +252,15 @@ func (p *packer) add(tw *tarball.Writer, it walkItem, n int) (*tarball.File, err
 // stored already, and WAL replay removes or rewrites the file anyway.
 func (p *packer) addChunk(tw *tarball.Writer, it walkItem, n int) error {
 	var r io.Reader = eofReader{}
-	in, err := os.Open(it.Path)
+	var in *os.File
+	var err error
+	if it.Data != nil {
+		r = archive.CountProgress(bytes.NewReader(it.Data), p.progress)
+	} else {
+		in, err = os.Open(it.Path)
+	}
 	switch {
+	case it.Data != nil:
 	case err == nil:
 		defer in.Close()
 		r = archive.CountProgress(io.NewSectionReader(in, it.Chunk.Offset, it.Chunk.Size), p.progress)
@@ -262,7 +290,7 @@ func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 // putControl stores backup_label, tablespace_map and global/pg_control in
 // their own object, after everything else: a restore that lacks them
 // cannot be started by mistake.
-func (p *packer) putControl(ctx context.Context, dataDir, label, spcmap string) error {
+func (p *packer) putControl(ctx context.Context, label, spcmap string, ctl []byte) error {
 	now := time.Now()
 	var entries []tarball.File
 	stored, err := archive.PutStream(ctx, p.store, archive.ControlKey(p.name, p.enc.Ext()), p.enc, func(w io.Writer) error {
@@ -284,12 +312,8 @@ func (p *packer) putControl(ctx context.Context, dataDir, label, spcmap string) 
 				return err
 			}
 		}
-		ctl, err := os.ReadFile(filepath.Join(dataDir, archive.ControlFile))
-		if err != nil {
-			return err
-		}
 		if _, err := pgcontrol.ParseControlFile(ctl); err != nil {
-			return fmt.Errorf("%s: %w", filepath.Join(dataDir, archive.ControlFile), err)
+			return fmt.Errorf("%s: %w", archive.ControlFile, err)
 		}
 		if err := add(archive.ControlFile, strings.NewReader(string(ctl)), int64(len(ctl))); err != nil {
 			return err

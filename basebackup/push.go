@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/walnut-pg/walnut/archive"
@@ -46,6 +45,26 @@ type Options struct {
 	DeltaMaxSteps int
 }
 
+// withDefaults fills in what the caller left zero.
+func withDefaults(o Options) Options {
+	if o.PartitionSize <= 0 {
+		o.PartitionSize = DefaultPartitionSize
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 2
+	}
+	if o.ChunkSize <= 0 {
+		o.ChunkSize = DefaultChunkSize
+	}
+	if o.ArchiveTimeout <= 0 {
+		o.ArchiveTimeout = DefaultArchiveTimeout
+	}
+	if o.DeltaMaxSteps <= 0 {
+		o.DeltaMaxSteps = DefaultDeltaMaxSteps
+	}
+	return o
+}
+
 // DefaultArchiveTimeout is how long backup-push waits for its WAL.
 const DefaultArchiveTimeout = 10 * time.Minute
 
@@ -67,21 +86,7 @@ const MinChunkSize = 1 << 20
 // sentinel is written last, so a backup interrupted at any point is never
 // listed.
 func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
-	if o.PartitionSize <= 0 {
-		o.PartitionSize = DefaultPartitionSize
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = 2
-	}
-	if o.ChunkSize <= 0 {
-		o.ChunkSize = DefaultChunkSize
-	}
-	if o.ArchiveTimeout <= 0 {
-		o.ArchiveTimeout = DefaultArchiveTimeout
-	}
-	if o.DeltaMaxSteps <= 0 {
-		o.DeltaMaxSteps = DefaultDeltaMaxSteps
-	}
+	o = withDefaults(o)
 	log := o.Log
 	enc := archive.Encoding{Codec: o.Codec, To: o.Encrypt}
 	dataDir, err := checkDataDir(o.DataDir)
@@ -115,25 +120,9 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 	if err != nil {
 		return nil, err
 	}
-	seg := facts.WALSegmentSize
-	sn := &archive.Sentinel{
-		Format:           archive.FormatVersion,
-		StartTime:        startTime,
-		StartLSN:         startLSN.String(),
-		Timeline:         tli,
-		StartSegment:     pgcontrol.WALFileName(tli, pgcontrol.SegmentNumber(startLSN, seg), seg),
-		StartOffset:      fmt.Sprintf("%08X", uint64(startLSN)%seg),
-		SystemIdentifier: strconv.FormatUint(facts.SystemID, 10),
-		PGVersion:        sess.version,
-		WALSegmentSize:   seg,
-		Compression:      o.Codec.Name(),
-		Encrypted:        o.Encrypt != nil,
-		DataDir:          dataDir,
-	}
-	sn.Name = "base_" + sn.StartSegment + "_" + sn.StartOffset
-	sn.Hostname, _ = os.Hostname()
-	sn.ManifestKey = archive.ManifestKey(sn.Name, enc.Ext())
-	sn.ControlKey = archive.ControlKey(sn.Name, enc.Ext())
+	sn := newSentinel(startTime, startLSN, tli, facts, sess.version, enc)
+	sn.DataDir = dataDir
+	seg := sn.WALSegmentSize
 
 	if _, err := o.Store.Stat(ctx, archive.SentinelKey(sn.Name)); err == nil {
 		return nil, fmt.Errorf("backup %s already exists", sn.Name)
@@ -156,19 +145,10 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 
 	defer func() {
 		if err != nil {
-			// Without a sentinel the parts are invisible; removing them
-			// now saves a later delete garbage the work.
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-			defer cancel()
-			deletePrefix(dctx, o.Store, archive.BackupPrefix(sn.Name), log)
+			removeParts(ctx, o, sn.Name)
 		}
 	}()
-	// Before any part: a delete planned from here on sees a running
-	// backup, and keeps it and its WAL, even while every part is still an
-	// upload in flight that no listing shows.
-	running := archive.Running{Name: sn.Name, StartLSN: sn.StartLSN, StartSegment: sn.StartSegment,
-		Host: sn.Hostname, PID: os.Getpid(), StartTime: startTime}
-	if _, err := archive.PutJSON(ctx, o.Store, archive.RunningKey(sn.Name), running); err != nil {
+	if err := putRunning(ctx, o, sn); err != nil {
 		return nil, err
 	}
 	log.Info("backup started", "name", sn.Name, "start_lsn", sn.StartLSN, "timeline", tli)
@@ -186,36 +166,48 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 	if err != nil {
 		return nil, err
 	}
-	sn.FinishLSN = stopLSN.String()
-	stopSeg := pgcontrol.SegmentNumber(stopLSN-1, seg) // the segment holding the last byte
-	sn.StopSegment = pgcontrol.WALFileName(tli, stopSeg, seg)
-	sn.StopOffset = fmt.Sprintf("%08X", uint64(stopLSN)-stopSeg*seg)
+	stopSeg := setStop(sn, stopLSN)
 
 	if err := waitArchived(ctx, o.Store, tli, pgcontrol.SegmentNumber(startLSN, seg), stopSeg, seg, o.ArchiveTimeout, log); err != nil {
 		return nil, err
 	}
-	if err := p.putControl(ctx, dataDir, labelFile, spcmap); err != nil {
+	ctl, err := os.ReadFile(filepath.Join(dataDir, archive.ControlFile))
+	if err != nil {
 		return nil, err
 	}
-	m := &archive.Manifest{Format: archive.ManifestFormat(p.files), Name: sn.Name, Tablespaces: facts.Tablespaces, Files: p.files}
+	if err := p.seal(ctx, sn, facts.Tablespaces, labelFile, spcmap, ctl); err != nil {
+		return nil, err
+	}
+	return sn, nil
+}
+
+// seal stores what makes a packed backup whole, in the order that keeps
+// it invisible until it is: pg_control.tar, files.json, backup_manifest,
+// the sentinel last.
+func (p *packer) seal(ctx context.Context, sn *archive.Sentinel, tablespaces []archive.Tablespace, labelFile, spcmap string, ctl []byte) error {
+	log := p.log
+	if err := p.putControl(ctx, labelFile, spcmap, ctl); err != nil {
+		return err
+	}
+	m := &archive.Manifest{Format: archive.ManifestFormat(p.files), Name: sn.Name, Tablespaces: tablespaces, Files: p.files}
 	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
 	if sn.IsDelta() {
 		m.Format, m.Paged = archive.ManifestFormatDelta, p.paged
 		sort.Slice(m.Paged, func(i, j int) bool { return m.Paged[i].Path < m.Paged[j].Path })
 	}
-	stored, err := archive.PutManifest(ctx, o.Store, sn.ManifestKey, enc, m)
+	stored, err := archive.PutManifest(ctx, p.store, sn.ManifestKey, p.enc, m)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !sn.IsDelta() {
 		// A delta has none: its paged files' checksums are not the whole
 		// files' that pg_verifybackup would check.
-		sn.PGManifestKey = archive.PGManifestKey(sn.Name, enc.Ext())
-		pgStored, err := archive.PutStream(ctx, o.Store, sn.PGManifestKey, enc, func(w io.Writer) error {
-			return writePGManifest(w, m.Files, tli, sn.StartLSN, sn.FinishLSN)
+		sn.PGManifestKey = archive.PGManifestKey(sn.Name, p.enc.Ext())
+		pgStored, err := archive.PutStream(ctx, p.store, sn.PGManifestKey, p.enc, func(w io.Writer) error {
+			return writePGManifest(w, m.Files, sn.Timeline, sn.StartLSN, sn.FinishLSN)
 		})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		stored += pgStored
 	}
@@ -228,14 +220,14 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 	sn.FinishTime = time.Now().UTC()
 	if sn.IsDelta() {
 		// A delta whose base went while it ran could never be restored.
-		if _, err := o.Store.Stat(ctx, archive.SentinelKey(sn.DeltaBase)); err != nil {
-			return nil, fmt.Errorf("delta: base backup %s is gone since this backup started (%w); take a full backup", sn.DeltaBase, err)
+		if _, err := p.store.Stat(ctx, archive.SentinelKey(sn.DeltaBase)); err != nil {
+			return fmt.Errorf("delta: base backup %s is gone since this backup started (%w); take a full backup", sn.DeltaBase, err)
 		}
 	}
-	if _, err := archive.PutJSON(ctx, o.Store, archive.SentinelKey(sn.Name), sn); err != nil {
-		return nil, err
+	if _, err := archive.PutJSON(ctx, p.store, archive.SentinelKey(sn.Name), sn); err != nil {
+		return err
 	}
-	if err := o.Store.Delete(ctx, archive.RunningKey(sn.Name)); err != nil {
+	if err := p.store.Delete(ctx, archive.RunningKey(sn.Name)); err != nil {
 		// The backup is whole; delete removes the marker with it.
 		log.Warn("could not remove the running-backup marker", "key", archive.RunningKey(sn.Name), "err", err)
 	}
@@ -252,8 +244,8 @@ func Push(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 	}
 	files += len(m.Paged)
 	log.Info("backup finished", "name", sn.Name, "finish_lsn", sn.FinishLSN, "files", files, "directories", dirs,
-		"expanded_bytes", sn.ExpandedSize, "stored_bytes", sn.StoredSize, "seconds", sn.FinishTime.Sub(startTime).Seconds())
-	return sn, nil
+		"expanded_bytes", sn.ExpandedSize, "stored_bytes", sn.StoredSize, "seconds", sn.FinishTime.Sub(sn.StartTime).Seconds())
+	return nil
 }
 
 func checkDataDir(dir string) (string, error) {

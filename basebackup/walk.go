@@ -49,6 +49,10 @@ type walkItem struct {
 	Chunk *chunkItem
 	// Pages, when set, are the only blocks of the file a delta stores.
 	Pages *pageSet
+	// Data, when set, is the file's (or the chunk's) contents, read from
+	// the replication stream; Release hands its buffer back once packed.
+	Data    []byte
+	Release func()
 }
 
 type chunkItem struct {

@@ -246,6 +246,14 @@ run_scale() {
 	local walnut_stored
 	walnut_stored=$(size_of "$archive/backups")
 	rm -rf "$d/r-walnut"
+	# The same backup over the replication protocol, as from a host
+	# without PGDATA, into the same archive (its WAL arrives there); it
+	# restores as the other does.
+	say "$scale: walnut backup-push --remote"
+	measure "walnutr-push-$scale" env "${pg[@]:1}" WALNUT_PREFIX="file://$archive" \
+		"$work/walnut" --terse backup-push --remote
+	local remote_stored
+	remote_stored=$(size_of "$archive/backups/$(cat "$work/walnutr-push-$scale.out")")
 
 	say "$scale: pg_basebackup -Ft --compress=client-zstd:1"
 	measure "pgbb-push-$scale" env "${pg[@]:1}" "$pgbin/pg_basebackup" -D "$d/pgbb/out" -Ft \
@@ -287,6 +295,10 @@ run_scale() {
 		push=$tool-push-$scale fetch=$tool-fetch-$scale
 		rows+=("| $scale | $label | $(secs "$push") | $(secs "$fetch") | $(max_rss "$push") / $(tree_rss_mib "$push") | $(max_rss "$fetch") / $(tree_rss_mib "$fetch") | $(mib $((stored / 1024))) |")
 	done
+	rows+=("| $scale | walnut --remote | $(secs "walnutr-push-$scale") | (as walnut) | $(max_rss "walnutr-push-$scale") / $(tree_rss_mib "walnutr-push-$scale") | | $(mib $((remote_stored / 1024))) |")
+	ratios+=("$(awk -v s="$scale" -v wb="$(secs "walnutr-push-$scale")" -v tb="$(secs "pgbb-push-$scale")" \
+		-v ws="$remote_stored" -v ts="$pgbb_stored" \
+		'BEGIN { printf "| %s | pg_basebackup (walnut --remote) | %.2fx | | %.3f |", s, tb / wb, ws / ts }')")
 	for tool in pgbb pgbr; do
 		case $tool in
 		pgbb) stored=$pgbb_stored label="pg_basebackup" ;;
@@ -321,7 +333,7 @@ echo
 echo "- machine: $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(mib "$mem_kib") MiB RAM, $(df -T "$work" | awk 'NR == 2 { print $2 " on " $1 }'), load average before the run: $load_before"
 echo "- $($pgbin/postgres --version), $(pgbackrest version), $(zstd --version | sed 's/^\*\*\* //; s/, by.*//'), $(go version | cut -d' ' -f3)"
 echo "- data sets: a number is a pgbench scale, text<MB> the table of random words; data directories without pg_wal: $(for x in "${scale_sizes[@]}"; do printf '%s %s MiB; ' "${x%%:*}" "$(mib $((${x#*:} / 1024)))"; done)$cache_note"
-echo "- walnut: file:// archive, defaults (zstd:1, 2 upload/download workers); pg_basebackup: -Ft --compress=client-zstd:1 -c fast, restored with zstd -d | tar x then sync -f; pgBackRest: process-max=2, compress-type=zst, compress-level=1, start-fast=y"
+echo "- walnut: file:// archive, defaults (zstd:1, 2 upload/download workers); walnut --remote: backup-push --remote over the unix socket, same defaults; pg_basebackup: -Ft --compress=client-zstd:1 -c fast, restored with zstd -d | tar x then sync -f; pgBackRest: process-max=2, compress-type=zst, compress-level=1, start-fast=y"
 echo
 echo "| data set | tool | backup s | restore s | backup peak RSS MiB (largest process / all processes) | restore peak RSS MiB (largest / all) | stored MiB |"
 echo "|---|---|---|---|---|---|---|"

@@ -618,3 +618,57 @@ func TestWALReceiveSynchronousFile(t *testing.T) {
 		t.Fatalf("restore to the end of the archive has rows up to %d, %d were committed\n%s", got, last, p.output())
 	}
 }
+
+// A slot the server invalidates (max_slot_wal_keep_size) while wal-receive
+// is away: PostgreSQL 18 refuses it for good, so wal-receive reports the
+// gap at ERROR, drops the slot, creates it anew and streams from the
+// server's current segment instead of retrying the refusal forever.
+// Older servers take the invalidated slot and report the removed WAL,
+// which TestWALReceiveReportsLostWAL covers.
+func TestWALReceiveInvalidatedSlot(t *testing.T) {
+	a := newArchive(t)
+	c := testpg.New(t, testpg.Options{Major: 18, InitdbArgs: []string{"--wal-segsize=1"}, Conf: map[string]string{
+		"archive_mode": "off", "max_slot_wal_keep_size": "2MB", "max_wal_size": "4MB", "min_wal_size": "2MB",
+	}})
+	p := startReceive(t, env(a, c), a.Dir)
+	waitStreaming(t, c, p)
+	c.Exec(t, "CREATE TABLE filler AS SELECT g FROM generate_series(1, 1000) g")
+	first := c.QueryString(t, "SELECT pg_walfile_name(pg_switch_wal())")
+	deadline := time.Now().Add(time.Minute)
+	for !slices.Contains(walNames(t, a), first) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not stored\n%s", first, p.output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.terminate(t, time.Minute)
+	for range 10 {
+		c.Exec(t, "INSERT INTO filler SELECT g FROM generate_series(1, 20000) g")
+		c.Exec(t, "SELECT pg_switch_wal()")
+		c.Exec(t, "CHECKPOINT")
+		if c.QueryString(t, "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'walnut'") == "lost" {
+			break
+		}
+	}
+	if st := c.QueryString(t, "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'walnut'"); st != "lost" {
+		t.Fatalf("the server did not invalidate the slot: wal_status %s", st)
+	}
+	p = startReceive(t, env(a, c), a.Dir)
+	waitStreaming(t, c, p)
+	c.Exec(t, "INSERT INTO filler SELECT g FROM generate_series(1, 1000) g")
+	next := c.QueryString(t, "SELECT pg_walfile_name(pg_switch_wal())")
+	deadline = time.Now().Add(time.Minute)
+	for !slices.Contains(walNames(t, a), next) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not stored after the slot was invalidated\n%s", next, p.output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := c.QueryString(t, "SELECT active::text || ' ' || wal_status FROM pg_replication_slots WHERE slot_name = 'walnut'"); st != "true reserved" {
+		t.Errorf("slot walnut after wal-receive went on: %s, want active and reserved", st)
+	}
+	if out := p.output(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "invalidated the replication slot") {
+		t.Errorf("wal-receive did not report the invalidated slot at ERROR\n%s", out)
+	}
+	p.terminate(t, time.Minute)
+}

@@ -31,6 +31,9 @@ type receiver struct {
 	// skipTo is set when the server no longer has the WAL where the
 	// archive ends: the next session starts at the server's position.
 	skipTo bool
+	// dropSlot: the server invalidated the slot; the next session drops
+	// it before creating it again.
+	dropSlot bool
 }
 
 // pollInterval bounds how long a stored position waits before the
@@ -168,6 +171,12 @@ func (r *receiver) ensureSlot(ctx context.Context, conn *pgconn.PgConn) error {
 	if r.slotReady {
 		return nil
 	}
+	if r.dropSlot {
+		if _, err := conn.Exec(ctx, "DROP_REPLICATION_SLOT "+r.o.Slot).ReadAll(); err != nil {
+			return fmt.Errorf("drop the invalidated replication slot %s: %w", r.o.Slot, err)
+		}
+		r.dropSlot = false
+	}
 	_, err := conn.Exec(ctx, "CREATE_REPLICATION_SLOT "+r.o.Slot+" PHYSICAL RESERVE_WAL").ReadAll()
 	var pe *pgconn.PgError
 	switch {
@@ -277,6 +286,29 @@ func (r *receiver) lostWAL(err error, start pgcontrol.LSN) bool {
 	return true
 }
 
+// slotInvalidated reports whether err is the server refusing the slot
+// because it invalidated it (max_slot_wal_keep_size, or an idle timeout)
+// and removed WAL the slot was keeping. PostgreSQL 18 refuses such a slot
+// for good; older servers take it and report the missing WAL, which
+// lostWAL handles. Retrying would loop forever, so the slot, walnut's own
+// and of no use now, is dropped and created anew by the next session,
+// which streams from the server's current segment. The gap is an ERROR in
+// the log. Only the server's English wording is recognised: with other
+// lc_messages the refusal is retried and logged as before.
+func (r *receiver) slotInvalidated(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "55000" ||
+		!strings.Contains(pe.Detail, "invalidated") && !strings.Contains(pe.Message, "can no longer") {
+		return false
+	}
+	r.o.Log.Error("the server invalidated the replication slot and removed WAL it kept for walnut: the archive will have a gap; the slot is created anew; take a new base backup",
+		"slot", r.o.Slot, "err", pe.Message, "detail", pe.Detail)
+	r.slotReady = false
+	r.dropSlot = true
+	r.skipTo = true
+	return true
+}
+
 // stream runs START_REPLICATION from start on tli until the timeline ends
 // (returned) or something fails.
 func (r *receiver) stream(ctx context.Context, conn *pgconn.PgConn, tli uint32, start pgcontrol.LSN) (timelineSwitch, error) {
@@ -287,6 +319,12 @@ func (r *receiver) stream(ctx context.Context, conn *pgconn.PgConn, tli uint32, 
 		return timelineSwitch{tli: uint32(nextTLI), lsn: pgcontrol.LSN(nextLSN)}, nil
 	}
 	r.lostWAL(err, start)
+	if r.slotInvalidated(err) {
+		// What arrived of the open segment is kept as its partial.
+		if cerr := r.segs.endTimeline(); cerr != nil {
+			return timelineSwitch{}, cerr
+		}
+	}
 	if err != nil {
 		return timelineSwitch{}, fmt.Errorf("START_REPLICATION at %s on timeline %d: %w", start, tli, err)
 	}
