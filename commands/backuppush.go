@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/walnut-pg/walnut/basebackup"
+	"github.com/walnut-pg/walnut/config"
 )
 
 func backupPushCommand(g *globals) *cli.Command {
@@ -43,7 +44,7 @@ func backupPushCommand(g *globals) *cli.Command {
 			if remote && delta {
 				return usageError(errors.New("backup-push: --delta reads page headers in PGDATA, which --remote has no access to: take delta backups on the database host"))
 			}
-			if dsn != "" && (!remote || dsnHasPassword(dsn)) {
+			if dsn != "" && (!remote || config.DSNHasPassword(dsn)) {
 				return usageError(errors.New("backup-push: --dsn goes with --remote only, and holds no password (argv is public: use PGPASSWORD or ~/.pgpass)"))
 			}
 			if dsn == "" {
