@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/walnut-pg/walnut/basebackup"
+	"github.com/walnut-pg/walnut/commands/cliargs"
 	"github.com/walnut-pg/walnut/config"
 )
 
@@ -35,8 +36,8 @@ func backupPushCommand(g *globals) *cli.Command {
 			&cli.BoolFlag{Name: "while-offline", Usage: "WAL-E's, refused", Destination: &whileOffline, Hidden: true},
 		},
 		Action: func(c *cli.Context) error {
-			if err := refuseWALEBackupPush(c); err != nil {
-				return err
+			if err := cliargs.RefuseWALEBackupPush(c.IsSet); err != nil {
+				return usageError(err)
 			}
 			if remote && c.NArg() != 0 {
 				return usageError(fmt.Errorf("backup-push --remote takes no PGDATA (got %q): the files come over the replication connection", c.Args().First()))

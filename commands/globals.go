@@ -81,26 +81,17 @@ func (g *globals) openStore(ctx context.Context) (storage.Store, error) {
 }
 
 // encoding returns how new objects are written: the codec, and the keys
-// to encrypt to (nil: stored unencrypted).
+// to encrypt to (nil: stored unencrypted; pgpsettings.Settings.Recipients).
 func (g *globals) encoding(ctx context.Context) (compression.Codec, *crypto.Recipients, error) {
-	codec, err := g.codec()
+	codec, err := compression.Parse(g.env.Getenv("WALNUT_COMPRESSION"))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, usageError(fmt.Errorf("WALNUT_COMPRESSION: %w", err))
 	}
-	to, err := g.pgpRecipients(ctx)
+	to, err := g.pgp().Recipients(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, usageError(err)
 	}
 	return codec, to, nil
-}
-
-func (g *globals) codec() (compression.Codec, error) {
-	spec := g.env.Getenv("WALNUT_COMPRESSION")
-	c, err := compression.Parse(spec)
-	if err != nil {
-		return nil, usageError(fmt.Errorf("WALNUT_COMPRESSION: %w", err))
-	}
-	return c, nil
 }
 
 func (g *globals) intSetting(name string, def int64) (int64, error) {
@@ -148,13 +139,6 @@ func (g *globals) walnutCommand() (string, error) {
 // pgp is this run's encryption settings.
 func (g *globals) pgp() *pgpsettings.Settings {
 	return &pgpsettings.Settings{Env: g.env, Environ: g.environ, Envdir: g.envdir, EnvFile: g.envFile, Log: g.log}
-}
-
-// pgpRecipients returns the public keys new objects are encrypted to, nil
-// when encryption is off (pgpsettings.Settings.Recipients).
-func (g *globals) pgpRecipients(ctx context.Context) (*crypto.Recipients, error) {
-	r, err := g.pgp().Recipients(ctx)
-	return r, usageError(err)
 }
 
 // pgpKeyring returns the private keys that decrypt, with the user's gpg

@@ -2,9 +2,6 @@ package commands
 
 import (
 	"fmt"
-
-	"github.com/urfave/cli/v2"
-	"github.com/walnut-pg/walnut/commands/cliargs"
 )
 
 // maxPoolSize bounds WAL-E's --pool-size for a backup: each worker holds
@@ -19,12 +16,6 @@ func poolSizeFlag(cmd string, n int) (int64, error) {
 		return 0, usageError(fmt.Errorf("%s: --pool-size %d: want 1 to %d", cmd, n, maxPoolSize))
 	}
 	return int64(n), nil
-}
-
-// refuseWALEBackupPush stops backup-push options of WAL-E's whose meaning
-// walnut cannot give (cliargs.RefuseWALEBackupPush).
-func refuseWALEBackupPush(c *cli.Context) error {
-	return usageError(cliargs.RefuseWALEBackupPush(c.IsSet))
 }
 
 // restoreSpecSource is WAL-E's pseudo restore spec: the tablespace
