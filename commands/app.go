@@ -11,33 +11,28 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 	"github.com/walnut-pg/walnut/archive"
+	"github.com/walnut-pg/walnut/commands/cliargs"
+	"github.com/walnut-pg/walnut/commands/clidoc"
 )
 
 // Main runs walnut with args and the process environment, and returns the
 // exit code.
 func Main(args, environ []string, stdout, stderr io.Writer) int {
-	tuneGC(environ)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	g := &globals{environ: environ, stdout: stdout, stderr: stderr}
 	app := newApp(g)
-	args = splitAttached(app, args)
-	g.command = commandName(app, args)
-	run := interspersed(app, args)
-	if n := len(args); n > 1 && args[n-1] == completionFlag {
-		// A shell asks for candidates: the flag must stay last, where
-		// urfave/cli looks for it, and the word before it says whether
-		// flags are wanted.
-		run = args
-		g.completeWord = args[n-2]
+	args = cliargs.SplitAttached(app, args)
+	g.command = cliargs.CommandName(app, args)
+	if n := len(args); n > 1 && args[n-1] == clidoc.CompletionFlag {
+		g.completeWord = args[n-2] // a shell asks for candidates: flags, if this is one
 	}
-	err := app.RunContext(ctx, run)
+	err := app.RunContext(ctx, cliargs.Interspersed(app, args))
 	if err == nil {
 		return ExitOK
 	}
@@ -67,24 +62,6 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// gcPercent is walnut's GOGC unless the environment sets one. walnut's
-// live heap is small (a few codec states and buffers, 12 MiB for wal-push
-// storing 8 files at once) and the process is short-lived; Go's default
-// lets the heap grow to twice the live data between collections, which
-// measured 3 MiB of peak RSS for wal-push's pool of 8 (bench: e2e
-// BenchmarkWALPushPeakRSS), for collections that cost a
-// few milliseconds of CPU here.
-const gcPercent = 50
-
-func tuneGC(environ []string) {
-	for _, kv := range environ {
-		if strings.HasPrefix(kv, "GOGC=") {
-			return
-		}
-	}
-	debug.SetGCPercent(gcPercent)
-}
-
 func newApp(g *globals) *cli.App {
 	app := &cli.App{
 		Name:                 "walnut",
@@ -99,7 +76,7 @@ func newApp(g *globals) *cli.App {
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError(err)
 		},
-		CustomAppHelpTemplate: cli.AppHelpTemplate + environmentHelp(),
+		CustomAppHelpTemplate: cli.AppHelpTemplate + clidoc.EnvironmentHelp(),
 		Action: func(c *cli.Context) error {
 			if g.version {
 				printVersion(g)
@@ -131,7 +108,7 @@ func newApp(g *globals) *cli.App {
 		},
 	}
 	app.BashComplete = g.complete
-	g.setComplete(app.Commands)
+	clidoc.SetComplete(app.Commands, g.complete)
 	for _, c := range app.Commands {
 		if c.OnUsageError == nil {
 			c.OnUsageError = app.OnUsageError

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"github.com/walnut-pg/walnut/commands/cliargs"
 	"io"
 	"slices"
 	"strings"
@@ -29,8 +30,8 @@ func TestInterspersedFlags(t *testing.T) {
 		},
 	}
 	for _, c := range cases {
-		if got := interspersed(app, c.in); !slices.Equal(got, c.want) {
-			t.Errorf("interspersed(%q)\n got %q\nwant %q", c.in, got, c.want)
+		if got := cliargs.Interspersed(app, c.in); !slices.Equal(got, c.want) {
+			t.Errorf("cliargs.Interspersed(%q)\n got %q\nwant %q", c.in, got, c.want)
 		}
 	}
 }
@@ -60,7 +61,7 @@ func TestCommandName(t *testing.T) {
 		{[]string{"walnut", "--envdir"}, ""},
 		{[]string{"walnut", "--version"}, ""},
 	} {
-		if got := commandName(app, tt.args); got != tt.want {
+		if got := cliargs.CommandName(app, tt.args); got != tt.want {
 			t.Errorf("commandName(%q) = %q, want %q", tt.args, got, tt.want)
 		}
 	}

@@ -6,6 +6,9 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/commands/cliargs"
+	"github.com/walnut-pg/walnut/commands/report"
+	"github.com/walnut-pg/walnut/config"
 	"github.com/walnut-pg/walnut/restore"
 )
 
@@ -47,8 +50,8 @@ func backupFetchCommand(g *globals) *cli.Command {
 			&cli.BoolFlag{Name: "blind-restore", Usage: "WAL-E's, refused: see --tablespace-mapping", Destination: &blind, Hidden: true},
 		},
 		Action: func(c *cli.Context) error {
-			if err := refuseWALEBackupFetch(c); err != nil {
-				return err
+			if err := cliargs.RefuseWALEBackupFetch(c.IsSet); err != nil {
+				return usageError(err)
 			}
 			if c.NArg() != 2 {
 				return usageError(fmt.Errorf("backup-fetch: want DEST and NAME|LATEST, got %d arguments", c.NArg()))
@@ -67,18 +70,13 @@ func backupFetchCommand(g *globals) *cli.Command {
 					}
 				}
 			}
-			tsMap := map[string]string{}
-			for _, m := range mappings.Value() {
-				from, to, ok := strings.Cut(m, "=")
-				if !ok || from == "" || to == "" {
-					return usageError(fmt.Errorf("--tablespace-mapping %q: want OLDDIR=NEWDIR", m))
-				}
-				tsMap[from] = to
+			tsMap, err := cliargs.Mapping("tablespace-mapping", "OLDDIR=NEWDIR", mappings.Value())
+			if err != nil {
+				return usageError(err)
 			}
-			var spec *restoreSpec
+			var spec *restore.WALESpec
 			if specFile != "" && specFile != restoreSpecSource {
-				var err error
-				if spec, err = readRestoreSpec(specFile); err != nil {
+				if spec, err = restore.ReadWALESpec(specFile); err != nil {
 					return usageError(fmt.Errorf("backup-fetch: %w", err))
 				}
 			}
@@ -98,7 +96,7 @@ func backupFetchCommand(g *globals) *cli.Command {
 					}
 					rec.RestoreCommand = cmd + " wal-fetch %f %p"
 					prefix, _, _ := g.env.Prefix()
-					if names := g.env.OnlyInEnviron(restoreCommandPrefixes(prefix)...); len(names) > 0 {
+					if names := g.env.OnlyInEnviron(config.StoreVarPrefixes(prefix)...); len(names) > 0 {
 						g.log.Warn("restore_command will not see settings that are only in this shell's environment: PostgreSQL starts it with its own; put them in an envdir and pass --envdir, or give --restore-command",
 							"variables", strings.Join(names, ","))
 					}
@@ -131,7 +129,7 @@ func backupFetchCommand(g *globals) *cli.Command {
 			}
 			defer store.Close()
 			if spec != nil {
-				if opts.Name, err = spec.mapping(c.Context, store, opts.Keyring, opts.Name, opts.Dest, tsMap); err != nil {
+				if opts.Name, err = spec.Mapping(c.Context, store, opts.Keyring, opts.Name, opts.Dest, tsMap); err != nil {
 					return fmt.Errorf("backup-fetch: %w", err)
 				}
 			}
@@ -145,22 +143,8 @@ func backupFetchCommand(g *globals) *cli.Command {
 			if err != nil {
 				return fmt.Errorf("backup-fetch: %w", err)
 			}
-			fmt.Fprintf(g.stdout, "Restored %s (%d files, %d bytes) into %s.\n", res.Backup.Name, res.Files, res.Bytes, res.Dest)
-			switch {
-			case noRecovery:
-				fmt.Fprintf(g.stdout, "No recovery settings written: add restore_command and recovery.signal before starting.\n")
-			case rec.Standby:
-				fmt.Fprintf(g.stdout, "It will start as a standby fetching WAL with: %s\n", rec.RestoreCommand)
-			default:
-				fmt.Fprintf(g.stdout, "It will recover from the archive with: %s\n", rec.RestoreCommand)
-			}
-			if !noRecovery && !c.IsSet("restore-command") && res.Backup.Encrypted && g.privateKeyInProcessEnv() {
-				fmt.Fprintf(g.stdout, "The private key setting came from the process environment: restore_command sees it only if the server is started with it (or use --envdir).\n")
-			}
-			if os.Geteuid() == 0 {
-				fmt.Fprintf(g.stdout, "Restored as root: first give it to the server's user, e.g. chown -R postgres:postgres %s\n", shellQuote(res.Dest))
-			}
-			fmt.Fprintf(g.stdout, "Start it as the database owner:  pg_ctl -D %s -l %s/recovery.log start\n", shellQuote(res.Dest), shellQuote(res.Dest))
+			keyNote := !c.IsSet("restore-command") && g.pgp().PrivateKeyInProcessEnv()
+			report.WriteRestored(g.stdout, res, opts.Recovery, keyNote, os.Geteuid() == 0) // opts.Recovery: nil with --no-recovery
 			return nil
 		},
 	}
@@ -169,22 +153,3 @@ func backupFetchCommand(g *globals) *cli.Command {
 // recoveryFlags are the options that become recovery settings.
 var recoveryFlags = []string{"restore-command", "recovery-target-time", "recovery-target-lsn", "recovery-target-xid",
 	"recovery-target-name", "recovery-target-action", "recovery-target-timeline", "recovery-target-inclusive", "standby"}
-
-// restoreCommandPrefixes name the variables wal-fetch may need to reach
-// the archive at prefix and decrypt it: that store's credentials and
-// settings, and the private key. The prefix itself travels as --prefix.
-func restoreCommandPrefixes(prefix string) []string {
-	names := []string{"WALNUT_PGP_", "WALG_PGP_", "GNUPGHOME"}
-	scheme, _, _ := strings.Cut(strings.ToLower(prefix), "://")
-	switch scheme {
-	case "s3":
-		names = append(names, "AWS_", "WALE_S3_ENDPOINT", "WALNUT_S3_")
-	case "azure", "wabs":
-		names = append(names, "AZURE_", "WABS_", "WALNUT_AZURE_")
-	case "swift":
-		names = append(names, "SWIFT_", "OS_", "WALNUT_SWIFT_")
-	case "gs":
-		names = append(names, "GOOGLE_", "STORAGE_EMULATOR_HOST", "WALNUT_GCS_")
-	}
-	return names
-}

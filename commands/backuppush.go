@@ -7,6 +7,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/walnut-pg/walnut/basebackup"
+	"github.com/walnut-pg/walnut/commands/cliargs"
+	"github.com/walnut-pg/walnut/config"
 )
 
 func backupPushCommand(g *globals) *cli.Command {
@@ -34,8 +36,8 @@ func backupPushCommand(g *globals) *cli.Command {
 			&cli.BoolFlag{Name: "while-offline", Usage: "WAL-E's, refused", Destination: &whileOffline, Hidden: true},
 		},
 		Action: func(c *cli.Context) error {
-			if err := refuseWALEBackupPush(c); err != nil {
-				return err
+			if err := cliargs.RefuseWALEBackupPush(c.IsSet); err != nil {
+				return usageError(err)
 			}
 			if remote && c.NArg() != 0 {
 				return usageError(fmt.Errorf("backup-push --remote takes no PGDATA (got %q): the files come over the replication connection", c.Args().First()))
@@ -43,7 +45,7 @@ func backupPushCommand(g *globals) *cli.Command {
 			if remote && delta {
 				return usageError(errors.New("backup-push: --delta reads page headers in PGDATA, which --remote has no access to: take delta backups on the database host"))
 			}
-			if dsn != "" && (!remote || dsnHasPassword(dsn)) {
+			if dsn != "" && (!remote || config.DSNHasPassword(dsn)) {
 				return usageError(errors.New("backup-push: --dsn goes with --remote only, and holds no password (argv is public: use PGPASSWORD or ~/.pgpass)"))
 			}
 			if dsn == "" {

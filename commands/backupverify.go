@@ -2,13 +2,12 @@ package commands
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/commands/cliargs"
+	"github.com/walnut-pg/walnut/commands/report"
 	"github.com/walnut-pg/walnut/drill"
 	"github.com/walnut-pg/walnut/restore"
 	"github.com/walnut-pg/walnut/verify"
@@ -57,7 +56,7 @@ func backupVerifyCommand(g *globals) *cli.Command {
 				if all || c.NArg() != 1 {
 					return usageError(fmt.Errorf("backup-verify --restore: want one NAME or LATEST"))
 				}
-				settings, err := pgOptions(options.Value())
+				settings, err := cliargs.NameValues("pg-option", options.Value())
 				if err != nil {
 					return usageError(fmt.Errorf("backup-verify: %w", err))
 				}
@@ -103,58 +102,14 @@ func runBackupVerify(c *cli.Context, g *globals, all bool, names []string, asJSO
 	if err != nil {
 		return fmt.Errorf("backup-verify: %w", err)
 	}
-	bad := 0
-	for _, r := range results {
-		if !r.OK() {
-			bad++
-		}
-	}
-	if asJSON {
-		if err := writeJSON(g.stdout, struct {
-			OK      bool                   `json:"ok"`
-			Backups []*verify.BackupResult `json:"backups"`
-		}{bad == 0, results}); err != nil {
-			return err
-		}
-	} else {
-		for _, r := range results {
-			for _, p := range r.Problems {
-				fmt.Fprintf(g.stdout, "FAIL %s\n", oneLine(p.String()))
-			}
-			fmt.Fprintln(g.stdout, backupSummary(r))
-		}
+	bad, err := report.WriteBackups(g.stdout, results, asJSON)
+	if err != nil {
+		return err
 	}
 	if bad > 0 {
 		return withCode(ExitFailure, fmt.Errorf("backup-verify: %d of %d backups have problems", bad, len(results)))
 	}
 	return nil
-}
-
-// backupSummary is backup-verify's last line for a backup.
-func backupSummary(r *verify.BackupResult) string {
-	status, problems := "ok  ", ""
-	if !r.OK() {
-		status, problems = "FAIL", fmt.Sprintf("%d problems; ", len(r.Problems))
-	}
-	wal := fmt.Sprintf("%d WAL segments (%s to %s)", r.WALSegments, r.FirstWAL, r.LastWAL)
-	if r.FirstWAL == "" {
-		wal = "no WAL segments"
-	}
-	return fmt.Sprintf("%s %s: %s%d files in %d partitions (%d bytes) and %s decode and match their manifests and digests",
-		status, r.Name, problems, r.Files, r.Partitions, r.Bytes, wal)
-}
-
-// pgOptions reads --pg-option NAME=VALUE settings.
-func pgOptions(opts []string) ([][2]string, error) {
-	var out [][2]string
-	for _, o := range opts {
-		k, v, ok := strings.Cut(o, "=")
-		if !ok || strings.TrimSpace(k) == "" {
-			return nil, fmt.Errorf("--pg-option %q: want NAME=VALUE", o)
-		}
-		out = append(out, [2]string{strings.TrimSpace(k), v})
-	}
-	return out, nil
 }
 
 // runDrill restores with restore.Run and hands the rest to drill.Run:
@@ -203,12 +158,8 @@ func runDrill(c *cli.Context, g *globals, o drill.Options, asJSON bool) error {
 		return drill.RestoreStats{Files: res.Files, Bytes: res.Bytes}, nil
 	}
 	rep, err := drill.Run(c.Context, o)
-	if asJSON {
-		if werr := writeJSON(g.stdout, rep); werr != nil && err == nil {
-			err = werr
-		}
-	} else {
-		writeDrill(g.stdout, rep)
+	if werr := rep.Write(g.stdout, asJSON); werr != nil && err == nil {
+		err = werr
 	}
 	if err != nil {
 		if rep.ServerLog != "" && !asJSON {
@@ -217,49 +168,4 @@ func runDrill(c *cli.Context, g *globals, o drill.Options, asJSON bool) error {
 		return withCode(ExitFailure, fmt.Errorf("backup-verify --restore: %w", err))
 	}
 	return nil
-}
-
-func writeDrill(w io.Writer, r *drill.Report) {
-	if r.Backup == "" {
-		return
-	}
-	fmt.Fprintf(w, "backup %s (PostgreSQL %d) in %s\n", r.Backup, r.PGVersion/10000, r.Scratch)
-	if r.RestoreSeconds > 0 {
-		fmt.Fprintf(w, "restore: %d files, %d bytes in %.1fs\n", r.Files, r.Bytes, r.RestoreSeconds)
-	}
-	if r.OK || r.ConsistentSeconds > 0 && len(r.Databases) > 0 {
-		fmt.Fprintf(w, "consistent: recovered to %s and promoted (timeline %d) in %.1fs\n", r.ConsistentLSN, r.Timeline, r.ConsistentSeconds)
-	}
-	for _, d := range r.Databases {
-		fmt.Fprintf(w, "database %s: %d bytes", d.Name, d.SizeBytes)
-		if d.Query == nil {
-			fmt.Fprintf(w, ", %d tables, %d rows\n", len(d.Tables), d.Rows)
-			for _, t := range d.Tables {
-				fmt.Fprintf(w, "  %s: %d rows\n", t.Table, t.Rows)
-			}
-			continue
-		}
-		fmt.Fprintf(w, ", query returned %d rows\n", len(d.Query.Rows))
-		fmt.Fprintf(w, "  %s\n", strings.Join(d.Query.Columns, " | "))
-		for _, row := range d.Query.Rows {
-			fmt.Fprintf(w, "  %s\n", strings.Join(row, " | "))
-		}
-		if d.Query.Truncated {
-			fmt.Fprintf(w, "  ...\n")
-		}
-	}
-	if r.Cleanup != "" {
-		fmt.Fprintf(w, "cleanup: %s\n", r.Cleanup)
-	}
-	status := "ok"
-	if !r.OK {
-		status = "FAIL: " + oneLine(r.Error)
-	}
-	fmt.Fprintf(w, "drill %s\n", status)
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

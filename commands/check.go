@@ -1,14 +1,12 @@
 package commands
 
 import (
-	"encoding/json"
 	"fmt"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
 	"github.com/walnut-pg/walnut/check"
+	"github.com/walnut-pg/walnut/commands/cliargs"
 )
 
 func checkCommand(g *globals) *cli.Command {
@@ -59,67 +57,22 @@ func checkCommand(g *globals) *cli.Command {
 				Timeout:        timeout,
 				ArchiveCommand: inspectArchiveCommand,
 				Suggested:      cmd + " wal-push %p",
-				Secrets:        g.secretFiles(),
+				Secrets:        check.SecretFiles(g.envdir, g.envFile, g.env.Getenv),
 				Log:            g.log,
 			})
-			if asJSON {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(struct {
-					OK     bool           `json:"ok"`
-					Checks []check.Result `json:"checks"`
-				}{!check.Failed(results), results}); err != nil {
-					return err
-				}
-			} else {
-				writeChecks(g, results)
+			if err := check.Write(g.stdout, results, asJSON); err != nil {
+				return err
 			}
 			if check.Failed(results) {
-				return withCode(ExitFailure, fmt.Errorf("check: %d of %d checks failed", countFailed(results), len(results)))
+				return withCode(ExitFailure, fmt.Errorf("check: %d of %d checks failed", check.CountFailed(results), len(results)))
 			}
 			return nil
 		},
 	}
 }
 
-func writeChecks(g *globals, results []check.Result) {
-	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	for _, r := range results {
-		line := r.Detail
-		if r.Fix != "" {
-			line += "; fix: " + r.Fix
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Status, r.Name, oneLine(line))
-	}
-	tw.Flush()
-}
-
-func countFailed(results []check.Result) int {
-	n := 0
-	for _, r := range results {
-		if r.Status == check.Fail {
-			n++
-		}
-	}
-	return n
-}
-
-// secretFiles are the files this run's configuration reads secrets from:
-// the envdir and env file (they may hold store credentials), and the key,
-// passphrase and credential files settings name.
-func (g *globals) secretFiles() []check.SecretFile {
-	var out []check.SecretFile
-	if g.envdir != "" {
-		out = append(out, check.SecretFile{Setting: "--envdir", Path: g.envdir, Dir: true})
-	}
-	if g.envFile != "" {
-		out = append(out, check.SecretFile{Setting: "--env-file", Path: g.envFile})
-	}
-	for _, name := range []string{"WALNUT_PGP_PRIVATE_KEY_FILE", "WALG_PGP_KEY_PATH", "WALNUT_PGP_PASSPHRASE_FILE",
-		"GOOGLE_APPLICATION_CREDENTIALS", "PGPASSFILE"} {
-		if p := strings.TrimSpace(g.env.Getenv(name)); p != "" {
-			out = append(out, check.SecretFile{Setting: name, Path: p})
-		}
-	}
-	return out
+// inspectArchiveCommand hands check the reading of archive_command as a
+// walnut command line.
+func inspectArchiveCommand(command string, serverEnv []string) check.ArchiveCommand {
+	return check.ArchiveCommand(cliargs.InspectArchiveCommand(command, serverEnv))
 }

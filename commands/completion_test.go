@@ -8,13 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/walnut-pg/walnut/commands/clidoc"
 	"github.com/walnut-pg/walnut/internal/testpg"
 )
 
 // The candidates a shell gets for the first word are exactly the commands
 // walnut help lists: hidden ones (completion, man, wal-prefetch) stay out.
 func TestCompletionOffersVisibleCommands(t *testing.T) {
-	code, out, stderr := runMain(completionFlag)
+	code, out, stderr := runMain(clidoc.CompletionFlag)
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
@@ -49,13 +50,13 @@ func TestCompletionOffersFlagsAndSubcommands(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--env", completionFlag}, "--envdir"},
-		{[]string{"backup-fetch", "--rec", completionFlag}, "--recovery-target-time"},
+		{[]string{"--env", clidoc.CompletionFlag}, "--envdir"},
+		{[]string{"backup-fetch", "--rec", clidoc.CompletionFlag}, "--recovery-target-time"},
 		// After a positional argument the flag is still the command's:
 		// interspersed must not move the completion flag off the end.
-		{[]string{"backup-fetch", "/tmp/dest", "--st", completionFlag}, "--standby"},
-		{[]string{"--envdir", "/etc/walnut/env", "keys", completionFlag}, "create"},
-		{[]string{completionFlag}, "help"},
+		{[]string{"backup-fetch", "/tmp/dest", "--st", clidoc.CompletionFlag}, "--standby"},
+		{[]string{"--envdir", "/etc/walnut/env", "keys", clidoc.CompletionFlag}, "create"},
+		{[]string{clidoc.CompletionFlag}, "help"},
 	}
 	for _, tt := range tests {
 		code, out, stderr := runMain(tt.args...)
@@ -68,7 +69,7 @@ func TestCompletionOffersFlagsAndSubcommands(t *testing.T) {
 // After a command without subcommands nothing is offered, so the shell
 // completes a path (backup-fetch DEST, wal-push PATH).
 func TestCompletionLeavesArgumentsToTheShell(t *testing.T) {
-	for _, args := range [][]string{{"backup-fetch", completionFlag}, {"wal-push", completionFlag}, {"keys", "create", completionFlag}} {
+	for _, args := range [][]string{{"backup-fetch", clidoc.CompletionFlag}, {"wal-push", clidoc.CompletionFlag}, {"keys", "create", clidoc.CompletionFlag}} {
 		code, out, stderr := runMain(args...)
 		if code != 0 || strings.TrimSpace(out) != "" {
 			t.Errorf("walnut %q: exit %d, stdout %q, stderr %q; want exit 0 and no candidates", args, code, out, stderr)
@@ -82,7 +83,7 @@ func TestCompletionScripts(t *testing.T) {
 	for _, shell := range []string{"bash", "zsh"} {
 		t.Run(shell, func(t *testing.T) {
 			code, script, stderr := runMain("completion", shell)
-			if code != 0 || !strings.Contains(script, completionFlag) {
+			if code != 0 || !strings.Contains(script, clidoc.CompletionFlag) {
 				t.Fatalf("walnut completion %s: exit %d, stderr %q", shell, code, stderr)
 			}
 			path, err := exec.LookPath(shell)

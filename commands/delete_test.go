@@ -7,52 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/walnut-pg/walnut/retention"
 )
-
-func TestDeletePolicy(t *testing.T) {
-	at := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
-	cases := []struct {
-		args []string
-		time string
-		want retention.Policy
-		bad  bool
-	}{
-		{args: []string{"retain", "7"}, want: retention.Policy{Mode: retention.Retain, Retain: 7}},
-		{args: []string{"before", "base_000000010000000000000002_00000028"}, want: retention.Policy{Mode: retention.Before, Name: "base_000000010000000000000002_00000028"}},
-		{args: []string{"before", "LATEST"}, want: retention.Policy{Mode: retention.Before, Name: "LATEST"}},
-		{args: []string{"before"}, time: "2026-11-26T03:00:00Z", want: retention.Policy{Mode: retention.BeforeTime, Time: at}},
-		{args: []string{"before"}, time: "2026-11-26 04:00:00+01", want: retention.Policy{Mode: retention.BeforeTime, Time: at}},
-		{args: []string{"garbage"}, want: retention.Policy{Mode: retention.Garbage}},
-		{args: []string{"everything"}, want: retention.Policy{Mode: retention.Everything}},
-		{args: nil, bad: true},
-		{args: []string{"retain"}, bad: true},
-		{args: []string{"retain", "0"}, bad: true},
-		{args: []string{"retain", "-1"}, bad: true},
-		{args: []string{"retain", "seven"}, bad: true},
-		{args: []string{"retain", "7"}, time: "2026-11-26T03:00:00Z", bad: true},
-		{args: []string{"before"}, bad: true},
-		{args: []string{"before", "x"}, time: "2026-11-26T03:00:00Z", bad: true},
-		{args: []string{"before"}, time: "2026-11-26 03:00:00", bad: true}, // no zone
-		{args: []string{"garbage", "now"}, bad: true},
-		{args: []string{"everything", "--force"}, bad: true},
-		{args: []string{"old-versions"}, bad: true},
-	}
-	for _, c := range cases {
-		got, err := deletePolicy(c.args, c.time)
-		if c.bad {
-			if err == nil {
-				t.Errorf("deletePolicy(%q, %q) accepted: %+v", c.args, c.time, got)
-			}
-			continue
-		}
-		if err != nil || got.Mode != c.want.Mode || got.Retain != c.want.Retain || got.Name != c.want.Name || !got.Time.Equal(c.want.Time) {
-			t.Errorf("deletePolicy(%q, %q) = %+v, %v; want %+v", c.args, c.time, got, err, c.want)
-		}
-	}
-}
 
 // Flags may follow the form, as WAL-G users write them, and an empty
 // archive is nothing to do: exit 0.
@@ -94,14 +49,6 @@ func TestDeleteCommandLine(t *testing.T) {
 	}
 	if code := Main([]string{"walnut", "--prefix", prefix, "delete", "before", "base_000000010000000000000002_00000028"}, nil, io.Discard, io.Discard); code != ExitFailure {
 		t.Errorf("delete before a missing backup: exit %d, want %d", code, ExitFailure)
-	}
-}
-
-func TestHumanBytes(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 3 << 20: "3.0 MiB", 5 << 40: "5.0 TiB"} {
-		if got := humanBytes(n); got != want {
-			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
-		}
 	}
 }
 

@@ -1,30 +1,5 @@
 package commands
 
-import (
-	"fmt"
-	"strings"
-	"text/tabwriter"
+import "github.com/walnut-pg/walnut/commands/clidoc"
 
-	"github.com/walnut-pg/walnut/config"
-)
-
-// environmentHelp lists every variable walnut reads, from the one table in
-// package config.
-func environmentHelp() string {
-	var b strings.Builder
-	b.WriteString("\nENVIRONMENT (flag > --envdir/--env-file > process environment):\n")
-	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	for _, v := range config.Vars {
-		fmt.Fprintf(tw, "   %s\t%s\n", v.Name, v.Usage)
-		if len(v.Aliases) > 0 {
-			fmt.Fprintf(tw, "   \t(also read: %s)\n", strings.Join(v.Aliases, ", "))
-		}
-	}
-	tw.Flush()
-	return b.String()
-}
-
-// varsHelp is the part of a command's help that names the variables it reads.
-func varsHelp(names ...string) string {
-	return "Reads " + strings.Join(names, ", ") + " (see walnut help for all variables)."
-}
+func varsHelp(names ...string) string { return clidoc.VarsHelp(names...) }

@@ -2,15 +2,10 @@ package commands
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/urfave/cli/v2"
-	"github.com/walnut-pg/walnut/config"
+	"github.com/walnut-pg/walnut/commands/clidoc"
 )
-
-// manSection: walnut is a user command, run by operators, cron and
-// PostgreSQL alike.
-const manSection = 1
 
 // manCommand prints walnut's man page. It is hidden: packages run it at
 // build time, so the page is made from the same definitions as `walnut
@@ -25,7 +20,7 @@ func manCommand(g *globals) *cli.Command {
 			// shared help command, which by then lists itself among its
 			// subcommands, and the doc template would recurse into it
 			// forever once any help had been shown in this process.
-			page, err := manPage(newApp(g))
+			page, err := clidoc.ManPage(newApp(g), exitCodes)
 			if err != nil {
 				return err
 			}
@@ -35,54 +30,14 @@ func manCommand(g *globals) *cli.Command {
 	}
 }
 
-// manPage renders the app's commands and flags through urfave/cli, then
-// adds what its template leaves out: the variables (config.Vars, the
-// table `walnut help` prints) and the exit codes.
-func manPage(app *cli.App) (string, error) {
-	page, err := app.ToManWithSection(manSection)
-	if err != nil {
-		return "", fmt.Errorf("man page: %w", err)
-	}
-	var b strings.Builder
-	b.WriteString(page)
-	if !strings.HasSuffix(page, "\n") {
-		b.WriteString("\n")
-	}
-	b.WriteString(".SH ENVIRONMENT\n")
-	b.WriteString(roffText("Precedence: a command-line flag, then --envdir DIR or --env-file FILE, then the process environment.") + "\n")
-	for _, v := range config.Vars {
-		fmt.Fprintf(&b, ".TP\n\\fB%s\\fR\n%s\n", roffText(v.Name), roffText(v.Usage))
-		if len(v.Aliases) > 0 {
-			fmt.Fprintf(&b, "(also read: %s)\n", roffText(strings.Join(v.Aliases, ", ")))
-		}
-	}
-	b.WriteString(".SH EXIT STATUS\n")
-	for _, e := range []struct {
-		code int
-		text string
-	}{
-		{ExitOK, "success"},
-		{ExitFailure, "failure"},
-		{ExitUsage, "usage or configuration error"},
-		{ExitWALNotFound, "wal-fetch: the file is not in the archive"},
-		{ExitWALFetchFatal, "wal-fetch: any other failure during archive recovery, so that PostgreSQL stops instead of ending recovery"},
-		{ExitWarning, "status: WARNING (Nagios)"},
-		{ExitCritical, "status: CRITICAL (Nagios)"},
-		{ExitUnknown, "status: UNKNOWN, the check could not run (Nagios)"},
-	} {
-		fmt.Fprintf(&b, ".TP\n\\fB%d\\fR\n%s\n", e.code, roffText(e.text))
-	}
-	return b.String(), nil
-}
-
-// roffText escapes s for a roff text line: backslashes and hyphens
-// (which roff may otherwise print as a hyphenation dash, breaking
-// copied flags), and a leading dot or quote, which would make a
-// request of the line.
-func roffText(s string) string {
-	s = strings.NewReplacer(`\`, `\e`, "-", `\-`).Replace(s)
-	if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "'") {
-		s = `\&` + s
-	}
-	return s
+// exitCodes are the man page's EXIT STATUS, as the README's table.
+var exitCodes = []clidoc.ExitCode{
+	{Code: ExitOK, Text: "success"},
+	{Code: ExitFailure, Text: "failure"},
+	{Code: ExitUsage, Text: "usage or configuration error"},
+	{Code: ExitWALNotFound, Text: "wal-fetch: the file is not in the archive"},
+	{Code: ExitWALFetchFatal, Text: "wal-fetch: any other failure during archive recovery, so that PostgreSQL stops instead of ending recovery"},
+	{Code: ExitWarning, Text: "status: WARNING (Nagios)"},
+	{Code: ExitCritical, Text: "status: CRITICAL (Nagios)"},
+	{Code: ExitUnknown, Text: "status: UNKNOWN, the check could not run (Nagios)"},
 }

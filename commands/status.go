@@ -1,10 +1,8 @@
 package commands
 
 import (
-	"encoding/json"
 	"fmt"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -19,20 +17,6 @@ const (
 	ExitUnknown  = int(status.Unknown)
 )
 
-// statusLimit is one threshold flag and the variable that sets it when
-// the flag is not given.
-type statusLimit struct {
-	flag, env, def, usage string
-	parse                 func(string) (float64, error)
-}
-
-var statusLimits = []statusLimit{
-	{"max-backup-age", "WALNUT_STATUS_MAX_BACKUP_AGE", "26h", "[WARN,]CRIT age of the newest backup, e.g. 25h,26h or 2d; off to ignore", parseAge},
-	{"max-archive-lag", "WALNUT_STATUS_MAX_ARCHIVE_LAG", "off", "[WARN,]CRIT complete WAL segments written but not archived, e.g. 4,16", parseSegments},
-	{"max-archive-failure-age", "WALNUT_STATUS_MAX_ARCHIVE_FAILURE_AGE", "0s,5m", "[WARN,]CRIT time archive_command has been failing (0s,5m: warn at the first failure)", parseAge},
-	{"max-replication-lag", "WALNUT_STATUS_MAX_REPLICATION_LAG", "off", "[WARN,]CRIT replay lag of the standby furthest behind: a size (16MB,64MB) or a time (30s,5m)", nil},
-}
-
 func statusCommand(g *globals) *cli.Command {
 	var (
 		asJSON, noServer   bool
@@ -46,12 +30,10 @@ func statusCommand(g *globals) *cli.Command {
 		&cli.BoolFlag{Name: "no-server", Usage: "report the archive alone, without connecting to PostgreSQL", Destination: &noServer},
 		&cli.DurationFlag{Name: "timeout", Value: status.DefaultTimeout, Usage: "report the server, or a store silent for this long (its retries included), unreachable", Destination: &timeout},
 	}
-	for _, l := range statusLimits {
-		flags = append(flags, &cli.StringFlag{Name: l.flag, Usage: l.usage + " (default $" + l.env + ", else " + l.def + ")"})
-	}
 	names := []string{"WALNUT_PREFIX", "PG*"}
-	for _, l := range statusLimits {
-		names = append(names, l.env)
+	for _, l := range status.LimitSettings {
+		flags = append(flags, &cli.StringFlag{Name: l.Flag, Usage: l.Usage + " (default $" + l.Env + ", else " + l.Default + ")"})
+		names = append(names, l.Env)
 	}
 	return &cli.Command{
 		Name:      "status",
@@ -73,7 +55,7 @@ func statusCommand(g *globals) *cli.Command {
 			if timeout <= 0 {
 				return withCode(ExitUnknown, fmt.Errorf("status: --timeout %s: want a positive duration", timeout))
 			}
-			limits, err := g.statusLimits(c)
+			limits, err := status.ReadLimits(func(f string) (string, bool) { return c.String(f), c.IsSet(f) }, g.env.Get)
 			if err != nil {
 				return withCode(ExitUnknown, err)
 			}
@@ -104,13 +86,7 @@ func statusCommand(g *globals) *cli.Command {
 			// what is live (measured on 100,000 WAL objects: bench/status.sh).
 			debug.SetGCPercent(50)
 			r, runErr := status.Run(c.Context, opts)
-			if asJSON {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				err = enc.Encode(r)
-			} else {
-				err = status.WriteText(g.stdout, r)
-			}
+			err = status.Write(g.stdout, r, asJSON)
 			code := int(r.State)
 			if runErr != nil || err != nil {
 				// The check ran, but what monitoring reads may be stale:
@@ -125,39 +101,4 @@ func statusCommand(g *globals) *cli.Command {
 			return quietExit(code)
 		},
 	}
-}
-
-// statusLimits reads each limit from its flag, else its variable, else
-// its default. One that is set but not understood is named and refused.
-func (g *globals) statusLimits(c *cli.Context) (status.Limits, error) {
-	var out status.Limits
-	for _, l := range statusLimits {
-		v, from := l.def, "default"
-		if c.IsSet(l.flag) {
-			v, from = c.String(l.flag), "--"+l.flag
-		} else if e, ok := g.env.Get(l.env); ok && strings.TrimSpace(e) != "" {
-			v, from = e, l.env
-		}
-		parse := l.parse
-		if parse == nil {
-			var inSeconds bool
-			parse, inSeconds = lagParser(v)
-			out.ReplicationLagSeconds = inSeconds
-		}
-		lim, err := status.ParseLimit(v, parse)
-		if err != nil {
-			return out, fmt.Errorf("%s=%q: %w", from, v, err)
-		}
-		switch l.flag {
-		case "max-backup-age":
-			out.BackupAge = lim
-		case "max-archive-lag":
-			out.ArchiveLag = lim
-		case "max-archive-failure-age":
-			out.ArchiveFailureAge = lim
-		case "max-replication-lag":
-			out.ReplicationLag = lim
-		}
-	}
-	return out, nil
 }

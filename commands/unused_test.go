@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/walnut-pg/walnut/commands/pgpsettings"
 	"github.com/walnut-pg/walnut/internal/fixture"
 )
 
@@ -14,7 +15,7 @@ import (
 // line naming it, before anything is stored; reads are not affected.
 func TestWritesRefuseUnusedEncryptionSettings(t *testing.T) {
 	seg := fixture.Segment(t, t.TempDir(), "000000010000000000000001", 1)
-	for name := range unusedEncryption {
+	for name := range pgpsettings.UnusedEncryption {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			env := []string{"WALNUT_PREFIX=file://" + dir, name + "=DEADBEEF"}

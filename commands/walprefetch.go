@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/commands/cliargs"
 	"github.com/walnut-pg/walnut/config/size"
 	"github.com/walnut-pg/walnut/wal"
 )
@@ -96,16 +95,5 @@ func (g *globals) startPrefetch(name, dir string, count int, segSize uint64) err
 		return err
 	}
 	args = append(args, "wal-prefetch", "--count", strconv.Itoa(count), "--segment-size", strconv.FormatUint(segSize, 10), name, absDir)
-	cmd := exec.Command(exe, args...)
-	cmd.Env = g.environ
-	// Warnings reach PostgreSQL's log like wal-fetch's own. Anything but
-	// a file would need this process to stay and copy.
-	if f, ok := g.stderr.(*os.File); ok {
-		cmd.Stderr = f
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	return cmd.Process.Release()
+	return cliargs.StartDetached(exe, args, g.environ, g.stderr)
 }

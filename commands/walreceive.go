@@ -3,11 +3,11 @@ package commands
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/config"
 	"github.com/walnut-pg/walnut/receive"
 )
 
@@ -50,7 +50,7 @@ func walReceiveCommand(g *globals) *cli.Command {
 			}
 			if dsn == "" {
 				dsn = g.env.PGConnString()
-			} else if dsnHasPassword(dsn) {
+			} else if config.DSNHasPassword(dsn) {
 				return usageError(errors.New("wal-receive: --dsn holds a password, which argv shows to every user: use PGPASSWORD (an envdir) or ~/.pgpass"))
 			}
 			store, err := g.openStore(c.Context)
@@ -77,18 +77,4 @@ func walReceiveCommand(g *globals) *cli.Command {
 			return nil
 		},
 	}
-}
-
-// dsnHasPassword spots a password in a URL or keyword/value string.
-func dsnHasPassword(dsn string) bool {
-	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		_, set := u.User.Password()
-		return set || u.Query().Has("password")
-	}
-	for _, f := range strings.Fields(dsn) {
-		if k, _, ok := strings.Cut(f, "="); ok && strings.TrimSpace(k) == "password" {
-			return true
-		}
-	}
-	return strings.Contains(dsn, "password =") || strings.Contains(dsn, "password=")
 }

@@ -2,12 +2,10 @@ package commands
 
 import (
 	"fmt"
-	"io"
 	"path/filepath"
-	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/commands/report"
 	"github.com/walnut-pg/walnut/verify"
 	"github.com/walnut-pg/walnut/wal"
 )
@@ -85,16 +83,8 @@ func walVerifyCommand(g *globals) *cli.Command {
 					}
 				}
 			}
-			if asJSON {
-				if err := writeJSON(g.stdout, struct {
-					OK     bool     `json:"ok"`
-					Pushed []string `json:"pushed,omitempty"`
-					*verify.WALReport
-				}{len(rep.Problems) == 0, pushed, rep}); err != nil {
-					return err
-				}
-			} else {
-				writeWALReport(g.stdout, rep, pushed)
+			if err := report.WriteWAL(g.stdout, rep, pushed, asJSON); err != nil {
+				return err
 			}
 			if len(rep.Problems) > 0 {
 				return withCode(ExitFailure, fmt.Errorf("wal-verify: %d gaps or problems", len(rep.Problems)))
@@ -102,50 +92,4 @@ func walVerifyCommand(g *globals) *cli.Command {
 			return nil
 		},
 	}
-}
-
-func writeWALReport(w io.Writer, rep *verify.WALReport, pushed []string) {
-	for _, p := range pushed {
-		fmt.Fprintf(w, "pushed %s\n", p)
-	}
-	for _, p := range rep.Problems {
-		fmt.Fprintf(w, "FAIL %s\n", oneLine(p.String()))
-	}
-	var path []string
-	for _, s := range rep.Path {
-		path = append(path, fmt.Sprintf("timeline %d from %s", s.Timeline, s.From))
-	}
-	if len(path) > 0 {
-		fmt.Fprintf(w, "path: %s; newest segment %s; %d segments archived on the way\n", strings.Join(path, ", then "), orNone(rep.Newest), rep.Segments)
-	}
-	for _, b := range rep.Backups {
-		switch {
-		case b.Restorable:
-			fmt.Fprintf(w, "backup %s: restorable to %s (end of %s, archived %s) on timeline %d", b.Name, b.To, b.LastSegment, b.ArchivedAt.UTC().Format(time.RFC3339), b.Follows)
-		default:
-			fmt.Fprintf(w, "backup %s: NOT restorable", b.Name)
-			if b.Note != "" {
-				fmt.Fprintf(w, ": %s", b.Note)
-			}
-			fmt.Fprintln(w)
-			continue
-		}
-		if b.Note != "" {
-			fmt.Fprintf(w, "; %s", b.Note)
-		}
-		fmt.Fprintln(w)
-	}
-	for _, n := range rep.Notes {
-		fmt.Fprintf(w, "note: %s\n", n)
-	}
-	if len(rep.Problems) == 0 {
-		fmt.Fprintln(w, "ok: no gaps")
-	}
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return s
 }

@@ -120,6 +120,24 @@ func (e *Env) LoadEnvFile(path string) error {
 	return nil
 }
 
+// Load is the environment environ with the envdir and then the env file
+// (either "" for none) loaded over it, as walnut's global flags give them.
+// On an error it returns what was loaded before it, never nil.
+func Load(environ []string, envdir, envFile string) (*Env, error) {
+	e := New(environ)
+	if envdir != "" {
+		if err := e.LoadEnvdir(envdir); err != nil {
+			return e, err
+		}
+	}
+	if envFile != "" {
+		if err := e.LoadEnvFile(envFile); err != nil {
+			return e, err
+		}
+	}
+	return e, nil
+}
+
 // OnlyInEnviron returns, sorted, the names starting with one of prefixes
 // that are set only in the process environment, not by a file or a flag.
 // A command PostgreSQL runs later (restore_command) does not inherit them.
@@ -140,5 +158,25 @@ func (e *Env) OnlyInEnviron(prefixes ...string) []string {
 		}
 	}
 	sort.Strings(names)
+	return names
+}
+
+// StoreVarPrefixes name the variables a walnut process may need to reach
+// the archive at prefix and decrypt it: that store's credentials and
+// settings, and the private key (backup-fetch warns when restore_command
+// would not see them). The prefix itself travels as --prefix.
+func StoreVarPrefixes(prefix string) []string {
+	names := []string{"WALNUT_PGP_", "WALG_PGP_", "GNUPGHOME"}
+	scheme, _, _ := strings.Cut(strings.ToLower(prefix), "://")
+	switch scheme {
+	case "s3":
+		names = append(names, "AWS_", "WALE_S3_ENDPOINT", "WALNUT_S3_")
+	case "azure", "wabs":
+		names = append(names, "AZURE_", "WABS_", "WALNUT_AZURE_")
+	case "swift":
+		names = append(names, "SWIFT_", "OS_", "WALNUT_SWIFT_")
+	case "gs":
+		names = append(names, "GOOGLE_", "STORAGE_EMULATOR_HOST", "WALNUT_GCS_")
+	}
 	return names
 }

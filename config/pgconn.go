@@ -1,6 +1,9 @@
 package config
 
-import "strings"
+import (
+	"net/url"
+	"strings"
+)
 
 // libpq's environment variables and the connection keywords they stand for.
 // backup-push builds its connection string from these so that values from
@@ -57,4 +60,19 @@ func writeKeyword(b *strings.Builder, keyword, value string) {
 	b.WriteString("='")
 	b.WriteString(strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(value))
 	b.WriteByte('\'')
+}
+
+// DSNHasPassword spots a password in a libpq URL or keyword/value
+// connection string (wal-receive refuses one in argv).
+func DSNHasPassword(dsn string) bool {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		_, set := u.User.Password()
+		return set || u.Query().Has("password")
+	}
+	for _, f := range strings.Fields(dsn) {
+		if k, _, ok := strings.Cut(f, "="); ok && strings.TrimSpace(k) == "password" {
+			return true
+		}
+	}
+	return strings.Contains(dsn, "password =") || strings.Contains(dsn, "password=")
 }

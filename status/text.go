@@ -1,6 +1,7 @@
 package status
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -116,4 +117,19 @@ func orLocal(addr string) string {
 		return "local socket"
 	}
 	return addr
+}
+
+// Write prints the report as JSON or as text.
+func Write(w io.Writer, r *Report, asJSON bool) error {
+	if asJSON {
+		return WriteJSON(w, r)
+	}
+	return WriteText(w, r)
+}
+
+// WriteJSON prints every figure of the report as JSON.
+func WriteJSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
 }

@@ -1,16 +1,26 @@
-package commands
+// Package cliargs works on walnut's command lines as words: it puts flags
+// written after positional arguments in front of them, splits WAL-E's
+// attached short options, names the command a line runs, and reads a
+// server's archive_command as the walnut command line the shell would run.
+// commands uses it; it decides no exit code.
+package cliargs
 
 import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"github.com/walnut-pg/walnut/commands/clidoc"
 )
 
-// interspersed moves a command's flags in front of its positional
+// Interspersed moves a command's flags in front of its positional
 // arguments: urfave/cli stops parsing flags at the first positional one, but
 // operators write `walnut backup-fetch DEST LATEST --recovery-target-time T`
-// as the README and WAL-E do. Arguments after "--" stay where they are.
-func interspersed(app *cli.App, args []string) []string {
+// as the README and WAL-E do. Arguments after "--" stay where they are, and
+// a completion request (clidoc.CompletionFlag last) as it is.
+func Interspersed(app *cli.App, args []string) []string {
+	if n := len(args); n > 1 && args[n-1] == clidoc.CompletionFlag {
+		return args // a shell's request: the flag stays last, where urfave/cli looks for it
+	}
 	i := commandIndex(app, args)
 	if i < 0 {
 		return args
@@ -66,11 +76,11 @@ func commandIndex(app *cli.App, args []string) int {
 	return i
 }
 
-// commandName returns the command args run, "" if none; it is known even
+// CommandName returns the command args run, "" if none; it is known even
 // when parsing its flags or the global ones fails. An unknown global flag
 // may take a value (a misspelt --envdir), so then the command is the first
 // word after it that names one.
-func commandName(app *cli.App, args []string) string {
+func CommandName(app *cli.App, args []string) string {
 	i := commandIndex(app, args)
 	if i < 0 {
 		return ""
@@ -119,11 +129,11 @@ func takesValue(flags []cli.Flag, arg string) bool {
 	return false
 }
 
-// splitAttached turns WAL-E's (argparse's) "-p8" into "-p", "8" wherever
+// SplitAttached turns WAL-E's (argparse's) "-p8" into "-p", "8" wherever
 // -p is a one-letter flag that takes a value, for the global flags and
 // the command's: Go's flag package would read "-p8" as an unknown flag
 // named p8.
-func splitAttached(app *cli.App, args []string) []string {
+func SplitAttached(app *cli.App, args []string) []string {
 	if len(args) == 0 {
 		return args
 	}

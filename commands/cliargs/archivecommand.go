@@ -1,4 +1,4 @@
-package commands
+package cliargs
 
 import (
 	"errors"
@@ -9,19 +9,41 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/walnut-pg/walnut/check"
 	"github.com/walnut-pg/walnut/config"
 )
 
-// inspectArchiveCommand reads a server's archive_command as a walnut
+// WALEValueFlags are WAL-E's global flags that take a value, by every
+// name (commands defines them): reading archive_command must skip their
+// values.
+var WALEValueFlags = []string{"s3-prefix", "wabs-prefix", "gs-prefix", "file-prefix", "gpg-key-id",
+	"k", "aws-access-key-id", "a", "wabs-account-name", "gs-access-key-id"}
+
+// ArchiveCommand is what a server's archive_command does, read as a walnut
+// command line; its fields are check.ArchiveCommand's, so the caller
+// converts it.
+type ArchiveCommand struct {
+	// Walnut is set when it runs walnut wal-push with %p.
+	Walnut     bool
+	Executable string
+	// Prefix is the archive it stores into, "" when that cannot be told
+	// (From says why); From says where the prefix came from.
+	Prefix string
+	From   string
+	// Problem says why it is not a working walnut wal-push.
+	Problem string
+	// Envdir and EnvFile are the configuration it reads.
+	Envdir, EnvFile string
+}
+
+// InspectArchiveCommand reads a server's archive_command as a walnut
 // command line, as the shell PostgreSQL starts would run it: which
 // executable, whether it is walnut wal-push with %p, and which prefix it
 // archives to once its environment, envdir wrappers and walnut's own
 // --envdir, --env-file and --prefix are applied (the precedence walnut
 // itself uses). serverEnv is the server's environment, nil if unknown.
-func inspectArchiveCommand(command string, serverEnv []string) check.ArchiveCommand {
-	var ac check.ArchiveCommand
-	words, err := shellWords(command)
+func InspectArchiveCommand(command string, serverEnv []string) ArchiveCommand {
+	var ac ArchiveCommand
+	words, err := ShellWords(command)
 	if err != nil {
 		ac.Problem = err.Error()
 		return ac
@@ -75,7 +97,7 @@ exe:
 			ac.Problem = fmt.Sprintf("runs walnut %s, not wal-push", cmd[j])
 			return ac
 		}
-		if name == "envdir" || name == "env-file" || name == "prefix" || name == "log-format" || slices.Contains(waleValueFlags, name) {
+		if name == "envdir" || name == "env-file" || name == "prefix" || name == "log-format" || slices.Contains(WALEValueFlags, name) {
 			if !hasValue {
 				if j+1 >= len(cmd) {
 					ac.Problem = "--" + name + " without a value"
@@ -250,10 +272,10 @@ func unwrapExec(err error) error {
 	return err
 }
 
-// shellWords splits a command line as sh would for a simple command:
+// ShellWords splits a command line as sh would for a simple command:
 // blanks separate words, '...' and "..." quote, backslash escapes, and ;
 // & | are words of their own. Expansions are left as they are.
-func shellWords(s string) ([]string, error) {
+func ShellWords(s string) ([]string, error) {
 	var words []string
 	var cur strings.Builder
 	inWord := false

@@ -1,4 +1,4 @@
-package commands
+package cliargs
 
 import (
 	"fmt"
@@ -10,10 +10,10 @@ import (
 	"github.com/walnut-pg/walnut/config"
 )
 
-// waleGlobals are WAL-E's global options, so that a command line written
+// WALEGlobals are WAL-E's global options, so that a command line written
 // for WAL-E runs with walnut in its place. Each either does what it did
 // under WAL-E or stops the run with one line naming walnut's way.
-type waleGlobals struct {
+type WALEGlobals struct {
 	prefixes           map[string]*string // flag name -> value
 	gpgKeyID           string
 	awsKeyID, gsKeyID  string
@@ -30,12 +30,7 @@ var walePrefixFlags = []struct{ flag, variable string }{
 	{"file-prefix", "WALE_FILE_PREFIX"},
 }
 
-// waleValueFlags are WAL-E's global flags that take a value, by every
-// name: check's reading of archive_command must skip their values.
-var waleValueFlags = []string{"s3-prefix", "wabs-prefix", "gs-prefix", "file-prefix", "gpg-key-id",
-	"k", "aws-access-key-id", "a", "wabs-account-name", "gs-access-key-id"}
-
-func (w *waleGlobals) flags() []cli.Flag {
+func (w *WALEGlobals) Flags() []cli.Flag {
 	w.prefixes = map[string]*string{}
 	var fs []cli.Flag
 	for _, p := range walePrefixFlags {
@@ -55,58 +50,60 @@ func (w *waleGlobals) flags() []cli.Flag {
 	)
 }
 
-// apply turns WAL-E's global flags and variables into walnut's settings,
-// or refuses them. It runs after --envdir and --env-file are loaded, so
-// flags win over files as they did in WAL-E.
-func (w *waleGlobals) apply(g *globals, c *cli.Context) error {
+// Apply turns WAL-E's global flags and variables into walnut's settings
+// in env, or refuses them; prefix is --prefix's value, which a WAL-E
+// prefix flag sets, and isSet says whether a flag was given. It runs after
+// --envdir and --env-file are loaded, so flags win over files as they did
+// in WAL-E. Every error it returns is a usage error.
+func (w *WALEGlobals) Apply(env *config.Env, prefix *string, isSet func(name string) bool) error {
 	switch {
-	case isSet(c, "aws-access-key-id"):
-		return usageError(fmt.Errorf("-k/--aws-access-key-id: walnut takes no credentials from the command line, which ps and pg_settings show: set AWS_ACCESS_KEY_ID (with AWS_SECRET_ACCESS_KEY) in the environment or the envdir"))
-	case isSet(c, "gs-access-key-id"):
-		return usageError(fmt.Errorf("--gs-access-key-id: walnut reaches Google Cloud Storage with a service account, not HMAC keys: set GOOGLE_APPLICATION_CREDENTIALS to its key file in the environment or the envdir"))
+	case isSet("aws-access-key-id"):
+		return fmt.Errorf("-k/--aws-access-key-id: walnut takes no credentials from the command line, which ps and pg_settings show: set AWS_ACCESS_KEY_ID (with AWS_SECRET_ACCESS_KEY) in the environment or the envdir")
+	case isSet("gs-access-key-id"):
+		return fmt.Errorf("--gs-access-key-id: walnut reaches Google Cloud Storage with a service account, not HMAC keys: set GOOGLE_APPLICATION_CREDENTIALS to its key file in the environment or the envdir")
 	}
 	var set []string
-	if g.prefix != "" {
+	if *prefix != "" {
 		set = append(set, "--prefix")
 	}
 	for _, p := range walePrefixFlags {
-		if !isSet(c, p.flag) {
+		if !isSet(p.flag) {
 			continue
 		}
 		v := *w.prefixes[p.flag]
 		set = append(set, "--"+p.flag)
 		if err := config.CheckPrefixScheme(p.variable, v); err != nil {
-			return usageError(fmt.Errorf("--%s %q: want a URL starting %s://", p.flag, v, strings.Join(config.PrefixSchemes[p.variable], ":// or ")))
+			return fmt.Errorf("--%s %q: want a URL starting %s://", p.flag, v, strings.Join(config.PrefixSchemes[p.variable], ":// or "))
 		}
-		g.prefix = v
+		*prefix = v
 	}
 	if len(set) > 1 {
-		return usageError(fmt.Errorf("%s: give one archive prefix", strings.Join(set, " and ")))
+		return fmt.Errorf("%s: give one archive prefix", strings.Join(set, " and "))
 	}
-	if g.prefix != "" {
-		g.env.Set("WALNUT_PREFIX", g.prefix)
+	if *prefix != "" {
+		env.Set("WALNUT_PREFIX", *prefix)
 	}
-	if isSet(c, "gpg-key-id") {
+	if isSet("gpg-key-id") {
 		if strings.TrimSpace(w.gpgKeyID) == "" {
-			return usageError(fmt.Errorf("--gpg-key-id is empty: give the gpg key ID to encrypt to"))
+			return fmt.Errorf("--gpg-key-id is empty: give the gpg key ID to encrypt to")
 		}
-		g.env.Set("WALE_GPG_KEY_ID", w.gpgKeyID)
+		env.Set("WALE_GPG_KEY_ID", w.gpgKeyID)
 	}
-	if isSet(c, "wabs-account-name") {
-		g.env.Set("AZURE_STORAGE_ACCOUNT", w.wabsAccount)
+	if isSet("wabs-account-name") {
+		env.Set("AZURE_STORAGE_ACCOUNT", w.wabsAccount)
 	}
 	profile := w.awsInstanceProfile
-	if v := g.env.Getenv("AWS_INSTANCE_PROFILE"); v != "" && !profile {
+	if v := env.Getenv("AWS_INSTANCE_PROFILE"); v != "" && !profile {
 		switch strings.ToLower(strings.TrimSpace(v)) {
 		case "1", "true":
 			profile = true
 		case "0", "false":
 		default:
-			return usageError(fmt.Errorf("AWS_INSTANCE_PROFILE=%q: want 1, true, 0 or false", v))
+			return fmt.Errorf("AWS_INSTANCE_PROFILE=%q: want 1, true, 0 or false", v)
 		}
 	}
 	if profile {
-		return instanceProfileOnly(g.env)
+		return instanceProfileOnly(env)
 	}
 	return nil
 }
@@ -117,12 +114,12 @@ func (w *waleGlobals) apply(g *globals, c *cli.Context) error {
 func instanceProfileOnly(env *config.Env) error {
 	for _, name := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE"} {
 		if env.Getenv(name) != "" {
-			return usageError(fmt.Errorf("--aws-instance-profile (or AWS_INSTANCE_PROFILE) with %s set: walnut would use that instead; unset %s to use the instance profile", name, name))
+			return fmt.Errorf("--aws-instance-profile (or AWS_INSTANCE_PROFILE) with %s set: walnut would use that instead; unset %s to use the instance profile", name, name)
 		}
 	}
 	if home := env.Getenv("HOME"); home != "" {
 		if f := filepath.Join(home, ".aws", "credentials"); fileExists(f) {
-			return usageError(fmt.Errorf("--aws-instance-profile (or AWS_INSTANCE_PROFILE): %s exists and walnut would use it instead of the instance profile; move it away", f))
+			return fmt.Errorf("--aws-instance-profile (or AWS_INSTANCE_PROFILE): %s exists and walnut would use it instead of the instance profile; move it away", f)
 		}
 	}
 	return nil
@@ -132,7 +129,3 @@ func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
-
-// isSet reports whether the flag was given; tests run before without a
-// command line.
-func isSet(c *cli.Context, name string) bool { return c != nil && c.IsSet(name) }

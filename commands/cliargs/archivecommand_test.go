@@ -1,4 +1,4 @@
-package commands
+package cliargs
 
 import (
 	"os"
@@ -15,12 +15,12 @@ func TestShellWords(t *testing.T) {
 		`test ! -f x && cp %p /a/%f;walnut wal-push %p`:              {"test", "!", "-f", "x", "&&", "cp", "%p", "/a/%f", ";", "walnut", "wal-push", "%p"},
 		`a\ b "c\"d" e`: {"a b", `c"d`, "e"},
 	} {
-		got, err := shellWords(in)
+		got, err := ShellWords(in)
 		if err != nil || !equal(got, want) {
 			t.Errorf("%s: %q (%v), want %q", in, got, err, want)
 		}
 	}
-	if _, err := shellWords(`walnut 'wal-push %p`); err == nil {
+	if _, err := ShellWords(`walnut 'wal-push %p`); err == nil {
 		t.Error("an unterminated quote should be an error")
 	}
 }
@@ -60,7 +60,7 @@ func TestInspectArchiveCommand(t *testing.T) {
 		{cmd: "/nonexistent/walnut wal-push %p", env: serverEnv, problem: "/nonexistent/walnut"},
 		{cmd: "walnut wal-push %p", env: []string{"PATH=/usr/bin", "WALNUT_PREFIX=file:///x"}, problem: "not on the server's PATH"},
 	} {
-		ac := inspectArchiveCommand(c.cmd, c.env)
+		ac := InspectArchiveCommand(c.cmd, c.env)
 		if ac.Walnut != c.walnut || ac.Prefix != c.prefix || !strings.Contains(ac.Problem, c.problem) {
 			t.Errorf("%s: %+v; want walnut=%v prefix %q problem %q", c.cmd, ac, c.walnut, c.prefix, c.problem)
 		}

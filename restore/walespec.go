@@ -1,4 +1,4 @@
-package commands
+package restore
 
 import (
 	"context"
@@ -13,16 +13,17 @@ import (
 	"github.com/walnut-pg/walnut/storage"
 )
 
-// restoreSpec is WAL-E's --restore-spec file: for each tablespace OID
+// WALESpec is WAL-E's --restore-spec file: for each tablespace OID
 // listed under "tablespaces", where its files go ("loc") and the link
 // PostgreSQL follows ("link", pg_tblspc/<oid> in the data directory).
-type restoreSpec struct {
+type WALESpec struct {
 	tablespaces []string
 	loc         map[string]string // OID -> location
 	basePrefix  string
 }
 
-func readRestoreSpec(path string) (*restoreSpec, error) {
+// ReadWALESpec reads a --restore-spec file.
+func ReadWALESpec(path string) (*WALESpec, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--restore-spec: %w", err)
@@ -31,7 +32,7 @@ func readRestoreSpec(path string) (*restoreSpec, error) {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return nil, fmt.Errorf("--restore-spec %s: not JSON: %w", path, err)
 	}
-	spec := &restoreSpec{loc: map[string]string{}}
+	spec := &WALESpec{loc: map[string]string{}}
 	if v, ok := raw["base_prefix"]; ok {
 		if err := json.Unmarshal(v, &spec.basePrefix); err != nil {
 			return nil, fmt.Errorf("--restore-spec %s: base_prefix: %w", path, err)
@@ -58,12 +59,12 @@ func readRestoreSpec(path string) (*restoreSpec, error) {
 	return spec, nil
 }
 
-// mapping turns the spec into walnut's tablespace mapping (recorded
+// Mapping turns the spec into walnut's tablespace mapping (recorded
 // location -> new location) for the backup name resolves to, and returns
 // that backup's name, so the restore takes the same one even if a newer
 // backup finishes meanwhile. Tablespaces the spec leaves out go where the
 // backup recorded them, as WAL-E merged the spec into the backup's own.
-func (spec *restoreSpec) mapping(ctx context.Context, s storage.Store, kr *crypto.Keyring, name, dest string, tsMap map[string]string) (string, error) {
+func (spec *WALESpec) Mapping(ctx context.Context, s storage.Store, kr *crypto.Keyring, name, dest string, tsMap map[string]string) (string, error) {
 	if spec.basePrefix != "" && filepath.Clean(spec.basePrefix) != filepath.Clean(dest) {
 		return "", fmt.Errorf("--restore-spec: base_prefix %s is not DEST %s: give it as DEST", spec.basePrefix, dest)
 	}
