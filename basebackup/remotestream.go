@@ -17,12 +17,28 @@ import (
 // (one per tablespace), 'd' carrying its bytes, 'p' progress, 'm' opening
 // the backup_manifest. Read returns the current archive's bytes and io.EOF
 // where the next one starts.
+//
+// Before 15 (old set) the server sends one COPY per archive instead, raw
+// bytes with no type byte, in the order its tablespace result set listed
+// them, then (13 and 14) one COPY of the backup_manifest: the same
+// archives, told apart by position rather than by header, so the feed
+// reads both alike.
 type copyStream struct {
 	ctx  context.Context // only to tell a cancellation from a broken stream
 	conn *pgconn.PgConn
 	buf  []byte // the unread rest of the last 'd' message; valid until the next receive
 	next []byte // the 'n' or 'm' message that ended the current archive
 	done bool   // CopyDone received
+
+	old    bool            // the protocol before PostgreSQL 15
+	queue  []archiveHeader // old: the archives still to come, in order
+	inCopy bool            // old: between a CopyOutResponse and its CopyDone
+}
+
+// oldStream is a copyStream for the protocol before PostgreSQL 15, which
+// will send the archives listed, in that order.
+func oldStream(ctx context.Context, conn *pgconn.PgConn, archives []archiveHeader) *copyStream {
+	return &copyStream{ctx: ctx, conn: conn, old: true, queue: archives}
 }
 
 // archiveHeader is an 'n' or 'm' message.
@@ -35,6 +51,9 @@ type archiveHeader struct {
 // nextArchive skips to the next 'n' or 'm' message; ok is false once the
 // COPY has ended.
 func (s *copyStream) nextArchive() (h archiveHeader, ok bool, err error) {
+	if s.old {
+		return s.nextOldArchive()
+	}
 	for s.next == nil && !s.done {
 		s.buf = nil
 		if err := s.receive(); err != nil {
@@ -56,9 +75,40 @@ func (s *copyStream) nextArchive() (h archiveHeader, ok bool, err error) {
 	return archiveHeader{Name: string(parts[0]), Location: string(parts[1])}, true, nil
 }
 
+// nextOldArchive reads to the end of the current COPY, then to the start
+// of the next, whose archive is the next in the queue.
+func (s *copyStream) nextOldArchive() (h archiveHeader, ok bool, err error) {
+	for s.inCopy {
+		s.buf = nil
+		if err := s.receive(); err != nil {
+			return h, false, err
+		}
+	}
+	s.buf = nil
+	if len(s.queue) == 0 {
+		// What follows is the end position's result set: FinishBaseBackup's.
+		return h, false, nil
+	}
+	for !s.inCopy {
+		if err := s.receive(); err != nil {
+			return h, false, err
+		}
+	}
+	h, s.queue = s.queue[0], s.queue[1:]
+	return h, true, nil
+}
+
+// ended says whether the current archive has been read to its end.
+func (s *copyStream) ended() bool {
+	if s.old {
+		return !s.inCopy
+	}
+	return s.next != nil || s.done
+}
+
 func (s *copyStream) Read(p []byte) (int, error) {
 	for len(s.buf) == 0 {
-		if s.next != nil || s.done {
+		if s.ended() {
 			return 0, io.EOF
 		}
 		if err := s.receive(); err != nil {
@@ -85,8 +135,22 @@ func (s *copyStream) receive() error {
 		return fmt.Errorf("BASE_BACKUP stream: %w", err)
 	}
 	switch m := msg.(type) {
-	case *pgproto3.CopyOutResponse, *pgproto3.NoticeResponse, *pgproto3.ParameterStatus:
+	case *pgproto3.CopyOutResponse:
+		if s.old {
+			if s.inCopy {
+				return errors.New("BASE_BACKUP stream: a COPY started inside another")
+			}
+			s.inCopy = true
+		}
+	case *pgproto3.NoticeResponse, *pgproto3.ParameterStatus:
 	case *pgproto3.CopyData:
+		if s.old {
+			if !s.inCopy {
+				return errors.New("BASE_BACKUP stream: data outside a COPY")
+			}
+			s.buf = m.Data
+			return nil
+		}
 		if len(m.Data) == 0 {
 			return errors.New("BASE_BACKUP stream: empty message")
 		}
@@ -100,6 +164,10 @@ func (s *copyStream) receive() error {
 			return fmt.Errorf("BASE_BACKUP stream: unknown message type %q", m.Data[0])
 		}
 	case *pgproto3.CopyDone:
+		if s.old {
+			s.inCopy = false
+			return nil
+		}
 		s.done = true
 	case *pgproto3.ErrorResponse:
 		return fmt.Errorf("BASE_BACKUP: %w", pgconn.ErrorResponseToPgError(m))
