@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pglogrepl"
 	"github.com/walnut-pg/walnut/archive"
+	"github.com/walnut-pg/walnut/basebackup/bbstream"
 	"github.com/walnut-pg/walnut/pgcontrol"
 )
 
@@ -27,7 +28,7 @@ const remotePiece = MinChunkSize
 // partitions, files.json, backup_manifest and sentinel as Push writes; the
 // server's own backup_manifest (PostgreSQL 13 and later) is checked
 // against what arrived and kept beside them (ServerManifestKey). Servers
-// before 15 speak the older BASE_BACKUP protocol (oldStream). o.DataDir
+// before 15 speak the older BASE_BACKUP protocol (bbstream.NewOld). o.DataDir
 // must be empty.
 func PushRemote(ctx context.Context, o Options) (_ *archive.Sentinel, err error) {
 	if o.DataDir != "" {
@@ -62,23 +63,23 @@ func PushRemote(ctx context.Context, o Options) (_ *archive.Sentinel, err error)
 	}
 	startLSN, tli := pgcontrol.LSN(res.LSN), uint32(res.TimelineID)
 	var tablespaces []archive.Tablespace
-	var archives []archiveHeader
+	var archives []bbstream.Archive
 	oids := map[string]string{}
 	for _, ts := range res.Tablespaces {
 		oid := strconv.Itoa(int(ts.OID))
 		tablespaces = append(tablespaces, archive.Tablespace{OID: oid, Name: oid, Location: ts.Location})
 		oids[ts.Location] = oid
-		archives = append(archives, archiveHeader{Name: oid + ".tar", Location: ts.Location})
+		archives = append(archives, bbstream.Archive{Name: oid + ".tar", Location: ts.Location})
 	}
-	stream := &copyStream{ctx: ctx, conn: conn}
+	stream := bbstream.New(ctx, conn)
 	if version < 150000 {
 		// Before 15 the data directory's archive comes after the
 		// tablespaces', as its row (no OID) does in the result set.
-		archives = append(archives, archiveHeader{Name: "base.tar"})
+		archives = append(archives, bbstream.Archive{Name: "base.tar"})
 		if serverManifest {
-			archives = append(archives, archiveHeader{Manifest: true})
+			archives = append(archives, bbstream.Archive{Manifest: true})
 		}
-		stream = oldStream(ctx, conn, archives)
+		stream = bbstream.NewOld(ctx, conn, archives)
 	}
 	sn := newSentinel(startTime, startLSN, tli, facts, version, enc)
 	sn.DataDir = facts.DataDir
@@ -98,7 +99,7 @@ func PushRemote(ctx context.Context, o Options) (_ *archive.Sentinel, err error)
 	p := &packer{store: o.Store, enc: enc, name: sn.Name, limit: o.PartitionSize, chunk: o.ChunkSize, log: log, progress: o.Progress}
 	f := &remoteFeed{stream: stream, oids: oids, p: p,
 		piece: remotePiece, pool: make(chan []byte, o.Concurrency+2), got: map[string]arrived{}}
-	stopWatch := unblockOnCancel(ctx, conn)
+	stopWatch := bbstream.UnblockOnCancel(ctx, conn)
 	err = p.runFeed(ctx, o.Concurrency, f.feed)
 	stopWatch()
 	if err != nil {

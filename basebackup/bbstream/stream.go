@@ -1,4 +1,7 @@
-package basebackup
+// Package bbstream reads the COPY stream of BASE_BACKUP, in the protocol
+// of PostgreSQL 15 and later and in the older one, as a sequence of
+// archives each read like a file.
+package bbstream
 
 import (
 	"bytes"
@@ -12,47 +15,55 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
-// copyStream reads the COPY stream BASE_BACKUP sends on PostgreSQL 15 and
+// Stream reads the COPY stream BASE_BACKUP sends on PostgreSQL 15 and
 // later: each CopyData starts with a type byte, 'n' opening an archive
 // (one per tablespace), 'd' carrying its bytes, 'p' progress, 'm' opening
 // the backup_manifest. Read returns the current archive's bytes and io.EOF
 // where the next one starts.
 //
-// Before 15 (old set) the server sends one COPY per archive instead, raw
+// Before 15 the server sends one COPY per archive instead, raw
 // bytes with no type byte, in the order its tablespace result set listed
 // them, then (13 and 14) one COPY of the backup_manifest: the same
 // archives, told apart by position rather than by header, so the feed
 // reads both alike.
-type copyStream struct {
+type Stream struct {
 	ctx  context.Context // only to tell a cancellation from a broken stream
 	conn *pgconn.PgConn
 	buf  []byte // the unread rest of the last 'd' message; valid until the next receive
 	next []byte // the 'n' or 'm' message that ended the current archive
 	done bool   // CopyDone received
 
-	old    bool            // the protocol before PostgreSQL 15
-	queue  []archiveHeader // old: the archives still to come, in order
-	inCopy bool            // old: between a CopyOutResponse and its CopyDone
+	old    bool      // the protocol before PostgreSQL 15
+	queue  []Archive // old: the archives still to come, in order
+	inCopy bool      // old: between a CopyOutResponse and its CopyDone
 }
 
-// oldStream is a copyStream for the protocol before PostgreSQL 15, which
+// New reads the stream of PostgreSQL 15 and later from conn, after
+// pglogrepl.StartBaseBackup; ctx only tells a cancellation from a broken
+// stream (UnblockOnCancel ends a blocked read).
+func New(ctx context.Context, conn *pgconn.PgConn) *Stream {
+	return &Stream{ctx: ctx, conn: conn}
+}
+
+// NewOld reads the stream of the protocol before PostgreSQL 15, which
 // will send the archives listed, in that order.
-func oldStream(ctx context.Context, conn *pgconn.PgConn, archives []archiveHeader) *copyStream {
-	return &copyStream{ctx: ctx, conn: conn, old: true, queue: archives}
+func NewOld(ctx context.Context, conn *pgconn.PgConn, archives []Archive) *Stream {
+	return &Stream{ctx: ctx, conn: conn, old: true, queue: archives}
 }
 
-// archiveHeader is an 'n' or 'm' message.
-type archiveHeader struct {
+// Archive is one archive of the stream: an 'n' or 'm' message, or its
+// place in the old protocol's order.
+type Archive struct {
 	Manifest bool
 	Name     string // "base.tar", "16385.tar"
 	Location string // the tablespace's location; "" for the data directory
 }
 
-// nextArchive skips to the next 'n' or 'm' message; ok is false once the
-// COPY has ended.
-func (s *copyStream) nextArchive() (h archiveHeader, ok bool, err error) {
+// Next skips to the start of the next archive; ok is false once the
+// stream has ended (FinishBaseBackup reads what follows).
+func (s *Stream) Next() (h Archive, ok bool, err error) {
 	if s.old {
-		return s.nextOldArchive()
+		return s.nextOld()
 	}
 	for s.next == nil && !s.done {
 		s.buf = nil
@@ -66,18 +77,18 @@ func (s *copyStream) nextArchive() (h archiveHeader, ok bool, err error) {
 	msg := s.next
 	s.next, s.buf = nil, nil
 	if msg[0] == 'm' {
-		return archiveHeader{Manifest: true}, true, nil
+		return Archive{Manifest: true}, true, nil
 	}
 	parts := bytes.Split(msg[1:], []byte{0})
 	if len(parts) < 2 {
 		return h, false, fmt.Errorf("BASE_BACKUP: malformed new-archive message")
 	}
-	return archiveHeader{Name: string(parts[0]), Location: string(parts[1])}, true, nil
+	return Archive{Name: string(parts[0]), Location: string(parts[1])}, true, nil
 }
 
-// nextOldArchive reads to the end of the current COPY, then to the start
+// nextOld reads to the end of the current COPY, then to the start
 // of the next, whose archive is the next in the queue.
-func (s *copyStream) nextOldArchive() (h archiveHeader, ok bool, err error) {
+func (s *Stream) nextOld() (h Archive, ok bool, err error) {
 	for s.inCopy {
 		s.buf = nil
 		if err := s.receive(); err != nil {
@@ -99,14 +110,14 @@ func (s *copyStream) nextOldArchive() (h archiveHeader, ok bool, err error) {
 }
 
 // ended says whether the current archive has been read to its end.
-func (s *copyStream) ended() bool {
+func (s *Stream) ended() bool {
 	if s.old {
 		return !s.inCopy
 	}
 	return s.next != nil || s.done
 }
 
-func (s *copyStream) Read(p []byte) (int, error) {
+func (s *Stream) Read(p []byte) (int, error) {
 	for len(s.buf) == 0 {
 		if s.ended() {
 			return 0, io.EOF
@@ -122,11 +133,11 @@ func (s *copyStream) Read(p []byte) (int, error) {
 
 // receive reads one message: 'd' data becomes buf, 'n' and 'm' become
 // next, progress is dropped.
-func (s *copyStream) receive() error {
+func (s *Stream) receive() error {
 	// Not s.ctx: pgconn watches a cancellable context with a goroutine
 	// per call, which for tens of thousands of 32 KiB messages cost more
-	// than the reading; PushRemote ends a blocked read on cancellation
-	// with a deadline instead (unblockOnCancel).
+	// than the reading; the caller ends a blocked read on cancellation
+	// with a deadline instead (UnblockOnCancel).
 	msg, err := s.conn.ReceiveMessage(context.Background())
 	if err != nil && s.ctx.Err() != nil {
 		return s.ctx.Err()
@@ -177,8 +188,8 @@ func (s *copyStream) receive() error {
 	return nil
 }
 
-// unblockOnCancel makes a read blocked on conn fail once ctx is done;
+// UnblockOnCancel makes a read blocked on conn fail once ctx is done;
 // the returned function stops watching.
-func unblockOnCancel(ctx context.Context, conn *pgconn.PgConn) (stop func() bool) {
+func UnblockOnCancel(ctx context.Context, conn *pgconn.PgConn) (stop func() bool) {
 	return context.AfterFunc(ctx, func() { conn.Conn().SetReadDeadline(time.Unix(1, 0)) })
 }
