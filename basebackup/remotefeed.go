@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/walnut-pg/walnut/archive"
+	"github.com/walnut-pg/walnut/basebackup/bbstream"
 )
 
 // smallFile is the size up to which a member gets a buffer of its own
@@ -31,7 +32,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // workers compress and upload: the stream is never the only thing working,
 // and memory stays at the pool's few pieces.
 type remoteFeed struct {
-	stream *copyStream
+	stream *bbstream.Stream
 	oids   map[string]string // tablespace location -> OID
 	p      *packer
 	piece  int64
@@ -45,7 +46,7 @@ type remoteFeed struct {
 
 func (f *remoteFeed) feed(ctx context.Context, send func(walkItem) error) error {
 	for {
-		h, ok, err := f.stream.nextArchive()
+		h, ok, err := f.stream.Next()
 		if err != nil {
 			return err
 		}

@@ -43,9 +43,6 @@ func connectReplication(ctx context.Context, connString string) (*pgconn.PgConn,
 	if err := pgcontrol.CheckServerVersion(version); err != nil {
 		return fail(err)
 	}
-	if version < 150000 {
-		return fail(fmt.Errorf("backup-push --remote needs PostgreSQL 15 or later (the server is %d); take the backup on the database host", version))
-	}
 	sys, err := pglogrepl.IdentifySystem(ctx, conn)
 	if err != nil {
 		return fail(fmt.Errorf("IDENTIFY_SYSTEM: %w", err))

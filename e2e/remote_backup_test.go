@@ -314,3 +314,82 @@ func TestRemoteBackupThroughWALReceive(t *testing.T) {
 		t.Fatalf("restored from the remote backup with wal-receive's WAL: digest %s, want %s", got, want)
 	}
 }
+
+// backup-push --remote on the majors before 15, whose BASE_BACKUP takes
+// the old option syntax and sends one COPY per archive (then the
+// backup_manifest on 13 and 14; 12 has none): a tablespace, a backup under
+// load, a point-in-time restore with table digests, pg_verifybackup of
+// walnut's own manifest (Debian's 15 reads it for any major; its
+// pg_waldump cannot parse older WAL, hence --no-parse-wal).
+func TestRemoteBackupOldMajors(t *testing.T) {
+	for _, major := range []int{12, 13, 14} {
+		t.Run(fmt.Sprintf("PG%d", major), func(t *testing.T) {
+			remoteBackupOldMajor(t, major)
+		})
+	}
+}
+
+func remoteBackupOldMajor(t *testing.T, major int) {
+	a := newArchive(t)
+	src := archivingClusterOpts(t, a, testpg.Options{Major: major})
+	if v := src.QueryString(t, "SELECT current_setting('server_version_num')::int / 10000"); v != strconv.Itoa(major) {
+		t.Fatalf("asked for PostgreSQL %d, server is %s", major, v)
+	}
+	tsDir := filepath.Join(a.Dir, "ts1")
+	if err := os.Mkdir(tsDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := testpg.ChownToServer(tsDir); err != nil {
+		t.Fatal(err)
+	}
+	src.Exec(t, "CREATE TABLESPACE ts1 LOCATION '"+tsDir+"'")
+	src.Pgbench(t, "-i", "-s", "1", "-q")
+	src.Exec(t, "CREATE TABLE in_ts TABLESPACE ts1 AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	load := src.Command(ctx, nil, src.PgbenchPath(t), "-n", "-c", "2", "-T", "30", "postgres")
+	if err := load.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	push := mustRun(t, testpg.SharedTempDir(t), env(a, src, "WALNUT_PARTITION_SIZE=4194304"), "backup-push", "--remote")
+	cancel()
+	load.Wait()
+	name := strings.TrimSpace(push.Stdout)
+	if !strings.HasPrefix(name, "base_00000001") {
+		t.Fatalf("backup name %q\n%s", name, push)
+	}
+	kept, _ := filepath.Glob(filepath.Join(a.Path, "backups", name, "server_backup_manifest*"))
+	noManifest := strings.Contains(push.Stderr, "sends no backup_manifest")
+	if major == 12 && (len(kept) != 0 || !noManifest) {
+		t.Errorf("PG 12: want no server manifest kept (%v) and the log to say so\n%s", kept, push.Stderr)
+	}
+	if major > 12 && (len(kept) != 1 || noManifest) {
+		t.Errorf("PG %d: the server's backup_manifest was not kept (%v)\n%s", major, kept, push.Stderr)
+	}
+	mustRun(t, "", env(a, nil), "backup-verify", name)
+
+	src.Pgbench(t, "-n", "-c", "2", "-t", "100", "postgres")
+	src.Exec(t, "INSERT INTO in_ts SELECT g, 'after' FROM generate_series(20001, 20100) g")
+	const tsDigest = "SELECT count(*) || '/' || md5(string_agg(v, ',' ORDER BY id)) FROM in_ts"
+	want, wantTS := src.QueryString(t, tableDigest), src.QueryString(t, tsDigest)
+	time.Sleep(1100 * time.Millisecond)
+	target := src.QueryString(t, "SELECT now()::text")
+	time.Sleep(1100 * time.Millisecond)
+	src.Exec(t, "DROP TABLE pgbench_accounts")
+	src.Exec(t, "DELETE FROM in_ts")
+	switchAndWaitArchived(t, src)
+
+	dest := filepath.Join(a.Dir, "restored")
+	mustRun(t, "", env(a, nil), "backup-fetch", dest, name, "--tablespace-mapping", tsDir+"="+filepath.Join(a.Dir, "ts1-restored"),
+		"--recovery-target-time", target, "--recovery-target-action", "promote")
+	verifyBackup(t, dest, "--ignore=tablespace_map")
+	restored := startRestored(t, a, dest)
+	if got := restored.QueryString(t, tableDigest); got != want {
+		t.Fatalf("PG %d restored from the remote backup: digest %s, want %s", major, got, want)
+	}
+	if got := restored.QueryString(t, tsDigest); got != wantTS {
+		t.Fatalf("PG %d restored tablespace table %s, want %s", major, got, wantTS)
+	}
+}
