@@ -8,7 +8,7 @@ COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 LDFLAGS := -X $(PKG)/commands.version=$(VERSION) -X $(PKG)/commands.commit=$(COMMIT)
 STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build release deb setup test trials demo lint bench bench-go bench-tools bench-status fuzz clean
+.PHONY: all build release deb setup test trials demo lint bench bench-go bench-tools bench-status bench-delta fuzz clean
 
 all: build
 
@@ -68,6 +68,10 @@ bench-tools:
 
 bench-status:
 	bash bench/status.sh
+
+# A delta backup against its full base (bench/delta.sh says what it runs).
+bench-delta:
+	bash bench/delta.sh
 
 clean:
 	rm -rf bin dist
