@@ -74,5 +74,5 @@ func checkCommand(g *globals) *cli.Command {
 // inspectArchiveCommand hands check the reading of archive_command as a
 // walnut command line.
 func inspectArchiveCommand(command string, serverEnv []string) check.ArchiveCommand {
-	return check.ArchiveCommand(cliargs.InspectArchiveCommand(command, serverEnv))
+	return cliargs.InspectArchiveCommand(command, serverEnv)
 }

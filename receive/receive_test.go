@@ -9,19 +9,6 @@ import (
 	"github.com/walnut-pg/walnut/storage/mem"
 )
 
-func TestParseSegmentSize(t *testing.T) {
-	for in, want := range map[string]uint64{"16MB": 16 << 20, "1MB": 1 << 20, "1GB": 1 << 30, "1024kB": 1 << 20} {
-		if got, err := parseSegmentSize(in); err != nil || got != want {
-			t.Errorf("parseSegmentSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "16", "3MB", "2GB", "16 MB", "MB"} {
-		if got, err := parseSegmentSize(in); err == nil {
-			t.Errorf("parseSegmentSize(%q) = %d, want an error", in, got)
-		}
-	}
-}
-
 // The start point on a timeline path: a segment counts on the timeline
 // that owns its start, and the end of the newest one is where streaming
 // resumes, on the timeline that holds that position.

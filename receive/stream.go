@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/walnut-pg/walnut/archive"
 	"github.com/walnut-pg/walnut/pgcontrol"
+	"github.com/walnut-pg/walnut/pgshow"
 )
 
 // receiver runs replication sessions, one per connection.
@@ -101,24 +102,19 @@ func (r *receiver) session(ctx context.Context) error {
 // checkServer learns the segment size and refuses a server of an
 // unsupported version or another cluster than the archive's.
 func (r *receiver) checkServer(ctx context.Context, conn *pgconn.PgConn, sys pglogrepl.IdentifySystemResult) error {
-	num, err := showSetting(ctx, conn, "server_version_num")
+	n, err := pgshow.ServerVersion(ctx, conn)
 	if err != nil {
 		return err
-	}
-	n, err := strconv.Atoi(num)
-	if err != nil {
-		return fmt.Errorf("server_version_num %q: %w", num, err)
 	}
 	if err := pgcontrol.CheckServerVersion(n); err != nil {
 		return fmt.Errorf("%w: %v", ErrSetup, err)
 	}
-	v, err := showSetting(ctx, conn, "wal_segment_size")
+	segSize, err := pgshow.WALSegmentSize(ctx, conn)
 	if err != nil {
 		return err
 	}
-	segSize, err := parseSegmentSize(v)
-	if err != nil {
-		return err
+	if !pgcontrol.ValidSegmentSize(segSize) {
+		return fmt.Errorf("%w: wal_segment_size %d: not a WAL segment size PostgreSQL allows", ErrSetup, segSize)
 	}
 	if r.segs.segSize != 0 && r.segs.segSize != segSize {
 		return fmt.Errorf("%w: the server's WAL segments are %d bytes, they were %d", ErrSetup, segSize, r.segs.segSize)
@@ -138,31 +134,6 @@ func (r *receiver) checkServer(ctx context.Context, conn *pgconn.PgConn, sys pgl
 		r.o.Log.Warn("could not check the archive's identity", "err", err)
 	}
 	return nil
-}
-
-func showSetting(ctx context.Context, conn *pgconn.PgConn, name string) (string, error) {
-	res, err := conn.Exec(ctx, "SHOW "+name).ReadAll()
-	if err != nil {
-		return "", fmt.Errorf("SHOW %s: %w", name, err)
-	}
-	if len(res) != 1 || len(res[0].Rows) != 1 || len(res[0].Rows[0]) != 1 {
-		return "", fmt.Errorf("SHOW %s: unexpected answer", name)
-	}
-	return string(res[0].Rows[0][0]), nil
-}
-
-// parseSegmentSize reads wal_segment_size as SHOW prints it ("16MB").
-func parseSegmentSize(v string) (uint64, error) {
-	units := map[string]uint64{"kB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
-	for u, mul := range units {
-		if num, ok := strings.CutSuffix(v, u); ok {
-			n, err := strconv.ParseUint(num, 10, 64)
-			if err == nil && pgcontrol.ValidSegmentSize(n*mul) {
-				return n * mul, nil
-			}
-		}
-	}
-	return 0, fmt.Errorf("wal_segment_size %q: not a WAL segment size", v)
 }
 
 // ensureSlot creates the physical slot unless it exists. RESERVE_WAL

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/walnut-pg/walnut/check"
 	"github.com/walnut-pg/walnut/config"
 )
 
@@ -18,31 +19,14 @@ import (
 var WALEValueFlags = []string{"s3-prefix", "wabs-prefix", "gs-prefix", "file-prefix", "gpg-key-id",
 	"k", "aws-access-key-id", "a", "wabs-account-name", "gs-access-key-id"}
 
-// ArchiveCommand is what a server's archive_command does, read as a walnut
-// command line; its fields are check.ArchiveCommand's, so the caller
-// converts it.
-type ArchiveCommand struct {
-	// Walnut is set when it runs walnut wal-push with %p.
-	Walnut     bool
-	Executable string
-	// Prefix is the archive it stores into, "" when that cannot be told
-	// (From says why); From says where the prefix came from.
-	Prefix string
-	From   string
-	// Problem says why it is not a working walnut wal-push.
-	Problem string
-	// Envdir and EnvFile are the configuration it reads.
-	Envdir, EnvFile string
-}
-
 // InspectArchiveCommand reads a server's archive_command as a walnut
 // command line, as the shell PostgreSQL starts would run it: which
 // executable, whether it is walnut wal-push with %p, and which prefix it
 // archives to once its environment, envdir wrappers and walnut's own
 // --envdir, --env-file and --prefix are applied (the precedence walnut
 // itself uses). serverEnv is the server's environment, nil if unknown.
-func InspectArchiveCommand(command string, serverEnv []string) ArchiveCommand {
-	var ac ArchiveCommand
+func InspectArchiveCommand(command string, serverEnv []string) check.ArchiveCommand {
+	var ac check.ArchiveCommand
 	words, err := ShellWords(command)
 	if err != nil {
 		ac.Problem = err.Error()
