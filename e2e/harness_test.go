@@ -199,3 +199,16 @@ func startRestored(t *testing.T, a *archive, dest string) *testpg.Cluster {
 	c.WaitReady(t, 5*time.Minute)
 	return c
 }
+
+// createTablespace makes dir, the server's, and tablespace name in it.
+func createTablespace(t *testing.T, c *testpg.Cluster, dir, name string) string {
+	t.Helper()
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := testpg.ChownToServer(dir); err != nil {
+		t.Fatal(err)
+	}
+	c.Exec(t, "CREATE TABLESPACE "+name+" LOCATION '"+dir+"'")
+	return dir
+}

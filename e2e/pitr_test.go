@@ -104,14 +104,7 @@ func TestPITRToRestorePoint(t *testing.T) {
 func TestRestoreToEndOfArchiveWithTablespace(t *testing.T) {
 	a := newArchive(t)
 	src := archivingCluster(t, a, nil)
-	tsDir := filepath.Join(a.Dir, "ts1")
-	if err := os.Mkdir(tsDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := testpg.ChownToServer(tsDir); err != nil {
-		t.Fatal(err)
-	}
-	src.Exec(t, "CREATE TABLESPACE ts1 LOCATION '"+tsDir+"'")
+	tsDir := createTablespace(t, src, filepath.Join(a.Dir, "ts1"), "ts1")
 	src.Pgbench(t, "-i", "-s", "3", "-q")
 	src.Exec(t, "CREATE TABLE in_ts TABLESPACE ts1 AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 50000) g")
 	src.Exec(t, "CREATE UNLOGGED TABLE scratch AS SELECT g FROM generate_series(1, 1000) g")

@@ -37,14 +37,7 @@ func TestRemoteBackupPITRS3(t *testing.T) {
 // restored tables equal the source's at that time.
 func remoteBackupPITR(t *testing.T, a *archive, asNobody bool) {
 	src := archivingCluster(t, a, nil)
-	tsDir := filepath.Join(a.Dir, "ts1")
-	if err := os.Mkdir(tsDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := testpg.ChownToServer(tsDir); err != nil {
-		t.Fatal(err)
-	}
-	src.Exec(t, "CREATE TABLESPACE ts1 LOCATION '"+tsDir+"'")
+	tsDir := createTablespace(t, src, filepath.Join(a.Dir, "ts1"), "ts1")
 	src.Pgbench(t, "-i", "-s", "3", "-q")
 	src.Exec(t, "CREATE TABLE in_ts TABLESPACE ts1 AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 50000) g")
 
@@ -335,14 +328,7 @@ func remoteBackupOldMajor(t *testing.T, major int) {
 	if v := src.QueryString(t, "SELECT current_setting('server_version_num')::int / 10000"); v != strconv.Itoa(major) {
 		t.Fatalf("asked for PostgreSQL %d, server is %s", major, v)
 	}
-	tsDir := filepath.Join(a.Dir, "ts1")
-	if err := os.Mkdir(tsDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := testpg.ChownToServer(tsDir); err != nil {
-		t.Fatal(err)
-	}
-	src.Exec(t, "CREATE TABLESPACE ts1 LOCATION '"+tsDir+"'")
+	tsDir := createTablespace(t, src, filepath.Join(a.Dir, "ts1"), "ts1")
 	src.Pgbench(t, "-i", "-s", "1", "-q")
 	src.Exec(t, "CREATE TABLE in_ts TABLESPACE ts1 AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g")
 

@@ -481,13 +481,7 @@ func TestWALReceiveReportsLostWAL(t *testing.T) {
 	waitStreaming(t, c, p)
 	c.Exec(t, "CREATE TABLE filler AS SELECT g FROM generate_series(1, 1000) g")
 	first := c.QueryString(t, "SELECT pg_walfile_name(pg_switch_wal())")
-	deadline := time.Now().Add(time.Minute)
-	for !slices.Contains(walNames(t, a), first) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not stored\n%s", first, p.output())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitWALStored(t, a, first, time.Minute, p)
 	p.terminate(t, time.Minute)
 	c.Exec(t, "SELECT pg_drop_replication_slot('walnut')")
 	lost := c.QueryString(t, "SELECT pg_walfile_name(pg_current_wal_lsn())")
@@ -501,7 +495,7 @@ func TestWALReceiveReportsLostWAL(t *testing.T) {
 	}
 	here := c.QueryString(t, "SELECT pg_walfile_name(pg_current_wal_lsn())")
 	p = startReceive(t, env(a, c), a.Dir)
-	deadline = time.Now().Add(time.Minute)
+	deadline := time.Now().Add(time.Minute)
 	for !slices.ContainsFunc(walNames(t, a), func(n string) bool { return strings.HasPrefix(n, here) }) {
 		if time.Now().After(deadline) {
 			t.Fatalf("wal-receive did not go on from %s\n%s", here, p.output())
@@ -549,13 +543,7 @@ func TestWALReceiveAsyncMinIOOutage(t *testing.T) {
 	end := c.QueryString(t, "SELECT pg_walfile_name(pg_current_wal_lsn())")
 	c.Exec(t, "SELECT pg_switch_wal()")
 	// The segment holding the last row is stored whole once switched.
-	deadline := time.Now().Add(90 * time.Second)
-	for !slices.Contains(walNames(t, a), end) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is not in the archive 90 s after the store came back: %v\n%s", end, walNames(t, a), p.output())
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	waitWALStored(t, a, end, 90 * time.Second, p)
 	c.Kill(t)
 	p.kill(t)
 	if err := os.RemoveAll(c.DataDir); err != nil {
@@ -634,13 +622,7 @@ func TestWALReceiveInvalidatedSlot(t *testing.T) {
 	waitStreaming(t, c, p)
 	c.Exec(t, "CREATE TABLE filler AS SELECT g FROM generate_series(1, 1000) g")
 	first := c.QueryString(t, "SELECT pg_walfile_name(pg_switch_wal())")
-	deadline := time.Now().Add(time.Minute)
-	for !slices.Contains(walNames(t, a), first) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not stored\n%s", first, p.output())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitWALStored(t, a, first, time.Minute, p)
 	p.terminate(t, time.Minute)
 	for range 10 {
 		c.Exec(t, "INSERT INTO filler SELECT g FROM generate_series(1, 20000) g")
@@ -657,13 +639,7 @@ func TestWALReceiveInvalidatedSlot(t *testing.T) {
 	waitStreaming(t, c, p)
 	c.Exec(t, "INSERT INTO filler SELECT g FROM generate_series(1, 1000) g")
 	next := c.QueryString(t, "SELECT pg_walfile_name(pg_switch_wal())")
-	deadline = time.Now().Add(time.Minute)
-	for !slices.Contains(walNames(t, a), next) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not stored after the slot was invalidated\n%s", next, p.output())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitWALStored(t, a, next, time.Minute, p)
 	if st := c.QueryString(t, "SELECT active::text || ' ' || wal_status FROM pg_replication_slots WHERE slot_name = 'walnut'"); st != "true reserved" {
 		t.Errorf("slot walnut after wal-receive went on: %s, want active and reserved", st)
 	}
@@ -671,4 +647,16 @@ func TestWALReceiveInvalidatedSlot(t *testing.T) {
 		t.Errorf("wal-receive did not report the invalidated slot at ERROR\n%s", out)
 	}
 	p.terminate(t, time.Minute)
+}
+
+// waitWALStored waits until name is in a's archive, for up to within.
+func waitWALStored(t *testing.T, a *archive, name string, within time.Duration, p *walnutProc) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !slices.Contains(walNames(t, a), name) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not in the archive after %s: %v\n%s", name, within, walNames(t, a), p.output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
