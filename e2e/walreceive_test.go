@@ -543,7 +543,7 @@ func TestWALReceiveAsyncMinIOOutage(t *testing.T) {
 	end := c.QueryString(t, "SELECT pg_walfile_name(pg_current_wal_lsn())")
 	c.Exec(t, "SELECT pg_switch_wal()")
 	// The segment holding the last row is stored whole once switched.
-	waitWALStored(t, a, end, 90 * time.Second, p)
+	waitWALStored(t, a, end, 90*time.Second, p)
 	c.Kill(t)
 	p.kill(t)
 	if err := os.RemoveAll(c.DataDir); err != nil {
