@@ -280,7 +280,7 @@ func TestWALReceiveSynchronousMinIO(t *testing.T) {
 	stalled := w.committed.Load()
 	// Longer than the storage decorator's own retries (some 15 s), so
 	// wal-receive's retry, which never gives up, is what carries on.
-	time.Sleep(20 * time.Second)
+	time.Sleep(28 * time.Second)
 	if now := w.committed.Load(); now != stalled {
 		t.Errorf("commits went on while the store was away: %d then %d", stalled, now)
 	}
