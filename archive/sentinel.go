@@ -81,6 +81,7 @@ type Running struct {
 	Host         string    `json:"host"`
 	PID          int       `json:"pid"`
 	StartTime    time.Time `json:"start_time"`
+	DeltaBase    string    `json:"delta_base,omitempty"` // delete keeps it while the push runs
 }
 
 // Tablespace is one user tablespace of a backed-up cluster.

@@ -50,7 +50,7 @@ func newSentinel(startTime time.Time, startLSN pgcontrol.LSN, tli uint32, facts 
 // shows.
 func putRunning(ctx context.Context, o Options, sn *archive.Sentinel) error {
 	running := archive.Running{Name: sn.Name, StartLSN: sn.StartLSN, StartSegment: sn.StartSegment,
-		Host: sn.Hostname, PID: os.Getpid(), StartTime: sn.StartTime}
+		Host: sn.Hostname, PID: os.Getpid(), StartTime: sn.StartTime, DeltaBase: sn.DeltaBase}
 	_, err := archive.PutJSON(ctx, o.Store, archive.RunningKey(sn.Name), running)
 	return err
 }

@@ -64,3 +64,37 @@ func TestChainSizes(t *testing.T) {
 		}
 	}
 }
+
+// A delta being taken now has no sentinel yet, only its running marker,
+// which names its base: delete keeps that base and its chain while the
+// marker is younger than the grace period, so the push does not fail at
+// its end for want of them, and lets them go once it is older.
+func TestPlanKeepsBaseOfRunningDelta(t *testing.T) {
+	a := newFake()
+	full := a.backup(1, 2, 3, t0.Add(1*time.Hour), false)
+	d1 := a.backup(1, 4, 5, t0.Add(2*time.Hour), false)
+	a.backup(1, 6, 7, t0.Add(3*time.Hour), false)
+	a.inv.sentinels[1].DeltaBase, a.inv.sentinels[1].DeltaDepth = full, 1
+	a.wal(1, 1, 12)
+	now := t0.Add(5 * time.Hour)
+	running := "base_" + walSeg(1, 10) + "_00000028"
+	a.inv.backups = append(a.inv.backups, a.obj(archive.RunningKey(running), now.Add(-time.Minute)))
+	a.inv.runningDeltas = map[string]string{running: d1}
+
+	p := plan(t, a, Policy{Mode: Retain, Retain: 1, Grace: DefaultGrace}, now)
+	if len(p.Backups) != 0 || !slices.Contains(p.Kept.Backups, full) || !slices.Contains(p.Kept.Backups, d1) {
+		t.Fatalf("retain 1 with a delta running over %s: deletes %v, keeps %v", d1, p.Backups, p.Kept.Backups)
+	}
+	if notes := strings.Join(p.Notes, "\n"); !strings.Contains(notes, d1+" is kept: the running backup-push of the delta "+running) {
+		t.Errorf("plan notes do not say why %s is kept:\n%s", d1, notes)
+	}
+	// A marker older than the grace period is a killed push's.
+	p = plan(t, a, Policy{Mode: Retain, Retain: 1, Grace: DefaultGrace}, now.Add(DefaultGrace+time.Minute))
+	var gone []string
+	for _, b := range p.Backups {
+		gone = append(gone, b.Name)
+	}
+	if !slices.Equal(gone, []string{full, d1}) {
+		t.Errorf("retain 1 with a stale marker deletes %v, want %s and %s", gone, full, d1)
+	}
+}

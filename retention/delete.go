@@ -2,9 +2,13 @@ package retention
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -86,6 +90,9 @@ func takeInventory(ctx context.Context, s storage.Store) (*inventory, error) {
 		return nil, err
 	}
 	if inv.sentinels, err = archive.ReadSentinels(ctx, s, names); err != nil {
+		return nil, err
+	}
+	if inv.runningDeltas, err = readRunningDeltas(ctx, s, inv.backups, names); err != nil {
 		return nil, err
 	}
 	// WAL-E's backups and WAL, under the same prefix, retire by the same
@@ -265,4 +272,35 @@ func (x *executor) deleteKeys(ctx context.Context, keys []string) error {
 		return nil
 	})
 	return g.Wait()
+}
+
+// readRunningDeltas reads the running markers of backups without a
+// sentinel and returns the base of each that is a delta. A marker gone
+// since the listing belongs to a push that ended; one that cannot be read
+// stops the delete, which might otherwise remove the base under it.
+func readRunningDeltas(ctx context.Context, s storage.Store, backups []storage.ObjectInfo, committed []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, oi := range backups {
+		name, _, _ := strings.Cut(strings.TrimPrefix(oi.Key, archive.BackupsDir), "/")
+		if oi.Key != archive.RunningKey(name) || slices.Contains(committed, name) {
+			continue
+		}
+		rc, err := s.Get(ctx, oi.Key)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var r archive.Running
+		err = json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&r)
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", oi.Key, err)
+		}
+		if r.DeltaBase != "" {
+			out[name] = r.DeltaBase
+		}
+	}
+	return out, nil
 }

@@ -400,3 +400,33 @@ func TestPlanTemps(t *testing.T) {
 		}
 	}
 }
+
+// delete reads the running markers of backups without a sentinel for the
+// base a running delta needs; a marker it cannot read stops it.
+func TestInventoryReadsRunningDeltas(t *testing.T) {
+	s := mem.New()
+	ctx := t.Context()
+	delta, full := "base_000000010000000000000010_00000028", "base_000000010000000000000004_00000028"
+	for name, r := range map[string]archive.Running{
+		delta:                                    {Name: delta, DeltaBase: full},
+		"base_000000010000000000000012_00000028": {Name: "base_000000010000000000000012_00000028"},
+	} {
+		if _, err := archive.PutJSON(ctx, s, archive.RunningKey(name), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inv, err := takeInventory(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.runningDeltas) != 1 || inv.runningDeltas[delta] != full {
+		t.Fatalf("running deltas %v, want %s over %s", inv.runningDeltas, delta, full)
+	}
+	bad := archive.RunningKey("base_000000010000000000000014_00000028")
+	if err := s.Put(ctx, bad, strings.NewReader("{not json"), 9); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := takeInventory(ctx, s); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("an unreadable marker: %v, want an error naming %s", err, bad)
+	}
+}

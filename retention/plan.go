@@ -171,6 +171,9 @@ type inventory struct {
 	wal       []storage.ObjectInfo // every object under wal/
 	identity  *storage.ObjectInfo  // walnut.json, if present
 	temps     []storage.ObjectInfo // temp files of unfinished uploads (garbage only)
+	// runningDeltas maps a backup without a sentinel whose running marker
+	// says it is a delta to its base.
+	runningDeltas map[string]string
 }
 
 // backupObjects is what the keys under backups/ say about one name.
@@ -230,7 +233,14 @@ func planDelete(p Policy, inv *inventory, now time.Time) (*Plan, error) {
 	if err != nil && p.Mode != Everything { // everything needs no positions
 		return nil, err
 	}
-	candidates = keepChains(p.Mode, candidates, retained, pl.plan)
+	// A marker the grace period would let go names no push still running.
+	running := map[string]string{}
+	for name, base := range inv.runningDeltas {
+		if b := pl.byName[name]; b != nil && b.sentinel == nil && b.tombstone == nil && now.Sub(b.newest()) < p.Grace {
+			running[base] = name
+		}
+	}
+	candidates = keepChains(p.Mode, candidates, retained, running, pl.plan)
 	if err := pl.planBackups(candidates, retained); err != nil {
 		return nil, err
 	}
