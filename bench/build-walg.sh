@@ -12,6 +12,10 @@
 # Built without cgo (no brotli, lzo or libsodium; the bench uses zstd,
 # which WAL-G takes from klauspost/compress as walnut does). WAL-G 3.x
 # imports encoding/json/v2, hence GOEXPERIMENT=jsonv2 as in its Makefile.
+# Where a Go module proxy refuses one of its modules (one here refused
+# github.com/yandex-cloud/go-sdk/services/kms, which only WAL-G's KMS
+# envelope encryption imports), point it at a checkout of that module in
+# the source tree first: go mod edit -replace MODULE=/path/to/checkout.
 set -euo pipefail
 
 die() { echo "build-walg: $*" >&2; exit 1; }
