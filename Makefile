@@ -54,8 +54,9 @@ lint:
 	cd packaging/mkdeb && $(GO) vet ./... && $(STATICCHECK) ./...
 
 # Performance is measured here, never asserted in timed tests. bench-go:
-# the hot paths in-process; bench-tools: walnut, pg_basebackup and
-# pgBackRest on one pgbench cluster (BENCH_SCALE=100, or BENCH_SCALES="50 100 200");
+# the hot paths in-process; bench-tools: walnut, pg_basebackup, WAL-G (when
+# bench/build-walg.sh built it) and pgBackRest on one pgbench cluster and a
+# text table (BENCH_SCALE=100, or BENCH_SCALES="50 100 200");
 # bench-status: walnut status's wall time and peak RSS on 100,000 WAL
 # objects (BENCH_MINIO=1 adds a MinIO archive).
 bench: bench-go bench-tools bench-status

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: walnut, pg_basebackup and pgBackRest back up and
-# restore the same cluster in one run, and a markdown table of wall
+# Side-by-side benchmark: walnut, pg_basebackup, pgBackRest and WAL-G back
+# up and restore the same cluster in one run, and a markdown table of wall
 # seconds, peak RSS and stored bytes is printed at the end. Two data sets:
 # pgbench (compresses about 20x) and a table of random text made of words
 # (compresses about 5x, as tables with text do), each in its own cluster.
@@ -11,9 +11,12 @@
 #   BENCH_TEXT_MB=200 bench/run.sh     another size of the text table
 #   BENCH_DATASETS=text bench/run.sh   one data set only: pgbench or text
 #   BENCH_KEEP=1 bench/run.sh          keep the work directory for a look
+#   WALG=/path/to/wal-g bench/run.sh   WAL-G from elsewhere than the cache
 #
 # Needs PostgreSQL 15 (server binaries and pgbench), pg_basebackup, zstd,
-# tar, pgbackrest, GNU time (/usr/bin/time) and go. As root, every database
+# tar, pgbackrest, GNU time (/usr/bin/time) and go. WAL-G is measured when
+# its binary is there ($WALG, else wal-g in walnut's cache dir, where
+# bench/build-walg.sh puts it) and skipped otherwise. As root, every database
 # and backup program runs as the postgres user through runuser, as in
 # production. This is a measurement, not a test: it asserts nothing about
 # speed.
@@ -44,6 +47,21 @@ for tool in zstd tar pgbackrest go ps; do
 	command -v "$tool" >/dev/null || die "$tool missing (Debian: apt-get install ${tool/ps/procps})"
 done
 [ -x /usr/bin/time ] || die "/usr/bin/time missing: apt-get install time"
+
+# WAL-G is optional (CI does not build it): a WALG that is set must work,
+# the cache's copy is used when present, and its absence is said once.
+walg=
+if [ -n "${WALG:-}" ]; then
+	[ -x "$WALG" ] || die "WALG=$WALG: not an executable file"
+	walg=$WALG
+else
+	cached=${WALNUT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/walnut}/bin/wal-g
+	if [ -x "$cached" ]; then
+		walg=$cached
+	else
+		say "WAL-G skipped: no $cached (bench/build-walg.sh builds it; or set WALG)"
+	fi
+fi
 
 # as_pg runs a command as the server's user when we are root: PostgreSQL
 # refuses to run as root, and backups should read files as production does.
@@ -81,6 +99,12 @@ trap 'exit 130' INT TERM
 say "building walnut"
 (cd "$repo" && go build -trimpath -o "$work/walnut" .)
 chmod 0755 "$work/walnut"
+# A copy the postgres user can run: the cache may be under root's home.
+if [ -n "$walg" ]; then
+	cp "$walg" "$work/wal-g"
+	chmod 0755 "$work/wal-g"
+	"$work/wal-g" --version >/dev/null 2>&1 || die "$walg --version failed: not a WAL-G for PostgreSQL?"
+fi
 
 # free_port finds a TCP port nobody listens on at 127.0.0.1.
 free_port() {
@@ -108,7 +132,7 @@ drop_caches() {
 # records wall seconds and the peak RSS of its largest process in
 # $work/NAME.time, and the sampled peak of all its processes together in
 # $work/NAME.tree (pgBackRest and a zstd|tar pipeline are several
-# processes; walnut and pg_basebackup are one).
+# processes; walnut, pg_basebackup and WAL-G are one).
 measure() {
 	local name=$1
 	shift
@@ -174,6 +198,8 @@ run_scale() {
 	port=$(free_port)
 	as_pg mkdir -p "$d/sock" "$d/pgbackrest/log" "$d/pgbackrest/lock" "$d/pgbackrest/spool" "$d/pgbb" "$d/r-walnut" "$d/r-pgbb" "$d/r-pgbackrest"
 	local archive=$d/walnut-archive
+	local walg_conf=$d/walg.json
+	[ -n "$walg" ] && as_pg mkdir -p "$d/walg-archive" "$d/r-walg"
 
 	say "$scale: initdb and load (port $port)"
 	as_pg "$pgbin/initdb" -D "$d/data" -U postgres -A trust --no-sync >/dev/null
@@ -209,7 +235,23 @@ run_scale() {
 		pg1-socket-path=$d/sock
 		pg1-user=postgres
 	EOF
-	[ "$(id -u)" = 0 ] && chown postgres: "$d/pgbackrest.conf"
+	# WAL-G at zstd's fastest level (klauspost's SpeedFastest, as walnut's
+	# level 1; WAL-G's default is SpeedDefault, about zstd 3) with two
+	# upload and download workers, as the others have two.
+	cat >"$walg_conf" <<-EOF
+		{
+		  "WALG_FILE_PREFIX": "$d/walg-archive",
+		  "WALG_COMPRESSION_METHOD": "zstd",
+		  "WALG_ZSTD_LEVEL": "fastest",
+		  "WALG_UPLOAD_CONCURRENCY": "2",
+		  "WALG_DOWNLOAD_CONCURRENCY": "2",
+		  "PGHOST": "$d/sock",
+		  "PGPORT": "$port",
+		  "PGUSER": "postgres",
+		  "PGDATABASE": "postgres"
+		}
+	EOF
+	[ "$(id -u)" = 0 ] && chown postgres: "$d/pgbackrest.conf" "$walg_conf"
 	as_pg "$pgbin/pg_ctl" -D "$d/data" -l "$d/server.log" -w start >/dev/null
 	server_up=$d/data
 	local pg=(env PGHOST="$d/sock" PGPORT="$port" PGUSER=postgres PGDATABASE=postgres)
@@ -224,13 +266,15 @@ run_scale() {
 	fi
 	as_pg "${pg[@]}" "$pgbin/psql" -qAt -c CHECKPOINT >/dev/null
 
-	# From here on both archives receive every segment, so walnut and
-	# pgBackRest each wait for their own WAL as in production.
+	# From here on every archive receives every segment, so walnut,
+	# pgBackRest and WAL-G each wait for their own WAL as in production.
 	local wal_push="$work/walnut --prefix file://$archive wal-push %p"
 	as_pg pgbackrest --config="$d/pgbackrest.conf" --stanza=$stanza stanza-create >/dev/null
 	local pgbr_push="pgbackrest --config=$d/pgbackrest.conf --stanza=$stanza archive-push %p"
+	local archive_command="$wal_push && $pgbr_push"
+	[ -n "$walg" ] && archive_command+=" && $work/wal-g --config $walg_conf wal-push %p"
 	as_pg "${pg[@]}" "$pgbin/psql" -qAt \
-		-c "ALTER SYSTEM SET archive_command = '$wal_push && $pgbr_push'" \
+		-c "ALTER SYSTEM SET archive_command = '$archive_command'" \
 		-c "SELECT pg_reload_conf()" >/dev/null
 	local datasize
 	datasize=$(du -sb --exclude=pg_wal "$d/data" | cut -f1)
@@ -281,17 +325,29 @@ run_scale() {
 	pgbr_stored=$(size_of "$d/pgbackrest/repo/backup")
 	rm -rf "$d/r-pgbackrest"
 
+	local walg_stored= others=(pgbb pgbr)
+	if [ -n "$walg" ]; then
+		others+=(walg)
+		say "$scale: wal-g backup-push --full"
+		measure "walg-push-$scale" "$work/wal-g" --config "$walg_conf" backup-push --full "$d/data"
+		# sync -f as for pg_basebackup: the restore is timed until durable.
+		say "$scale: wal-g backup-fetch, then sync -f"
+		measure "walg-fetch-$scale" bash -c 'set -e
+			"$1" --config "$2" backup-fetch "$3" LATEST
+			sync -f "$3"' sh "$work/wal-g" "$walg_conf" "$d/r-walg"
+		# The backup's objects only; its WAL (wal_005) is left out as for
+		# the others.
+		walg_stored=$(size_of "$d/walg-archive/basebackups_005")
+		rm -rf "$d/r-walg"
+	fi
+
 	as_pg "$pgbin/pg_ctl" -D "$d/data" -m fast -w stop >/dev/null
 	server_up=
 	rm -rf "$d/data"
 
 	local tool stored push fetch label
-	for tool in walnut pgbb pgbr; do
-		case $tool in
-		walnut) stored=$walnut_stored label=walnut ;;
-		pgbb) stored=$pgbb_stored label="pg_basebackup" ;;
-		pgbr) stored=$pgbr_stored label="pgBackRest" ;;
-		esac
+	for tool in walnut "${others[@]}"; do
+		tool_is "$tool"
 		push=$tool-push-$scale fetch=$tool-fetch-$scale
 		rows+=("| $scale | $label | $(secs "$push") | $(secs "$fetch") | $(max_rss "$push") / $(tree_rss_mib "$push") | $(max_rss "$fetch") / $(tree_rss_mib "$fetch") | $(mib $((stored / 1024))) |")
 	done
@@ -299,17 +355,41 @@ run_scale() {
 	ratios+=("$(awk -v s="$scale" -v wb="$(secs "walnutr-push-$scale")" -v tb="$(secs "pgbb-push-$scale")" \
 		-v ws="$remote_stored" -v ts="$pgbb_stored" \
 		'BEGIN { printf "| %s | pg_basebackup (walnut --remote) | %.2fx | | %.3f |", s, tb / wb, ws / ts }')")
-	for tool in pgbb pgbr; do
-		case $tool in
-		pgbb) stored=$pgbb_stored label="pg_basebackup" ;;
-		pgbr) stored=$pgbr_stored label="pgBackRest" ;;
-		esac
+	for tool in "${others[@]}"; do
+		tool_is "$tool"
 		ratios+=("$(awk -v s="$scale" -v l="$label" \
 			-v wb="$(secs "walnut-push-$scale")" -v tb="$(secs "$tool-push-$scale")" \
 			-v wr="$(secs "walnut-fetch-$scale")" -v tr="$(secs "$tool-fetch-$scale")" \
 			-v ws="$walnut_stored" -v ts="$stored" \
 			'BEGIN { printf "| %s | %s | %.2fx | %.2fx | %.3f |", s, l, tb / wb, tr / wr, ws / ts }')")
 	done
+	# Issue 21's goal is against the fastest of the others, separately
+	# for backup and for restore.
+	local fb='' fr='' fbl='' frl=''
+	for tool in "${others[@]}"; do
+		tool_is "$tool"
+		if [ -z "$fb" ] || awk -v a="$(secs "$tool-push-$scale")" -v b="$fb" 'BEGIN { exit !(a < b) }'; then
+			fb=$(secs "$tool-push-$scale") fbl=$label
+		fi
+		if [ -z "$fr" ] || awk -v a="$(secs "$tool-fetch-$scale")" -v b="$fr" 'BEGIN { exit !(a < b) }'; then
+			fr=$(secs "$tool-fetch-$scale") frl=$label
+		fi
+	done
+	ratios+=("$(awk -v s="$scale" -v bl="$fbl" -v rl="$frl" \
+		-v wb="$(secs "walnut-push-$scale")" -v tb="$fb" \
+		-v wr="$(secs "walnut-fetch-$scale")" -v tr="$fr" \
+		'BEGIN { printf "| %s | the fastest (backup: %s; restore: %s) | %.2fx | %.2fx | |", s, bl, rl, tb / wb, tr / wr }')")
+}
+
+# tool_is TOOL sets stored and label for one of run_scale's tools (it
+# reads run_scale's locals: bash's scoping is dynamic).
+tool_is() {
+	case $1 in
+	walnut) stored=$walnut_stored label=walnut ;;
+	pgbb) stored=$pgbb_stored label="pg_basebackup" ;;
+	pgbr) stored=$pgbr_stored label="pgBackRest" ;;
+	walg) stored=$walg_stored label="WAL-G" ;;
+	esac
 }
 
 [[ $text_mb =~ ^[1-9][0-9]*$ ]] || die "BENCH_TEXT_MB=$text_mb: want a positive integer"
@@ -331,9 +411,11 @@ echo
 echo "### walnut $(cd "$repo" && git describe --tags --always --dirty 2>/dev/null || echo dev), $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
 echo "- machine: $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(mib "$mem_kib") MiB RAM, $(df -T "$work" | awk 'NR == 2 { print $2 " on " $1 }'), load average before the run: $load_before"
-echo "- $($pgbin/postgres --version), $(pgbackrest version), $(zstd --version | sed 's/^\*\*\* //; s/, by.*//'), $(go version | cut -d' ' -f3)"
+walg_version="WAL-G not measured"
+[ -n "$walg" ] && walg_version="WAL-G $("$work/wal-g" --version | awk '{ print $3 }')"
+echo "- $($pgbin/postgres --version), $(pgbackrest version), $walg_version, $(zstd --version | sed 's/^\*\*\* //; s/, by.*//'), $(go version | cut -d' ' -f3)"
 echo "- data sets: a number is a pgbench scale, text<MB> the table of random words; data directories without pg_wal: $(for x in "${scale_sizes[@]}"; do printf '%s %s MiB; ' "${x%%:*}" "$(mib $((${x#*:} / 1024)))"; done)$cache_note"
-echo "- walnut: file:// archive, defaults (zstd:1, 2 upload/download workers); walnut --remote: backup-push --remote over the unix socket, same defaults; pg_basebackup: -Ft --compress=client-zstd:1 -c fast, restored with zstd -d | tar x then sync -f; pgBackRest: process-max=2, compress-type=zst, compress-level=1, start-fast=y"
+echo "- walnut: file:// archive, defaults (zstd:1, 2 upload/download workers); walnut --remote: backup-push --remote over the unix socket, same defaults; pg_basebackup: -Ft --compress=client-zstd:1 -c fast, restored with zstd -d | tar x then sync -f; pgBackRest: process-max=2, compress-type=zst, compress-level=1, start-fast=y${walg:+; WAL-G: backup-push --full to WALG_FILE_PREFIX, WALG_COMPRESSION_METHOD=zstd with WALG_ZSTD_LEVEL=fastest, upload and download concurrency 2, restored with backup-fetch then sync -f}"
 echo
 echo "| data set | tool | backup s | restore s | backup peak RSS MiB (largest process / all processes) | restore peak RSS MiB (largest / all) | stored MiB |"
 echo "|---|---|---|---|---|---|---|"
