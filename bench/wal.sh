@@ -16,7 +16,9 @@
 #                                                 cluster per pool size (BENCH_BULKLOAD_POOLS,
 #                                                 default "4 8"), archiving from its first segment;
 #                                                 how far the archiver falls behind, how long it
-#                                                 takes to catch up, wal-push's CPU, MB/s to the store
+#                                                 takes to catch up, wal-push's CPU, MB/s to the store;
+#                                                 BENCH_BULKLOAD_MODES="live held" (held: archiving
+#                                                 off during the load, then the backlog drains)
 #
 # With GNU time at /usr/bin/time, each archive_command is run under it and
 # the table shows the largest peak RSS of a wal-push per pool size (e2e's
