@@ -11,6 +11,14 @@
 #   BENCH_MINIO=1 bench/wal.sh                    a MinIO started here, behind toxiproxy adding
 #                                                 BENCH_LATENCY_MS (default 20) to every response
 #   BENCH_KEEP=1 bench/wal.sh                     keep the work directory
+#   BENCH_BULKLOAD_SCALE=200 BENCH_MINIO=1 bench/wal.sh
+#                                                 only this: pgbench -i at that scale on a fresh
+#                                                 cluster per pool size (BENCH_BULKLOAD_POOLS,
+#                                                 default "4 8"), archiving from its first segment;
+#                                                 how far the archiver falls behind, how long it
+#                                                 takes to catch up, wal-push's CPU, MB/s to the store;
+#                                                 BENCH_BULKLOAD_MODES="live held" (held: archiving
+#                                                 off during the load, then the backlog drains)
 #
 # With GNU time at /usr/bin/time, each archive_command is run under it and
 # the table shows the largest peak RSS of a wal-push per pool size (e2e's
@@ -161,6 +169,140 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
 psql_src() { as_pg "$pgbin/psql" -X -q -A -t -h "$work" -p "$port" -d postgres -c "$1"; }
 ready_count() { find "$src/pg_wal/archive_status" -name '*.ready' | wc -l; }
+
+# Bulk load (BENCH_BULKLOAD_SCALE): for each pool size, a fresh cluster
+# archiving from its first segment, `pgbench -i` at that scale, and a
+# sample each second of how far pg_stat_archiver is behind the WAL, of
+# wal-push's CPU (GNU time, per call) and of the bytes sent to the store.
+# Only this runs when it is set.
+bulk_scale=${BENCH_BULKLOAD_SCALE:-}
+if [ -n "$bulk_scale" ]; then
+	[ -x /usr/bin/time ] || die "the bulk-load mode needs GNU time at /usr/bin/time"
+	bulk_pools=${BENCH_BULKLOAD_POOLS:-4 8}
+	# live: archiving runs during the load, as in production. held:
+	# archive_command is empty during the load and set once it ends, so
+	# the backlog drains with the machine to itself: the pool's own limit.
+	bulk_modes=${BENCH_BULKLOAD_MODES:-live held}
+	minio_pid=${helpers[0]:-} proxy_pid=${helpers[1]:-}
+	# proc_ticks PID: user + system clock ticks of a process, 0 if gone.
+	proc_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+	# The proxy reads every request from walnut and every (small) answer
+	# from MinIO: its bytes read are what reached the store, near enough.
+	proxy_bytes() { [ -n "$proxy_pid" ] && awk '/^rchar/ { print $2 }' "/proc/$proxy_pid/io" 2>/dev/null || echo 0; }
+	# lag_sql: WAL bytes written so far, archived_count, bytes of WAL up to
+	# the end of last_archived_wal, and the whole segments between it and
+	# the current one (the lag pg_stat_archiver shows).
+	lag_sql="WITH a AS (SELECT last_archived_wal w, archived_count c FROM pg_stat_archiver),
+		s AS (SELECT setting::numeric z FROM pg_settings WHERE name = 'wal_segment_size'),
+		e AS (SELECT pg_current_wal_lsn() - '0/0'::pg_lsn cur, c, coalesce(
+			('x' || lpad(substr(w, 9, 8), 16, '0'))::bit(64)::bigint * 4294967296::numeric +
+			(('x' || lpad(substr(w, 17, 8), 16, '0'))::bit(64)::bigint + 1) * z, 0) done, z FROM a, s)
+		SELECT cur, c, done, floor(cur / z) - done / z FROM e"
+	echo "| pool, archiving | load s | WAL MB | peak lag: segments | MB | catch-up s | segments/s: during load | after | overall | CPU s/segment | wal-push share of 2 cores | MinIO share | machine busy %: load / after | MB/s to store | archiver time: storing calls (count) / marker calls (count) / between |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"
+	for run in $(for p in $bulk_pools; do for m in $bulk_modes; do echo "$p-$m"; done; done); do
+		pool=${run%-*} mode=${run#*-}
+		case $mode in live | held) ;; *) die "BENCH_BULKLOAD_MODES: $mode: want live or held" ;; esac
+		src=$work/bulk$run port=$(free_port 55600)
+		calls=$work/calls-$run samples=$work/samples-$run
+		: >"$calls"
+		[ "$(id -u)" = 0 ] && chown postgres: "$calls"
+		# The wrapper records per call whether a marker was there before
+		# it started (a call the pool answered ahead), wall, user and
+		# system seconds; it forks nothing but GNU time, so that its own
+		# cost stays a few milliseconds a call.
+		cat >"$work/push-$run.sh" <<PUSH
+#!/bin/sh
+m=0
+[ -e "\${1%/*}/.walnut/archived/\${1##*/}" ] && m=1
+exec /usr/bin/time -f "\$m %e %U %S" -a -o $calls $walnut --prefix $(prefix_for "bulk$run") wal-push --pool-size $pool "\$1"
+PUSH
+		chmod 0755 "$work/push-$run.sh"
+		as_pg "$pgbin/initdb" -D "$src" -U postgres --auth=trust -E UTF8 --locale=C --no-sync >/dev/null
+		cat >>"$src/postgresql.conf" <<CONF
+listen_addresses = ''
+unix_socket_directories = '$work'
+port = $port
+shared_buffers = 256MB
+max_wal_size = 4GB
+checkpoint_timeout = 30min
+archive_mode = on
+archive_command = '$work/push-$run.sh %p'
+CONF
+		as_pg "$pgbin/pg_ctl" -D "$src" -l "$work/bulk$run.log" -w start >/dev/null
+		running=("$src")
+		psql_src "SELECT pg_switch_wal()" >/dev/null
+		until [ "$(psql_src "SELECT archived_count > 0 FROM pg_stat_archiver")" = t ] && [ "$(ready_count)" = 0 ]; do sleep 0.2; done
+		: >"$calls"
+		if [ "$mode" = held ]; then
+			psql_src "ALTER SYSTEM SET archive_command = ''" >/dev/null
+			psql_src "SELECT pg_reload_conf()" >/dev/null
+		fi
+		say "pgbench -i -s $bulk_scale with wal-push --pool-size $pool ($mode)"
+		t0=$(now)
+		rm -f "$work/load-end"
+		(
+			as_pg "$pgbin/pgbench" -h "$work" -p "$port" -i -s "$bulk_scale" -q postgres >"$work/pgbench-i-$run.out" 2>&1
+			rc=$?
+			now >"$work/load-end"
+			exit $rc
+		) &
+		bench_pid=$!
+		target="" t_load="" t_done=""
+		: >"$samples"
+		while :; do
+			IFS='|' read -r cur count done lag < <(psql_src "$lag_sql")
+			phase=load
+			[ -n "$t_load" ] && phase=after
+			cpu=$(awk '{ s += $3 + $4 } END { printf "%.2f", s }' "$calls")
+			echo "$(now) $phase $cur $count $done $lag $(ready_count) $cpu $(proxy_bytes) $(proc_ticks "${minio_pid:-0}") $(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat)" >>"$samples"
+			if [ -z "$t_load" ] && ! kill -0 "$bench_pid" 2>/dev/null; then
+				wait "$bench_pid" || die "pgbench -i failed: $(tail -3 "$work/pgbench-i-$run.out")"
+				# The load's last segment is archived once it is switched.
+				t_load=$(cat "$work/load-end")
+				if [ "$mode" = held ]; then
+					psql_src "ALTER SYSTEM SET archive_command = '$work/push-$run.sh %p'" >/dev/null
+					psql_src "SELECT pg_reload_conf()" >/dev/null
+				fi
+				target=$(psql_src "SELECT pg_switch_wal() - '0/0'::pg_lsn")
+			fi
+			if [ -n "$target" ] && awk -v d="$done" -v t="$target" 'BEGIN { exit !(d >= t) }'; then
+				t_done=$(now)
+				break
+			fi
+			sleep 1
+		done
+		# One line of the table from the samples and the calls.
+		awk -v pool="$pool, $mode" -v held="$([ "$mode" = held ] && echo 1)" -v t0="$t0" -v tl="$t_load" -v td="$t_done" -v cpus="$(nproc)" -v hz="$(getconf CLK_TCK)" -v calls="$calls" '
+		NR == 1 { c0 = $4; b0 = $9; m0 = $10; busy0 = $11; tot0 = $12; w0 = $3 }
+		{ if ($6 > plag) plag = $6; if ($3 - $5 > pbytes) pbytes = $3 - $5 }
+		$2 == "load" { cl = $4; bl = $11; tl_tot = $12; bb = $9; ml = $10 }
+		{ cl_end = $4; w = $3 - w0; b1 = $9; m1 = $10; busy1 = $11; tot1 = $12 }
+		END {
+			while ((getline line < calls) > 0) {
+				split(line, f, " "); n++; cpu += f[3] + f[4]
+				if (f[1] == 1) { mark += f[2]; nm++ } else { store += f[2]; ns++ }
+			}
+			span = td - t0; load = tl - t0; after = td - tl; segs = cl_end - c0
+			# Shares and rates are over the time archiving ran: all of it,
+			# or only the drain after a held load.
+			win = span
+			if (held) { win = after; b0 = bb; m0 = ml }
+			printf "| %s | %.1f | %.0f | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.3f | %.0f%% | %.0f%% | %.0f / %.0f | %.1f | %.1f s (%d) / %.1f s (%d) / %.1f s |\n",
+				pool, load, w / 1048576, plag, pbytes / 1048576, after,
+				(cl - c0) / load, (cl_end - cl) / after, segs / span,
+				cpu / segs, 100 * cpu / (win * cpus), 100 * (m1 - m0) / hz / (win * cpus),
+				100 * (bl - busy0) / (tl_tot - tot0), 100 * (busy1 - bl) / (tot1 - tl_tot),
+				(b1 - b0) / 1048576 / win, store, ns, mark, nm, win - store - mark
+		}' "$samples"
+		as_pg "$pgbin/pg_ctl" -D "$src" -m immediate -w stop >/dev/null
+		running=()
+		rm -rf "$src"
+	done
+	echo
+	echo "pgbench -i -s $bulk_scale; archive: ${BENCH_PREFIX:-file://$work}${BENCH_MINIO:+ (MinIO, ${latency} ms added per response)}; $(nproc) CPUs; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load before: $load_before"
+	exit 0
+fi
 
 port=$(free_port 55600)
 src=$work/src
